@@ -1,0 +1,485 @@
+//! The report: `results.json` (everything measured, every sample) and `results.md` (the
+//! tables, the targets with what was measured against them, and every skip with its reason).
+
+use std::fmt::Write as _;
+
+use crate::{
+    coldstart, contenders::Skipped, hostops, images, profile,
+    svg::ratio,
+    throughput::{self, Settings},
+};
+
+/// The machine the figures come from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// `/proc/cpuinfo` model name.
+    pub cpu: String,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads this machine's description.
+    pub fn detect() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        Self {
+            cpus: std::thread::available_parallelism().map_or(0, usize::from),
+            cpu: cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map_or_else(|| "unknown".into(), |(_, m)| m.trim().to_owned()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".into(), |k| k.trim().to_owned()),
+        }
+    }
+}
+
+/// A reference target and what was measured against it. Reported, never asserted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    /// What is compared.
+    pub what: String,
+    /// The target, in words.
+    pub target: String,
+    /// What was measured, in words.
+    pub measured: String,
+    /// Whether it was met (`None`: not measured in this run).
+    pub met: Option<bool>,
+}
+
+/// Everything one run produced.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    /// `quick` or `full`.
+    pub mode: String,
+    /// The machine.
+    pub machine: Option<Machine>,
+    /// The throughput run lengths.
+    pub throughput_settings: Option<Settings>,
+    /// Throughput, latency, memory.
+    pub throughput: Option<throughput::Outcome>,
+    /// Contenders that were not run, and why.
+    pub skipped_contenders: Vec<Skipped>,
+    /// Image sizes.
+    pub images: Vec<images::ImageRow>,
+    /// Cold starts.
+    pub cold_start: Vec<coldstart::Row>,
+    /// Host operations.
+    pub host_ops: Option<hostops::Outcome>,
+    /// The callgrind profiles.
+    pub profile: Vec<profile::Target>,
+    /// Sections not run or failed, and why.
+    pub skipped_sections: Vec<Skipped>,
+    /// The reference targets.
+    pub checks: Vec<Check>,
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+}
+
+fn row<'a>(r: &'a Report, key: &str, concurrency: usize) -> Option<&'a throughput::Row> {
+    r.throughput
+        .as_ref()?
+        .rows
+        .iter()
+        .find(|row| row.key == key && row.concurrency == concurrency)
+}
+
+impl Report {
+    /// Fills [`Report::checks`] from the measurements.
+    pub fn evaluate(&mut self) {
+        let mut checks = Vec::new();
+        for (key, name, min) in [
+            ("python-sdk", "Python SDK", 30.0),
+            ("typescript-sdk", "TypeScript SDK", 25.0),
+            ("plain-rmcp", "plain rmcp", 0.95),
+            ("bare-axum", "bare axum", 0.75),
+        ] {
+            let r = row(self, key, 32);
+            checks.push(Check {
+                what: format!("c=32 calls/s, ours ÷ {name}"),
+                target: format!("≥ {min}×"),
+                measured: r.map_or_else(
+                    || "not measured".into(),
+                    |r| {
+                        format!(
+                            "{}× ({:.0} vs {:.0} calls/s)",
+                            ratio(r.ours_over_this_calls),
+                            r.calls_per_sec_median * r.ours_over_this_calls,
+                            r.calls_per_sec_median
+                        )
+                    },
+                ),
+                met: r.map(|r| r.ours_over_this_calls >= min),
+            });
+        }
+        let (ours, rmcp) = (row(self, "nanofleet-macros", 1), row(self, "plain-rmcp", 1));
+        let p50 = ours.zip(rmcp).map(|(o, p)| o.p50_us / p.p50_us);
+        checks.push(Check {
+            what: "c=1 p50 latency, ours ÷ plain rmcp".into(),
+            target: "≤ 1.2×".into(),
+            measured: ours.zip(rmcp).map_or_else(
+                || "not measured".into(),
+                |(o, p)| {
+                    format!(
+                        "{:.2}× ({:.0} vs {:.0} µs)",
+                        o.p50_us / p.p50_us,
+                        o.p50_us,
+                        p.p50_us
+                    )
+                },
+            ),
+            met: p50.map(|x| x <= 1.2),
+        });
+        for c in &self.cold_start {
+            checks.push(Check {
+                what: format!("cold start {}, create call → first tools/list (median)", c.package),
+                target: "< 300 ms".into(),
+                measured: format!(
+                    "{:.0} ms over {} starts",
+                    c.total_ms_median,
+                    c.samples.len()
+                ),
+                met: Some(c.total_ms_median < 300.0),
+            });
+            checks.push(Check {
+                what: format!(
+                    "cold start {}, container StartedAt → first tools/list (median)",
+                    c.package
+                ),
+                target: "< 300 ms".into(),
+                measured: c
+                    .process_ms_median
+                    .map_or_else(|| "n/a".into(), |ms| format!("{ms:.0} ms")),
+                met: c.process_ms_median.map(|ms| ms < 300.0),
+            });
+        }
+        for i in &self.images {
+            let size = images::mib(i.size_bytes);
+            checks.push(Check {
+                what: format!("image size {}", i.tag),
+                target: "< 8 MiB".into(),
+                measured: format!("{size:.2} MiB"),
+                met: Some(size < 8.0),
+            });
+        }
+        let idle = self
+            .throughput
+            .as_ref()
+            .and_then(|t| t.memory.iter().find(|m| m.key == "nanofleet-macros"))
+            .and_then(|m| m.idle_kib);
+        checks.push(Check {
+            what: "idle RSS, nanofleet macros (notes)".into(),
+            target: "< 10 MiB".into(),
+            measured: idle.map_or_else(|| "not measured".into(), |k| format!("{} MiB", mib(Some(k)))),
+            met: idle.map(|k| (k as f64) < 10.0 * 1024.0),
+        });
+        self.checks = checks;
+    }
+
+    /// `results.md`.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# nanofleet-rs benchmark ({} run)\n", self.mode);
+        if let Some(m) = &self.machine {
+            let _ = writeln!(
+                out,
+                "Machine: {} logical CPU(s), {}, Linux {}. The load generator runs on the same \
+                 CPUs as the server under test (one at a time), so absolute figures are lower \
+                 than on a dedicated client; the ratios compare contenders under the same \
+                 conditions.\n",
+                m.cpus, m.cpu, m.kernel
+            );
+        }
+        self.render_checks(&mut out);
+        self.render_throughput(&mut out);
+        self.render_images(&mut out);
+        self.render_cold_start(&mut out);
+        self.render_host_ops(&mut out);
+        self.render_profile(&mut out);
+        if !self.skipped_sections.is_empty() {
+            let _ = writeln!(out, "## Sections not run\n");
+            for s in &self.skipped_sections {
+                let _ = writeln!(out, "- **{}**: {}", s.name, s.reason);
+            }
+            let _ = writeln!(out);
+        }
+        out
+    }
+
+    fn render_checks(&self, out: &mut String) {
+        if self.checks.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Targets (reported, never asserted)\n\n| what | target | measured | met |\n|---|---|---|---|"
+        );
+        for c in &self.checks {
+            let met = match c.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "n/a",
+            };
+            let _ = writeln!(out, "| {} | {} | {} | {met} |", c.what, c.target, c.measured);
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_throughput(&self, out: &mut String) {
+        let (Some(t), Some(s)) = (&self.throughput, &self.throughput_settings) else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "## Tool-call throughput and latency\n\n`tools/call` with `add_note` and \
+             `list_notes` alternating (each pair a fresh agent, so every `list_notes` returns one \
+             note whatever the contender's speed), keep-alive HTTP/1.1, loopback. {} round(s) \
+             per concurrency; each round runs every contender for {:?} after {:?} of warm-up, \
+             in an order rotated every round. Figures are medians over rounds (p50/p99: the \
+             median of each round's percentile). Ratios: **ours ÷ this** for calls/s and \
+             **this ÷ ours** for p50, so above 1 means ours is better either way.\n",
+            s.rounds, s.duration, s.warmup
+        );
+        let _ = writeln!(
+            out,
+            "| contender | conc. | calls/s (median) | min–max over rounds | p50 µs | p99 µs | ours ÷ this (calls/s) | this ÷ ours (p50) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &t.rows {
+            let lo = r.calls_per_sec_runs.iter().copied().fold(f64::MAX, f64::min);
+            let hi = r.calls_per_sec_runs.iter().copied().fold(0.0, f64::max);
+            let name = if r.ours {
+                format!("**{}** (ours)", r.contender)
+            } else {
+                r.contender.clone()
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {} | {} |",
+                r.concurrency,
+                r.calls_per_sec_median,
+                lo,
+                hi,
+                r.p50_us,
+                r.p99_us,
+                ratio(r.ours_over_this_calls),
+                ratio(r.this_over_ours_p50)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nChart: `throughput.svg`. What differs besides the framework: ours, the \
+             programmatic variant and plain rmcp keep notes in SQLite (WAL, one row per note, \
+             durable); the Python and TypeScript peers keep them in a dict / Map in memory (as \
+             written in `shared/peers`); bare axum does no MCP and no storage at all (the HTTP \
+             ceiling). The TypeScript peer builds a new `McpServer` per request, as its \
+             stateless example does.\n"
+        );
+        let skipped: Vec<&Skipped> = self
+            .skipped_contenders
+            .iter()
+            .chain(t.failed.iter())
+            .collect();
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "Not measured:\n");
+            for s in skipped {
+                let _ = writeln!(out, "- **{}**: {}", s.name, s.reason.replace('\n', " "));
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(
+            out,
+            "### Resident memory (VmRSS, MiB)\n\nIdle: started, settled 0.5 s, before any \
+             call. Under load: the largest of samples every 10 ms during its concurrency-32 \
+             runs. After: once all runs are done.\n\n| contender | idle | max under c=32 | after the runs |\n|---|---:|---:|---:|"
+        );
+        for m in &t.memory {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                m.contender,
+                mib(m.idle_kib),
+                mib(m.c32_max_kib),
+                mib(m.after_kib)
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_images(&self, out: &mut String) {
+        if self.images.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Image sizes\n\n`FROM scratch`, one static binary (profile `image`: fat LTO, \
+             `panic = abort`, stripped), as the engine reports them.\n\n| plugin | image | MiB | MB | built now |\n|---|---|---:|---:|---|"
+        );
+        for i in &self.images {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {:.2} | {:.2} | {} |",
+                i.package,
+                i.tag,
+                images::mib(i.size_bytes),
+                i.size_bytes as f64 / 1e6,
+                if i.rebuilt { "yes" } else { "no (up to date)" }
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_cold_start(&self, out: &mut String) {
+        if self.cold_start.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Cold start\n\nA fresh hardened container per start (new name, new volume), \
+             `tools/list` sent every {:?} until it answers. Medians over {} start(s) per \
+             image, images interleaved. **create → ready**: from the engine's create call to \
+             the first answer; **engine**: the create + start call alone; **StartedAt → \
+             ready**: from the container's start as the engine records it to the first answer \
+             (the plugin's own start-up).\n\n| plugin | create → ready ms | engine ms | StartedAt → ready ms | NanoFleet (probe every 1 s) sees it at | our host's probe sees it at |\n|---|---:|---:|---:|---:|---:|",
+            coldstart::POLL_EVERY,
+            self.cold_start.first().map_or(0, |c| c.samples.len())
+        );
+        for c in &self.cold_start {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.0} | {} | {:.0} ms | {:.0} ms after start |",
+                c.package,
+                c.total_ms_median,
+                c.engine_ms_median,
+                c.process_ms_median
+                    .map_or_else(|| "n/a".into(), |ms| format!("{ms:.0}")),
+                c.nanofleet_probe_sees_it_ms,
+                c.our_probe_sees_it_ms
+            );
+        }
+        let _ = writeln!(out);
+        for c in &self.cold_start {
+            let _ = writeln!(
+                out,
+                "- {}: ready {:.2} s after the create call; NanoFleet's first probe at {:.0} s \
+                 would see it, {:.2} s after it was ready.",
+                c.package,
+                c.total_ms_median / 1000.0,
+                c.nanofleet_probe_sees_it_ms / 1000.0,
+                (c.nanofleet_probe_sees_it_ms - c.total_ms_median) / 1000.0
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_host_ops(&self, out: &mut String) {
+        let Some(h) = &self.host_ops else { return };
+        let _ = writeln!(
+            out,
+            "## Host operations\n\nThrough `nanofleet_host::Host` on the engine.\n\n\
+             - install → ready of `{}` (create, start, wait for `tools/list`, persist): median \
+             **{:.0} ms** over {} ({}); uninstall (stop, remove, volume): median {:.0} ms.\n\
+             - registering {} agents (no links): {:.0} ms in all ({:.2} ms each), {} \
+             `.mcp.json` written.\n",
+            h.install_image,
+            h.install_ms_median,
+            h.install_ms.len(),
+            h.install_ms
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            h.uninstall_ms_median,
+            h.registered,
+            h.register_ms,
+            h.register_ms / h.registered.max(1) as f64,
+            h.register_files_written
+        );
+        let _ = writeln!(
+            out,
+            "Linking one plugin to further agents (`Host::link` once per agent; files counted \
+             among all {} workspaces, by inode/mtime, and by `AgentConfigChanged` events):\n\n| agents linked | total ms | ms per link | `.mcp.json` written | events |\n|---:|---:|---:|---:|---:|",
+            h.registered
+        );
+        for l in &h.links {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.2} | {} | {} |",
+                l.agents, l.total_ms, l.per_link_ms, l.files_written, l.events
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nReconcile passes with nothing to do:\n\n| setting | median ms | passes | no-op |\n|---|---:|---:|---|"
+        );
+        for r in &h.reconcile {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {} | {} |",
+                r.setting,
+                r.median_ms,
+                r.passes_ms.len(),
+                if r.all_noop {
+                    "yes".to_owned()
+                } else {
+                    format!("**no**: {}", r.actions.join(", "))
+                }
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_profile(&self, out: &mut String) {
+        if self.profile.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Profile (callgrind)\n\nDetails and reproduction: `profile.md`. Self cost by \
+             category, instructions per call:\n"
+        );
+        let _ = write!(out, "| category |");
+        for t in &self.profile {
+            let _ = write!(out, " {} |", t.contender);
+        }
+        let _ = write!(out, "\n|---|");
+        for _ in &self.profile {
+            let _ = write!(out, "---:|");
+        }
+        let _ = writeln!(out);
+        let mut names: Vec<&str> = Vec::new();
+        for t in &self.profile {
+            for c in &t.categories {
+                if !names.contains(&c.name.as_str()) {
+                    names.push(&c.name);
+                }
+            }
+        }
+        for name in names {
+            let _ = write!(out, "| {name} |");
+            for t in &self.profile {
+                let cell = t.categories.iter().find(|c| c.name == name).map_or_else(
+                    || "–".to_owned(),
+                    |c| {
+                        format!(
+                            "{:.0} ({:.1}%)",
+                            c.ir as f64 / t.calls.max(1) as f64,
+                            c.percent
+                        )
+                    },
+                );
+                let _ = write!(out, " {cell} |");
+            }
+            let _ = writeln!(out);
+        }
+        let _ = write!(out, "| **total per call** |");
+        for t in &self.profile {
+            let _ = write!(out, " **{:.0}** |", t.ir_per_call);
+        }
+        let _ = writeln!(out, "\n");
+    }
+}

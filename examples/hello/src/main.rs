@@ -1,0 +1,5 @@
+//! The plugin binary: `serve` (default), `manifest`, `tools`, `--help`.
+
+fn main() -> std::process::ExitCode {
+    hello::Hello.run()
+}

@@ -1,0 +1,232 @@
+//! `/api/agents`: register and remove agents, link them to plugins, read what plugins told
+//! them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{
+    ApiState,
+    error::{ApiError, ApiJson, ApiPath, ErrorBody},
+};
+use crate::store::{AgentRecord, MessageRecord};
+
+/// An agent to register.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentRequest {
+    /// The agent's id, sent to plugins as `agent_id`.
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// The agent's workspace (absolute path), where its `.mcp.json` is written.
+    #[schema(value_type = String)]
+    pub workspace_dir: PathBuf,
+}
+
+/// An agent as the admin API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentInfo {
+    /// The agent's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its workspace.
+    #[schema(value_type = String)]
+    pub workspace_dir: PathBuf,
+    /// The plugins it is linked to, by name.
+    pub plugins: Vec<String>,
+}
+
+/// `{"agents": [...]}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgentList {
+    /// Every registered agent.
+    pub agents: Vec<AgentInfo>,
+}
+
+/// A message a plugin sent to an agent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageInfo {
+    /// Increasing in the order messages were recorded.
+    pub id: i64,
+    /// The plugin that sent it.
+    pub plugin: String,
+    /// The text.
+    pub content: String,
+    /// When it was recorded (Unix seconds).
+    pub created_at: i64,
+}
+
+impl From<MessageRecord> for MessageInfo {
+    fn from(m: MessageRecord) -> Self {
+        Self {
+            id: m.id,
+            plugin: m.plugin,
+            content: m.content,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// `{"messages": [...]}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageList {
+    /// The agent's messages, oldest first.
+    pub messages: Vec<MessageInfo>,
+}
+
+async fn known_agent(state: &ApiState, id: &str) -> Result<AgentRecord, ApiError> {
+    state.host.store().get_agent(id).await?.ok_or_else(|| {
+        ApiError::not_found("agent_not_found", format!("agent `{id}` is not registered"))
+    })
+}
+
+/// Registers an agent (or updates one with that id) and writes its `.mcp.json`.
+#[utoipa::path(
+    post, path = "/api/agents", tag = "agents",
+    request_body = AgentRequest,
+    responses(
+        (status = 201, description = "registered", body = AgentInfo),
+        (status = 200, description = "updated", body = AgentInfo),
+        (status = 422, description = "invalid id, name or workspace", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn register(
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<AgentRequest>,
+) -> Result<(StatusCode, Json<AgentInfo>), ApiError> {
+    let store = state.host.store();
+    let existed = store.get_agent(&request.id).await?.is_some();
+    let record = AgentRecord::new(request.id, request.name, request.workspace_dir);
+    state.host.register_agent(record.clone()).await?;
+    let plugins = store.links_of_agent(&record.id).await?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(AgentInfo {
+            id: record.id,
+            name: record.name,
+            workspace_dir: record.workspace_dir,
+            plugins,
+        }),
+    ))
+}
+
+/// Lists the agents and their links.
+#[utoipa::path(
+    get, path = "/api/agents", tag = "agents",
+    responses((status = 200, body = AgentList)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<AgentList>, ApiError> {
+    let store = state.host.store();
+    let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for link in store.list_links().await? {
+        links.entry(link.agent_id).or_default().push(link.plugin);
+    }
+    let agents = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .map(|a| AgentInfo {
+            plugins: links.remove(&a.id).unwrap_or_default(),
+            id: a.id,
+            name: a.name,
+            workspace_dir: a.workspace_dir,
+        })
+        .collect();
+    Ok(Json(AgentList { agents }))
+}
+
+/// Removes an agent; the host's entries leave its `.mcp.json`.
+#[utoipa::path(
+    delete, path = "/api/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "agent id")),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn remove(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.host.remove_agent(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Links an agent to a plugin and rewrites the agent's `.mcp.json`. Idempotent.
+#[utoipa::path(
+    put, path = "/api/agents/{id}/links/{plugin}", tag = "agents",
+    params(
+        ("id" = String, Path, description = "agent id"),
+        ("plugin" = String, Path, description = "plugin name"),
+    ),
+    responses(
+        (status = 204, description = "linked"),
+        (status = 404, description = "unknown agent or plugin", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn link(
+    State(state): State<ApiState>,
+    ApiPath((id, plugin)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.host.link(&id, &plugin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unlinks an agent from a plugin; the entry leaves `.mcp.json` and stays gone.
+#[utoipa::path(
+    delete, path = "/api/agents/{id}/links/{plugin}", tag = "agents",
+    params(
+        ("id" = String, Path, description = "agent id"),
+        ("plugin" = String, Path, description = "plugin name"),
+    ),
+    responses(
+        (status = 204, description = "unlinked"),
+        (status = 404, description = "unknown agent, or no such link", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn unlink(
+    State(state): State<ApiState>,
+    ApiPath((id, plugin)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    known_agent(&state, &id).await?;
+    if state.host.unlink(&id, &plugin).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "link_not_found",
+            format!("agent `{id}` is not linked to plugin `{plugin}`"),
+        ))
+    }
+}
+
+/// The messages plugins sent to an agent.
+#[utoipa::path(
+    get, path = "/api/agents/{id}/messages", tag = "agents",
+    params(("id" = String, Path, description = "agent id")),
+    responses((status = 200, body = MessageList), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn messages(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<MessageList>, ApiError> {
+    known_agent(&state, &id).await?;
+    let messages = state.host.store().messages_for_agent(&id).await?;
+    Ok(Json(MessageList {
+        messages: messages.into_iter().map(MessageInfo::from).collect(),
+    }))
+}

@@ -1,0 +1,452 @@
+//! `/api/plugins`: install, list, inspect, remove, restart, upgrade, enable, disable, logs, and
+//! the UI session the dashboard frames a plugin's UI with.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::{
+    Extension, Json,
+    body::{Body, Bytes},
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt as _;
+use nanofleet_sdk::identity::{UI_TOKEN_PARAM, mint_ui_token};
+use nanofleet_sdk::manifest::Manifest;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    ApiState,
+    auth::Principal,
+    error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody},
+    trust::check_manifest_url,
+};
+use crate::{
+    InstallOptions,
+    discovery::{self, NoImages, Source},
+    labels,
+    store::PluginRecord,
+};
+
+/// The default and largest number of log lines one request returns before following.
+const DEFAULT_TAIL: usize = 100;
+const MAX_TAIL: usize = 10_000;
+
+/// What to install (or upgrade to): exactly one of `manifest`, `url` or `image`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    /// The manifest itself (`manifest.json` as JSON).
+    #[schema(value_type = Option<Object>)]
+    pub manifest: Option<serde_json::Value>,
+    /// An `http://` or `https://` URL serving the manifest.
+    pub url: Option<String>,
+    /// An image whose `com.nanofleet.manifest` label holds the manifest; the image run is
+    /// this reference, whatever the label's `image` says.
+    pub image: Option<String>,
+    /// Let the plugin reach the internet. Default `false`.
+    #[serde(default)]
+    pub egress: bool,
+    /// Pull the image when it is not on this machine. Default `false`.
+    #[serde(default)]
+    pub pull: bool,
+}
+
+/// An installed plugin as the API shows it. Built field by field from the store's record:
+/// no token, API key value or other secret can travel with it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginInfo {
+    /// The plugin's name, its id on the host.
+    pub name: String,
+    /// The manifest it was installed from.
+    #[schema(value_type = Object)]
+    pub manifest: serde_json::Value,
+    /// What the user wants: `running` or `stopped`.
+    pub desired: String,
+    /// What the host last observed: `installing`, `running`, `stopped`, `error`, `upgrading`.
+    pub status: String,
+    /// Why the status is what it is.
+    pub status_message: Option<String>,
+    /// The MCP tools the plugin lists, as `tools/list` returned them.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<serde_json::Value>,
+    /// Whether the plugin may reach the internet.
+    pub egress: bool,
+    /// Whether the plugin refuses unsigned agent ids.
+    pub require_signature: bool,
+    /// Where the dashboard frames the plugin's UI, when it has one: call
+    /// `POST /api/plugins/{name}/ui-session` for a URL to load.
+    pub ui_path: Option<String>,
+    /// When it was installed (Unix seconds).
+    pub created_at: i64,
+    /// When its record last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+impl From<PluginRecord> for PluginInfo {
+    fn from(record: PluginRecord) -> Self {
+        let ui_path = record
+            .manifest
+            .ui_port
+            .map(|_| format!("/api/plugins/{}/ui/", record.name));
+        Self {
+            manifest: serde_json::to_value(&record.manifest).unwrap_or_default(),
+            name: record.name,
+            desired: record.desired.to_string(),
+            status: record.status.to_string(),
+            status_message: record.status_message,
+            tools: record.tools,
+            egress: record.egress,
+            require_signature: record.require_signature,
+            ui_path,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// `{"plugins": [...]}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PluginList {
+    /// Every installed plugin, by name.
+    pub plugins: Vec<PluginInfo>,
+}
+
+/// Options of `DELETE /api/plugins/{name}`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UninstallQuery {
+    /// Also remove the plugin's data volume. Default `false`.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Options of `GET /api/plugins/{name}/logs`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// How many of the last lines to send (default 100, at most 10000).
+    pub tail: Option<usize>,
+    /// Keep the response open and send new lines until the container stops.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// A URL the dashboard loads in a sandboxed iframe to show a plugin's UI.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UiSession {
+    /// The URL to load, relative to the host: `/api/plugins/{name}/ui/?nf_token=...`.
+    pub url: String,
+    /// The UI token alone, for clients that build URLs themselves.
+    pub token: String,
+    /// When the token stops working (Unix seconds); ask for a new session before.
+    pub expires_at: u64,
+}
+
+/// The plugin's manifest, from whichever form the request used.
+async fn resolve_manifest(
+    state: &ApiState,
+    request: &InstallRequest,
+) -> Result<Manifest, ApiError> {
+    let forms = [
+        request.manifest.is_some(),
+        request.url.is_some(),
+        request.image.is_some(),
+    ];
+    if forms.iter().filter(|set| **set).count() != 1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "give exactly one of `manifest`, `url` or `image`",
+        ));
+    }
+    if let Some(value) = &request.manifest {
+        return Manifest::parse_value(value)
+            .into_result()
+            .map(|(m, _warnings)| m)
+            .map_err(ApiError::invalid_manifest);
+    }
+    if let Some(url) = &request.url {
+        check_manifest_url(url)?;
+        let report = discovery::discover(&[Source::Url(url.clone())], &NoImages).await;
+        let candidate = report.candidates.into_iter().next().ok_or_else(|| {
+            ApiError::internal("discovery returned nothing", &"no candidate for a URL")
+        })?;
+        return match candidate.manifest {
+            Some(m) if !candidate.diagnostics.has_errors() => Ok(m),
+            _ => Err(ApiError::invalid_manifest(candidate.diagnostics)),
+        };
+    }
+    let image = request.image.as_deref().unwrap_or_default();
+    if image.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "`image` is empty",
+        ));
+    }
+    // Checked before anything is pulled: a refused image never reaches this machine.
+    state.config.image_policy.enforce(image)?;
+    let runtime = state.host.runtime();
+    if request.pull && !runtime.image_exists(image).await? {
+        let progress = |line: String| tracing::info!(image, "{line}");
+        runtime.pull(image, &progress).await?;
+    }
+    let Some(text) = runtime.image_manifest_label(image).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_manifest_label",
+            format!(
+                "image `{image}` has no {} label; send the manifest itself instead",
+                labels::IMAGE_MANIFEST
+            ),
+        ));
+    };
+    let mut manifest = Manifest::parse_json(&text)
+        .into_result()
+        .map(|(m, _)| m)
+        .map_err(ApiError::invalid_manifest)?;
+    manifest.image = image.to_owned();
+    Ok(manifest)
+}
+
+fn options(request: &InstallRequest) -> InstallOptions {
+    InstallOptions {
+        egress: request.egress,
+        pull: request.pull,
+    }
+}
+
+/// Installs a plugin and waits until it lists its tools.
+#[utoipa::path(
+    post, path = "/api/plugins", tag = "plugins",
+    request_body = InstallRequest,
+    responses(
+        (status = 201, description = "installed and running", body = PluginInfo),
+        (status = 400, description = "malformed JSON or URL", body = ErrorBody),
+        (status = 403, description = "image refused by the host's image policy", body = ErrorBody),
+        (status = 409, description = "already installed", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "not JSON", body = ErrorBody),
+        (status = 422, description = "invalid manifest (with diagnostics) or missing API keys (with the list)", body = ErrorBody),
+        (status = 503, description = "container engine unreachable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn install(
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<InstallRequest>,
+) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
+    let manifest = resolve_manifest(&state, &request).await?;
+    state.config.image_policy.enforce(&manifest.image)?;
+    let record = state.host.install(manifest, options(&request)).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+/// Lists the installed plugins.
+#[utoipa::path(
+    get, path = "/api/plugins", tag = "plugins",
+    responses((status = 200, body = PluginList), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<PluginList>, ApiError> {
+    let plugins = state.host.store().list_plugins().await?;
+    Ok(Json(PluginList {
+        plugins: plugins.into_iter().map(PluginInfo::from).collect(),
+    }))
+}
+
+/// One installed plugin.
+#[utoipa::path(
+    get, path = "/api/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name")),
+    responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.host.plugin(&name).await?.into()))
+}
+
+/// Uninstalls a plugin; `?purge=true` also removes its data.
+#[utoipa::path(
+    delete, path = "/api/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name"), UninstallQuery),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn uninstall(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UninstallQuery>,
+) -> Result<StatusCode, ApiError> {
+    state.host.uninstall(&name, query.purge).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Restarts a plugin, whatever state its container is in.
+#[utoipa::path(
+    post, path = "/api/plugins/{name}/restart", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name")),
+    responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn restart(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.host.restart(&name).await?.into()))
+}
+
+/// Upgrades a plugin (same body forms as install); the old version serves until the new one
+/// is ready.
+#[utoipa::path(
+    post, path = "/api/plugins/{name}/upgrade", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name")),
+    request_body = InstallRequest,
+    responses(
+        (status = 200, body = PluginInfo),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn upgrade(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<InstallRequest>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    // 404 before fetching anything for a plugin that is not there.
+    state.host.plugin(&name).await?;
+    let manifest = resolve_manifest(&state, &request).await?;
+    if manifest.name != name {
+        return Err(crate::HostError::NameMismatch {
+            installed: name,
+            given: manifest.name,
+        }
+        .into());
+    }
+    state.config.image_policy.enforce(&manifest.image)?;
+    Ok(Json(
+        state
+            .host
+            .upgrade(manifest, options(&request))
+            .await?
+            .into(),
+    ))
+}
+
+/// Starts a plugin and keeps it running across host restarts.
+#[utoipa::path(
+    post, path = "/api/plugins/{name}/enable", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name")),
+    responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn enable(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.host.set_enabled(&name, true).await?.into()))
+}
+
+/// Stops a plugin and keeps it stopped; its links stay.
+#[utoipa::path(
+    post, path = "/api/plugins/{name}/disable", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name")),
+    responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn disable(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.host.set_enabled(&name, false).await?.into()))
+}
+
+/// The plugin container's output as `text/plain` lines; with `follow=true` the response
+/// stays open until the container stops or the client goes away.
+#[utoipa::path(
+    get, path = "/api/plugins/{name}/logs", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name"), LogsQuery),
+    responses(
+        (status = 200, description = "log lines", content_type = "text/plain", body = String),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn logs(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<LogsQuery>,
+) -> Result<Response, ApiError> {
+    state.host.plugin(&name).await?;
+    let tail = query.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL);
+    let container = labels::container_name(&name);
+    let runtime = state.host.runtime();
+    let body = if query.follow {
+        let lines = runtime.follow_logs(&container, tail).await?;
+        // Dropping the body (client gone) drops the stream, which ends the engine request.
+        Body::from_stream(lines.map(|line| match line {
+            Ok(line) => Ok(Bytes::from(with_newline(line))),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }))
+    } else {
+        let lines = runtime.logs(&container, tail).await?;
+        Body::from(lines.into_iter().map(with_newline).collect::<String>())
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn with_newline(mut line: String) -> String {
+    if !line.ends_with('\n') {
+        line.push('\n');
+    }
+    line
+}
+
+/// A short-lived URL for the dashboard's sandboxed iframe (see the UI proxy's docs): the URL
+/// carries a UI token for this plugin, which the proxy accepts instead of the host's auth.
+#[utoipa::path(
+    post, path = "/api/plugins/{name}/ui-session", tag = "plugins",
+    params(("name" = String, Path, description = "plugin name")),
+    responses(
+        (status = 200, body = UiSession),
+        (status = 404, description = "unknown plugin, or a plugin without a UI", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn ui_session(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<UiSession>, ApiError> {
+    let (_, token) = super::proxy::ui_plugin(&state, &name).await?;
+    let now = SystemTime::now();
+    let ttl = state.config.ui_token_ttl;
+    let minted = mint_ui_token(&token, &name, Some(&principal.subject), ttl, now);
+    let expires_at = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        + ttl.as_secs()
+        + u64::from(ttl.subsec_nanos() > 0);
+    Ok(Json(UiSession {
+        url: format!("/api/plugins/{name}/ui/?{UI_TOKEN_PARAM}={minted}"),
+        token: minted,
+        expires_at,
+    }))
+}

@@ -1,0 +1,353 @@
+//! The command line, as clap reads it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run NanoFleet MCP plugins on this machine: install them in Docker, link them to agents,
+/// keep them running.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nanofleet",
+    version,
+    propagate_version = true,
+    after_help = "Errors are printed as `error: …` on stderr with exit status 1; usage errors \
+                  exit with 2.\nRun `nanofleet <command> --help` for the details of a command."
+)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes, also read from the environment.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the host keeps its state (store and secret key)
+    /// [default: $XDG_DATA_HOME/nanofleet or ~/.local/share/nanofleet]
+    #[arg(long, global = true, env = "NANOFLEET_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The host API URL given to plugins as NANO_API_URL [default: http://nanofleet-api:3000;
+    /// for `serve`, http://GATEWAY:PORT, where it listens for plugins]
+    #[arg(long, global = true, env = "NANOFLEET_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// This host's name among hosts sharing one Docker engine: it owns only the containers
+    /// labelled with it [default: default]
+    #[arg(long, global = true, env = "NANOFLEET_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
+
+    /// Development mode: publish plugin ports on 127.0.0.1 and write loopback URLs into
+    /// agents' .mcp.json, for agents running outside Docker
+    #[arg(
+        long,
+        global = true,
+        env = "NANOFLEET_DEV",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub dev: bool,
+
+    /// How long a started plugin may take to list its tools [default: 30]
+    #[arg(
+        long,
+        global = true,
+        env = "NANOFLEET_READY_TIMEOUT",
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub ready_timeout: Option<u64>,
+
+    /// Talk to a running `nanofleet serve` at this http:// URL instead of the local store
+    /// and engine (install, ls, rm, restart, upgrade, enable, disable, logs, agents, keys).
+    /// The API token is read from NANOFLEET_TOKEN or --token-file
+    #[arg(long, global = true, env = "NANOFLEET_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// A file holding the server's API token, for --server. Else the token is read from the
+    /// NANOFLEET_TOKEN environment variable; there is no --token option, because the command
+    /// line is visible to every user of the machine (ps)
+    #[arg(long, global = true, env = "NANOFLEET_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check plugin manifests and report every problem
+    #[command(after_help = VALIDATE_AFTER_HELP)]
+    Validate(ValidateArgs),
+    /// Install a plugin and wait until it lists its tools
+    #[command(after_help = SOURCE_HELP)]
+    Install(InstallArgs),
+    /// List installed plugins
+    #[command(visible_alias = "list")]
+    Ls(JsonArg),
+    /// Uninstall a plugin: its container and links go; its data volume stays unless --purge
+    #[command(visible_alias = "uninstall")]
+    Rm(RmArgs),
+    /// Restart a plugin, whatever state its container is in
+    Restart(NameArgs),
+    /// Replace an installed plugin by another version; the old one serves until the new
+    /// one is ready
+    #[command(after_help = SOURCE_HELP)]
+    Upgrade(UpgradeArgs),
+    /// Start a disabled plugin, now and whenever the host reconciles
+    Enable(NameArgs),
+    /// Stop a plugin and keep it stopped; its links stay
+    Disable(NameArgs),
+    /// Make the engine and the agents' .mcp.json match the store, once
+    Reconcile(JsonArg),
+    /// Print a plugin's log
+    Logs(LogsArgs),
+    /// Register agents and link them to plugins
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Set the API keys plugins require (values are stored encrypted, never printed)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Call a plugin's tool as an agent would
+    Call(CallArgs),
+    /// Run the host: its HTTP API (for the dashboard, `--server` and plugins' callbacks) and
+    /// the reconciler, until SIGINT or SIGTERM
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
+}
+
+/// How `serve` listens and authenticates, for its help.
+const SERVE_AFTER_HELP: &str = "\
+The API listens on --listen and on the gateway of the plugins' internal network (same port),
+where plugins call back; unless --api-url is given, plugins get NANO_API_URL=http://GATEWAY:PORT.
+
+Every /api route needs `Authorization: Bearer <token>`. The token is created on the first
+start, printed once on stderr and kept in DATA_DIR/api-token (mode 0600). Other commands use
+it with `--server`:
+  NANOFLEET_TOKEN=<token> nanofleet --server http://127.0.0.1:8787 ls
+
+SIGINT or SIGTERM stops accepting connections, lets requests in flight finish (10 s at most)
+and exits with 0.";
+
+/// Exit status of `validate`, for its help.
+const VALIDATE_AFTER_HELP: &str = "\
+Sources:
+  PATH            a manifest file, or a directory searched for manifest.json and *.nanofleet.json
+  http://…        a manifest served over HTTP
+  image:REF       the com.nanofleet.manifest label of a local image (needs the Docker engine)
+
+Exit status:
+  0  no errors (warnings allowed)
+  1  at least one manifest has errors, or a source could not be read
+  2  usage problem (bad arguments) or the report could not be written";
+
+/// Where install and upgrade read a manifest from, for their help.
+const SOURCE_HELP: &str = "\
+Sources:
+  PATH            a manifest file, or a directory holding exactly one manifest
+  http://…        a manifest served over HTTP
+  image:REF       the com.nanofleet.manifest label of a local image; that image is run";
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files, directories, http:// URLs or image:REF
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// Print the report as JSON: {"candidates": [...], "errors": n, "warnings": n}
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Where the manifest is: a path, an http:// URL or image:REF
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Let the plugin reach the internet (otherwise it is on the internal network only)
+    #[arg(long)]
+    pub egress: bool,
+    /// Pull the image when it is not on this machine
+    #[arg(long)]
+    pub pull: bool,
+    /// Print the installed plugin as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Where the new manifest is: a path, an http:// URL or image:REF
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Pull the image when it is not on this machine
+    #[arg(long)]
+    pub pull: bool,
+    /// Print the upgraded plugin as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The plugin
+    pub name: String,
+    /// Also remove the plugin's data volume: its data is gone for good
+    #[arg(long)]
+    pub purge: bool,
+}
+
+/// A command on one plugin.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The plugin
+    pub name: String,
+    /// Print the plugin as JSON afterwards
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The plugin
+    pub name: String,
+    /// How many of the last lines to print
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 100)]
+    pub tail: usize,
+    /// Keep printing new lines until Ctrl-C or the container stops
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address the API listens on for people and tools; port 0 picks a free port
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Seconds between full reconcile passes; a container that dies or vanishes is seen at
+    /// once from the engine's events
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub reconcile_interval: u64,
+}
+
+/// `call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The plugin
+    pub plugin: String,
+    /// The tool
+    pub tool: String,
+    /// The agent id to call as (signed as the host signs linked agents' URLs)
+    #[arg(long, value_name = "ID")]
+    pub agent: String,
+    /// The tool's arguments, a JSON object, e.g. '{"name":"Ada"}'
+    #[arg(long, value_name = "JSON")]
+    pub args: Option<String>,
+    /// Print the whole CallToolResult as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Register an agent (or update its name and workspace)
+    Add(AgentAddArgs),
+    /// List agents with the plugins linked to each
+    #[command(visible_alias = "list")]
+    Ls(JsonArg),
+    /// Unregister an agent; the host's entries leave its .mcp.json
+    Rm(AgentIdArgs),
+    /// Link an agent to a plugin: the plugin is added to the agent's .mcp.json
+    Link(LinkArgs),
+    /// Unlink an agent from a plugin: the plugin leaves the agent's .mcp.json
+    Unlink(LinkArgs),
+}
+
+/// `agents add`.
+#[derive(Debug, Args)]
+pub struct AgentAddArgs {
+    /// The agent's id, sent to plugins as agent_id
+    pub id: String,
+    /// The agent's workspace directory, where its .mcp.json lives
+    #[arg(long, value_name = "DIR")]
+    pub workspace: PathBuf,
+    /// A name for people [default: the id]
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `agents rm`.
+#[derive(Debug, Args)]
+pub struct AgentIdArgs {
+    /// The agent's id
+    pub id: String,
+}
+
+/// `agents link` and `agents unlink`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The agent's id
+    pub agent: String,
+    /// The plugin
+    pub plugin: String,
+}
+
+/// `keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Set an API key; the value is read from stdin, never from the command line
+    #[command(after_help = "\
+Examples:
+  nanofleet keys set OPENAI_API_KEY            (type the value, then Enter)
+  printf %s \"$TOKEN\" | nanofleet keys set GITHUB_TOKEN
+  nanofleet keys set CERT < cert.pem
+
+From a pipe or file the whole input is the value, less one trailing newline.")]
+    Set(KeyNameArgs),
+    /// List the names of the API keys set (never their values)
+    #[command(visible_alias = "list")]
+    Ls(JsonArg),
+    /// Remove an API key
+    Rm(KeyNameArgs),
+}
+
+/// A command on one API key.
+#[derive(Debug, Args)]
+pub struct KeyNameArgs {
+    /// The key's name, an environment variable name such as OPENAI_API_KEY
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,283 @@
+//! `nanofleet keys …`: the API keys plugins require. A value is read from stdin, never from
+//! the command line (where shell history and `ps` would show it), and never printed. With
+//! `--server` they go through the server's API, with the same output.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
+use std::process::{Command, Stdio};
+
+use nanofleet_host::{
+    manifest::rules,
+    store::{MAX_API_KEY_VALUE_BYTES, PluginRecord},
+};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::plugins::remote_plugins;
+use crate::{
+    cli::{JsonArg, KeyNameArgs, KeysCommand},
+    context::Context,
+    error::CliError,
+    output::{self, clean, note},
+};
+
+/// Exit status after Ctrl-C, as shells report a SIGINT death.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs a `keys` subcommand. None of them needs the engine.
+pub async fn run(ctx: &Context, command: &KeysCommand) -> Result<u8, CliError> {
+    match command {
+        KeysCommand::Set(args) => set(ctx, args).await,
+        KeysCommand::Ls(args) => ls(ctx, args).await,
+        KeysCommand::Rm(args) => rm(ctx, args).await,
+    }
+}
+
+async fn set(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
+    let name = &args.name;
+    // Before waiting for a value: a bad name is a usage error.
+    rules::check_env_var_name(name)
+        .and_then(|()| rules::check_env_var_not_reserved(name))
+        .map_err(|v| CliError::usage(format!("invalid API key name: {v}")))?;
+    let plugins = if let Some(server) = ctx.server() {
+        let value = read_value(name).await?;
+        let body = json!({ "value": value });
+        drop(value);
+        server
+            .call_empty(Method::PUT, &["api", "keys", name], &[], Some(&body))
+            .await?;
+        drop(body);
+        remote_plugins(server).await?
+    } else {
+        let store = ctx.store()?;
+        let value = read_value(name).await?;
+        store.set_api_key(name, &value).await?;
+        drop(value);
+        store.list_plugins().await?
+    };
+    let users = required_by(&plugins)
+        .remove(name.as_str())
+        .unwrap_or_default();
+    if users.is_empty() {
+        note(format!("set API key {name}"));
+    } else {
+        note(format!(
+            "set API key {name}; restart {} to use the new value",
+            users.join(", ")
+        ));
+    }
+    Ok(0)
+}
+
+/// The value on stdin: one line typed at a terminal (not echoed, when `stty` can turn echo
+/// off), or everything piped in, less one trailing newline.
+async fn read_value(name: &str) -> Result<String, CliError> {
+    let interactive = io::stdin().is_terminal();
+    let reading = tokio::task::spawn_blocking(move || {
+        if interactive {
+            read_line_hidden()
+        } else {
+            read_piped()
+        }
+    });
+    let value = tokio::select! {
+        read = reading => read.map_err(|e| CliError::new(format!("reading stdin failed: {e}")))??,
+        _ = tokio::signal::ctrl_c() => {
+            if interactive {
+                set_echo(true);
+                note("");
+            }
+            return Err(CliError::new("interrupted; the key was not set").with_code(EXIT_INTERRUPTED));
+        }
+    };
+    let value = value
+        .strip_suffix('\n')
+        .map(|v| v.strip_suffix('\r').unwrap_or(v))
+        .unwrap_or(&value)
+        .to_owned();
+    if value.is_empty() {
+        return Err(CliError::new(format!(
+            "no value for API key {name} on stdin: type it, or pipe it in, e.g. \
+             printf %s \"$VALUE\" | nanofleet keys set {name}"
+        )));
+    }
+    Ok(value)
+}
+
+fn read_line_hidden() -> Result<String, CliError> {
+    let hidden = set_echo(false);
+    let prompt = if hidden {
+        "value (not shown): "
+    } else {
+        "value: "
+    };
+    {
+        use std::io::Write as _;
+        let mut err = io::stderr().lock();
+        let _ = write!(err, "{prompt}");
+        let _ = err.flush();
+    }
+    let mut line = String::new();
+    let read = io::stdin().lock().read_line(&mut line);
+    if hidden {
+        set_echo(true);
+        // The Enter that ended the line was not echoed either.
+        note("");
+    }
+    read.map_err(|e| CliError::new(format!("cannot read the value from the terminal: {e}")))?;
+    Ok(line)
+}
+
+fn read_piped() -> Result<String, CliError> {
+    // A newline and a carriage return over the limit are still fine: they are stripped.
+    let limit = MAX_API_KEY_VALUE_BYTES + 2;
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::new(format!("cannot read the value from stdin: {e}")))?;
+    if bytes.len() > limit {
+        return Err(CliError::new(format!(
+            "the value on stdin is longer than {MAX_API_KEY_VALUE_BYTES} bytes, the most an \
+             API key may hold"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        CliError::new(
+            "the value on stdin is not UTF-8 text; an environment variable cannot hold it",
+        )
+    })
+}
+
+/// Turns the terminal's echo off or on with `stty`; whether it worked.
+fn set_echo(on: bool) -> bool {
+    Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// An API key as `keys ls --json` shows it: never its value.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyRow {
+    name: String,
+    /// Whether a value is stored; unset keys are listed when an installed plugin needs them.
+    set: bool,
+    required_by: Vec<String>,
+}
+
+async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
+    let (names, plugins) = if let Some(server) = ctx.server() {
+        #[derive(Deserialize)]
+        struct KeyList {
+            keys: Vec<String>,
+        }
+        let list: KeyList = server.get(&["api", "keys"]).await?;
+        (list.keys, remote_plugins(server).await?)
+    } else {
+        let store = ctx.store()?;
+        (store.api_key_names().await?, store.list_plugins().await?)
+    };
+    let mut required = required_by(&plugins);
+    let mut rows: Vec<KeyRow> = names
+        .into_iter()
+        .map(|name| KeyRow {
+            required_by: required.remove(&name).unwrap_or_default(),
+            name,
+            set: true,
+        })
+        .collect();
+    rows.extend(required.into_iter().map(|(name, plugins)| KeyRow {
+        name,
+        set: false,
+        required_by: plugins,
+    }));
+    if args.json {
+        output::json(&rows)?;
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        output::line("no API keys set; set one with `nanofleet keys set <NAME>`")?;
+        return Ok(0);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                clean(&r.name),
+                if r.set { "yes" } else { "NO" }.to_owned(),
+                if r.required_by.is_empty() {
+                    "-".to_owned()
+                } else {
+                    r.required_by.join(", ")
+                },
+            ]
+        })
+        .collect();
+    output::raw(&output::table(&["NAME", "SET", "REQUIRED BY"], &table))?;
+    Ok(0)
+}
+
+async fn rm(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
+    let not_set = || {
+        CliError::new(format!(
+            "no API key named `{}` is set; see `nanofleet keys ls`",
+            clean(&args.name)
+        ))
+    };
+    let plugins = if let Some(server) = ctx.server() {
+        server
+            .call_empty(Method::DELETE, &["api", "keys", &args.name], &[], None)
+            .await
+            .map_err(|failure| {
+                if failure.code() == Some("key_not_found") {
+                    not_set()
+                } else {
+                    failure.into()
+                }
+            })?;
+        remote_plugins(server).await?
+    } else {
+        let store = ctx.store()?;
+        if !store.delete_api_key(&args.name).await? {
+            return Err(not_set());
+        }
+        store.list_plugins().await?
+    };
+    let users = required_by(&plugins)
+        .remove(args.name.as_str())
+        .unwrap_or_default();
+    note(format!("removed API key {}", args.name));
+    if !users.is_empty() {
+        note(format!(
+            "warning: {} {} it: running containers keep the old value, but will not start \
+             again until it is set",
+            users.join(", "),
+            if users.len() == 1 {
+                "requires"
+            } else {
+                "require"
+            }
+        ));
+    }
+    Ok(0)
+}
+
+/// Key name → the installed plugins requiring it.
+fn required_by(plugins: &[PluginRecord]) -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for plugin in plugins {
+        for key in &plugin.manifest.required_env_vars {
+            map.entry(key.clone())
+                .or_default()
+                .push(plugin.name.clone());
+        }
+    }
+    map
+}

@@ -1,0 +1,72 @@
+//! One module per group of commands, and what they share.
+
+pub mod agents;
+pub mod call;
+pub mod keys;
+pub mod logs;
+pub mod plugins;
+pub mod serve;
+pub mod validate;
+
+use nanofleet_host::{HostEvent, store::PluginRecord};
+use tokio::sync::broadcast::{self, error::TryRecvError};
+
+use crate::output::{clean, note, plural};
+
+/// Prints, on stderr, which agents' `.mcp.json` the last operation rewrote, from the
+/// host's events; returns how many files changed.
+pub fn report_changes(events: &mut broadcast::Receiver<HostEvent>) -> usize {
+    let mut changed = 0;
+    loop {
+        match events.try_recv() {
+            Ok(HostEvent::AgentConfigChanged {
+                agent_id,
+                path,
+                added,
+                removed,
+                updated,
+            }) => {
+                changed += 1;
+                let mut what = Vec::new();
+                for (verb, plugins) in
+                    [("added", added), ("removed", removed), ("updated", updated)]
+                {
+                    if !plugins.is_empty() {
+                        what.push(format!("{verb} {}", plugins.join(", ")));
+                    }
+                }
+                note(format!(
+                    "updated {} (agent {}): {}",
+                    clean(&path.display().to_string()),
+                    clean(&agent_id),
+                    what.join("; ")
+                ));
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(missed)) => {
+                note(format!("({missed} more changes not shown)"));
+            }
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return changed,
+        }
+    }
+}
+
+/// The names of a plugin's tools.
+pub fn tool_names(record: &PluginRecord) -> Vec<&str> {
+    record
+        .tools
+        .iter()
+        .map(|t| t.get("name").and_then(|n| n.as_str()).unwrap_or("?"))
+        .collect()
+}
+
+/// `3 tools: add_note, list_notes, delete_note`.
+pub fn tools_summary(record: &PluginRecord) -> String {
+    let names = tool_names(record);
+    let count = plural(names.len(), "tool", "tools");
+    if names.is_empty() {
+        count
+    } else {
+        format!("{count}: {}", clean(&names.join(", ")))
+    }
+}

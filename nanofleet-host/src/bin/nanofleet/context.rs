@@ -1,0 +1,189 @@
+//! What every command starts from: the global options turned into a [`HostConfig`], and the
+//! store, engine or host opened on demand (only commands that run plugins need the engine).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nanofleet_host::{
+    Host, HostConfig,
+    runtime::{DockerRuntime, Runtime},
+    store::Store,
+};
+
+use crate::{cli::GlobalArgs, error::CliError, offline::Offline, remote::Server};
+
+/// The longest instance name accepted: it ends up in a Docker label and in messages.
+const MAX_INSTANCE_LEN: usize = 63;
+
+/// The resolved global options.
+#[derive(Debug)]
+pub struct Context {
+    config: HostConfig,
+    /// Whether `--api-url` (or `NANOFLEET_API_URL`) was given, rather than defaulted.
+    api_url_given: bool,
+    /// The server of `--server`, in remote mode.
+    server: Option<Server>,
+}
+
+impl Context {
+    /// Resolves the global options (flags, then environment, then defaults) and checks them.
+    pub fn new(global: &GlobalArgs) -> Result<Self, CliError> {
+        let data_dir = match &global.data_dir {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(CliError::usage("--data-dir is empty: give a directory"));
+            }
+            Some(dir) => dir.clone(),
+            None => default_data_dir()?,
+        };
+        let mut config = HostConfig::new(data_dir);
+        if let Some(url) = &global.api_url {
+            check_api_url(url)?;
+            url.clone_into(&mut config.api_url);
+        }
+        if let Some(instance) = &global.instance {
+            check_instance(instance)?;
+            instance.clone_into(&mut config.instance);
+        }
+        config.publish_loopback = global.dev;
+        if let Some(secs) = global.ready_timeout {
+            config.ready_timeout = Duration::from_secs(secs);
+        }
+        let server = global
+            .server
+            .as_deref()
+            .map(|url| Server::new(url, global.token_file.as_deref()))
+            .transpose()?;
+        Ok(Self {
+            config,
+            api_url_given: global.api_url.is_some(),
+            server,
+        })
+    }
+
+    /// The host configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Whether the API URL given to plugins was set by the user.
+    pub fn api_url_given(&self) -> bool {
+        self.api_url_given
+    }
+
+    /// The server to talk to, in remote mode (`--server`).
+    pub fn server(&self) -> Option<&Server> {
+        self.server.as_ref()
+    }
+
+    /// Opens the store alone: no engine needed.
+    pub fn store(&self) -> Result<Store, CliError> {
+        Ok(Store::open(&self.config.data_dir)?)
+    }
+
+    /// Connects to the engine (`DOCKER_HOST` or the default socket) without checking it
+    /// answers yet.
+    pub fn engine(&self) -> Result<Arc<dyn Runtime>, CliError> {
+        Ok(Arc::new(DockerRuntime::connect()?))
+    }
+
+    /// The host, with the engine checked: fails with the engine's one-line message when it
+    /// cannot be reached.
+    pub async fn host(&self) -> Result<Host, CliError> {
+        let engine = self.engine()?;
+        Ok(Host::open(self.config.clone(), engine).await?)
+    }
+
+    /// The host for operations that touch the engine only in development mode (agents and
+    /// links): without an engine it still works, and says so only if the engine is needed.
+    pub fn host_without_engine(&self) -> Result<Host, CliError> {
+        let store = self.store()?;
+        let engine: Arc<dyn Runtime> = match DockerRuntime::connect() {
+            Ok(engine) => Arc::new(engine),
+            Err(err) => Arc::new(Offline::new(err)),
+        };
+        Ok(Host::with_store(self.config.clone(), engine, store))
+    }
+}
+
+/// `$XDG_DATA_HOME/nanofleet`, else `~/.local/share/nanofleet`.
+fn default_data_dir() -> Result<PathBuf, CliError> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            // The XDG specification says relative paths are invalid and to be ignored.
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(xdg) = from_env("XDG_DATA_HOME") {
+        return Ok(xdg.join("nanofleet"));
+    }
+    if let Some(home) = from_env("HOME") {
+        return Ok(home.join(".local").join("share").join("nanofleet"));
+    }
+    Err(CliError::usage(
+        "cannot tell where to keep the host's data: neither XDG_DATA_HOME nor HOME is set to \
+         an absolute path; pass --data-dir or set NANOFLEET_DATA_DIR",
+    ))
+}
+
+fn check_api_url(url: &str) -> Result<(), CliError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(())
+        }
+        _ => Err(CliError::usage(format!(
+            "--api-url `{}` is not an http:// or https:// URL; give the URL plugins reach the \
+             host API at, e.g. http://nanofleet-api:3000",
+            crate::output::clean(url)
+        ))),
+    }
+}
+
+fn check_instance(instance: &str) -> Result<(), CliError> {
+    let ok = !instance.is_empty()
+        && instance.len() <= MAX_INSTANCE_LEN
+        && instance
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "--instance `{}` is not a valid instance name: use 1 to {MAX_INSTANCE_LEN} letters, \
+             digits, `-`, `_` or `.`",
+            crate::output::clean(instance)
+        )))
+    }
+}
+
+/// The `.mcp.json` of a workspace, for messages.
+pub fn mcp_json(workspace: &Path) -> PathBuf {
+    workspace.join(nanofleet_host::linking::MCP_JSON)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_urls_must_be_http() {
+        assert!(check_api_url("http://nanofleet-api:3000").is_ok());
+        assert!(check_api_url("https://h").is_ok());
+        for bad in ["", "http://", "ftp://h", "nanofleet-api:3000", "http://a b"] {
+            assert!(check_api_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn instances_are_label_friendly() {
+        assert!(check_instance("test-1.a_b").is_ok());
+        for bad in ["", "a b", "é", &"x".repeat(64)] {
+            assert!(check_instance(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Agents and links: the store says which agent is linked to which plugin; each agent's
+//! `.mcp.json` is made to say exactly that, atomically, keeping entries the host does not own.
+
+use std::collections::BTreeSet;
+
+use nanofleet_sdk::identity::sign_agent;
+
+use super::{Host, HostError, HostEvent};
+use crate::{
+    linking::{self, LinkTarget, SyncOutcome},
+    store::AgentRecord,
+};
+
+impl Host {
+    /// Registers (or updates) an agent, and links it to every plugin when auto-linking new
+    /// agents.
+    pub async fn register_agent(&self, agent: AgentRecord) -> Result<(), HostError> {
+        let store = self.store();
+        store.put_agent(&agent).await?;
+        if self.config().auto_link_new_agents {
+            for plugin in store.list_plugins().await? {
+                store.link(&agent.id, &plugin.name).await?;
+            }
+        }
+        self.sync_agent(&agent.id, &[]).await?;
+        Ok(())
+    }
+
+    /// Removes an agent: its links go, and the host's entries leave its `.mcp.json`.
+    pub async fn remove_agent(&self, id: &str) -> Result<(), HostError> {
+        let store = self.store();
+        let agent = store
+            .get_agent(id)
+            .await?
+            .ok_or_else(|| HostError::UnknownAgent(id.to_owned()))?;
+        let managed = self.managed_names(&[]).await?;
+        let path = agent.workspace_dir.clone();
+        tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &[]))
+            .await
+            .map_err(|e| HostError::Call(e.to_string()))??;
+        store.delete_agent(id).await?;
+        Ok(())
+    }
+
+    /// Links `agent` to `plugin` and writes the agent's `.mcp.json`.
+    pub async fn link(&self, agent: &str, plugin: &str) -> Result<(), HostError> {
+        self.store().link(agent, plugin).await?;
+        self.sync_agent(agent, &[]).await?;
+        Ok(())
+    }
+
+    /// Unlinks `agent` from `plugin`: the entry really leaves the agent's `.mcp.json`, and no
+    /// later restart or reconcile brings it back.
+    pub async fn unlink(&self, agent: &str, plugin: &str) -> Result<bool, HostError> {
+        let existed = self.store().unlink(agent, plugin).await?;
+        self.sync_agent(agent, &[]).await?;
+        Ok(existed)
+    }
+
+    /// Every plugin name the host owns, plus `extra` (a plugin being removed).
+    async fn managed_names(&self, extra: &[String]) -> Result<BTreeSet<String>, HostError> {
+        let mut names: BTreeSet<String> = self
+            .store()
+            .list_plugins()
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        names.extend(extra.iter().cloned());
+        Ok(names)
+    }
+
+    /// Makes `agent`'s `.mcp.json` list exactly its linked plugins; `extra` names plugins the
+    /// host owned until now (being uninstalled) whose entries must go.
+    pub(crate) async fn sync_agent(
+        &self,
+        agent: &str,
+        extra: &[String],
+    ) -> Result<SyncOutcome, HostError> {
+        let store = self.store();
+        let record = store
+            .get_agent(agent)
+            .await?
+            .ok_or_else(|| HostError::UnknownAgent(agent.to_owned()))?;
+        let managed = self.managed_names(extra).await?;
+        let mut wanted = Vec::new();
+        for plugin in store.links_of_agent(agent).await? {
+            let Some(p) = store.get_plugin(&plugin).await? else {
+                continue;
+            };
+            let base = match self.agent_base_url(&p.manifest).await {
+                Ok(base) => base,
+                // Development mode knows a URL only while the plugin runs.
+                Err(HostError::NotRunning(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let signature = match (p.require_signature, store.plugin_token(&plugin).await?) {
+                (true, Some(token)) => Some(sign_agent(&token, &plugin, agent)),
+                _ => None,
+            };
+            let url = linking::agent_url(&base, agent, signature.as_deref());
+            wanted.push(LinkTarget::new(plugin, url));
+        }
+        let path = record.workspace_dir.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &wanted))
+                .await
+                .map_err(|e| HostError::Call(e.to_string()))??;
+        if outcome.changed {
+            self.emit(HostEvent::AgentConfigChanged {
+                agent_id: agent.to_owned(),
+                path: record.workspace_dir.join(linking::MCP_JSON),
+                added: outcome.added.clone(),
+                removed: outcome.removed.clone(),
+                updated: outcome.updated.clone(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Rewrites `.mcp.json` of every agent linked to `plugin`.
+    pub(super) async fn sync_agents_of(&self, plugin: &str) -> Result<(), HostError> {
+        for agent in self.store().agents_of_plugin(plugin).await? {
+            self.sync_agent(&agent, &[]).await?;
+        }
+        Ok(())
+    }
+}

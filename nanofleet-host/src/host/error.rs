@@ -1,0 +1,74 @@
+//! The host's errors: one sentence each, saying what to do.
+
+use std::time::Duration;
+
+use nanofleet_sdk::manifest::Diagnostics;
+
+use crate::{linking::LinkError, runtime::RuntimeError, store::StoreError};
+
+/// Why a host operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The manifest has errors; every one is listed.
+    #[error("the manifest is not valid:\n{0}")]
+    InvalidManifest(Diagnostics),
+    /// A plugin of that name is installed already.
+    #[error("plugin `{0}` is already installed: use upgrade to change its version")]
+    AlreadyInstalled(String),
+    /// No plugin of that name is installed.
+    #[error("plugin `{0}` is not installed")]
+    NotInstalled(String),
+    /// An upgrade was asked for a different plugin name.
+    #[error("cannot upgrade `{installed}` with a manifest for `{given}`")]
+    NameMismatch {
+        /// The installed plugin.
+        installed: String,
+        /// The manifest's name.
+        given: String,
+    },
+    /// The plugin needs API keys the host does not have.
+    #[error(
+        "plugin `{plugin}` needs API keys that are not set: {}; set them first (nanofleet keys set NAME)",
+        missing.join(", ")
+    )]
+    MissingApiKeys {
+        /// The plugin.
+        plugin: String,
+        /// The keys to set.
+        missing: Vec<String>,
+    },
+    /// The plugin did not answer `tools/list` in time.
+    #[error(
+        "plugin `{plugin}` was not ready after {waited:?}: {last_error}{}",
+        if logs.is_empty() { String::new() } else { format!("\nits last log lines:\n  {}", logs.join("\n  ")) }
+    )]
+    NotReady {
+        /// The plugin.
+        plugin: String,
+        /// How long the host waited.
+        waited: Duration,
+        /// The last probe error.
+        last_error: String,
+        /// The container's last log lines.
+        logs: Vec<String>,
+    },
+    /// The plugin's container is not running (so it has no address).
+    #[error("plugin `{0}` is not running")]
+    NotRunning(String),
+    /// The agent is not registered.
+    #[error("agent `{0}` is not registered")]
+    UnknownAgent(String),
+    /// A tool call through the host failed.
+    #[error("{0}")]
+    Call(String),
+    /// The container engine failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An agent's `.mcp.json` could not be written.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}

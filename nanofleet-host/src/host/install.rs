@@ -1,0 +1,350 @@
+//! Install, uninstall, restart, upgrade, enable and disable: each under the plugin's lock,
+//! each rolled back when a step fails.
+
+use std::net::SocketAddr;
+
+use nanofleet_sdk::{
+    identity::{InternalToken, sign_agent},
+    manifest::Manifest,
+};
+use rmcp::model::{CallToolResult, Tool};
+
+use super::{Host, HostError, HostEvent, InstallOptions, probe};
+use crate::{
+    labels,
+    runtime::RuntimeError,
+    store::{Desired, PluginRecord, Status},
+};
+
+/// How many log lines a readiness error carries.
+const LOG_LINES_ON_FAILURE: usize = 20;
+
+impl Host {
+    /// Installs a plugin: validate → refuse when API keys are missing → create → start → wait
+    /// until it lists its tools → persist → link (when auto-linking). Any failure rolls back:
+    /// no container, no store row, no link.
+    pub async fn install(
+        &self,
+        manifest: Manifest,
+        options: InstallOptions,
+    ) -> Result<PluginRecord, HostError> {
+        check_manifest(&manifest)?;
+        let name = manifest.name.clone();
+        let _guard = self.lock(&name).await;
+        let store = self.store();
+        if store.get_plugin(&name).await?.is_some() {
+            return Err(HostError::AlreadyInstalled(name));
+        }
+        self.preflight(&manifest, options.pull).await?;
+
+        let token = InternalToken::generate();
+        let mut record = PluginRecord::new(manifest);
+        record.egress = options.egress;
+        record.require_signature = self.config().require_signatures;
+        store.put_plugin(&record, &token).await?;
+        match self.bring_up(&record, &token, None).await {
+            Ok(tools) => {
+                let tools = tools_json(&tools);
+                store.set_tools(&name, tools).await?;
+                store.set_status(&name, Status::Running, None).await?;
+                self.emit(HostEvent::PluginStatus {
+                    plugin: name.clone(),
+                    status: Status::Running,
+                });
+            }
+            Err(error) => {
+                self.roll_back_install(&name).await;
+                return Err(error);
+            }
+        }
+        if self.config().auto_link_new_plugins {
+            for agent in store.list_agents().await? {
+                store.link(&agent.id, &name).await?;
+                self.sync_agent(&agent.id, &[]).await?;
+            }
+        }
+        store
+            .get_plugin(&name)
+            .await?
+            .ok_or(HostError::NotInstalled(name))
+    }
+
+    async fn roll_back_install(&self, name: &str) {
+        if let Err(e) = self.runtime().remove(&labels::container_name(name)).await {
+            tracing::error!(plugin = name, error = %e, "rollback: cannot remove the container");
+        }
+        if let Err(e) = self.store().delete_plugin(name).await {
+            tracing::error!(plugin = name, error = %e, "rollback: cannot delete the store row");
+        }
+    }
+
+    /// What must hold before a container is created: every API key the plugin needs is set,
+    /// and its image is here (pulled only when asked).
+    async fn preflight(&self, manifest: &Manifest, pull: bool) -> Result<(), HostError> {
+        let missing = self
+            .store()
+            .missing_api_keys(&manifest.required_env_vars)
+            .await?;
+        if !missing.is_empty() {
+            return Err(HostError::MissingApiKeys {
+                plugin: manifest.name.clone(),
+                missing,
+            });
+        }
+        self.ensure_image(&manifest.image, pull).await
+    }
+
+    async fn ensure_image(&self, image: &str, pull: bool) -> Result<(), HostError> {
+        if self.runtime().image_exists(image).await? {
+            return Ok(());
+        }
+        if !pull {
+            return Err(RuntimeError::ImageMissing {
+                image: image.to_owned(),
+                hint: "build or load it first, or install with pull enabled".into(),
+            }
+            .into());
+        }
+        let progress = |line: String| tracing::info!(image, "{line}");
+        self.runtime().pull(image, &progress).await?;
+        Ok(())
+    }
+
+    /// Creates and starts the plugin's container (under `name` when given, else the canonical
+    /// one) and waits until it lists its tools. On failure the container is removed.
+    pub(super) async fn bring_up(
+        &self,
+        record: &PluginRecord,
+        token: &InternalToken,
+        name: Option<String>,
+    ) -> Result<Vec<Tool>, HostError> {
+        let mut spec = self.spec_for(record, token).await?;
+        spec.container_name = name;
+        let container = spec.name();
+        self.runtime().ensure_network().await?;
+        self.runtime().create_and_start(&spec).await?;
+        match self.wait_ready(&record.manifest, &container).await {
+            Ok(tools) => Ok(tools),
+            Err(error) => {
+                let _ = self.runtime().remove(&container).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Waits until the container answers `tools/list`, within the configured timeout; the
+    /// error carries its last log lines.
+    pub(super) async fn wait_ready(
+        &self,
+        manifest: &Manifest,
+        container: &str,
+    ) -> Result<Vec<Tool>, HostError> {
+        let timeout = self.config().ready_timeout;
+        let (host, port, name) = (self.clone(), manifest.mcp_port, container.to_owned());
+        let target = move || {
+            let (host, name) = (host.clone(), name.clone());
+            Box::pin(async move { host.target_of(&name, port).await })
+                as futures::future::BoxFuture<'static, Result<(SocketAddr, String), String>>
+        };
+        match probe::wait_for_tools(target, timeout).await {
+            Ok(tools) => Ok(tools),
+            Err(last_error) => Err(HostError::NotReady {
+                plugin: manifest.name.clone(),
+                waited: timeout,
+                last_error,
+                logs: self
+                    .runtime()
+                    .logs(container, LOG_LINES_ON_FAILURE)
+                    .await
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    async fn target_of(&self, container: &str, port: u16) -> Result<(SocketAddr, String), String> {
+        let state = self
+            .runtime()
+            .inspect(container)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("container {container} is gone"))?;
+        if !state.running {
+            return Err(format!(
+                "container {container} is not running ({})",
+                state.status
+            ));
+        }
+        self.probe_target(&state, port)
+            .ok_or_else(|| format!("container {container} has no address yet"))
+    }
+
+    /// Removes a plugin: its container, its store row and its links (rewriting the linked
+    /// agents' `.mcp.json`). The data volume is kept unless `remove_data`.
+    pub async fn uninstall(&self, name: &str, remove_data: bool) -> Result<(), HostError> {
+        let _guard = self.lock(name).await;
+        let store = self.store();
+        if store.get_plugin(name).await?.is_none() {
+            return Err(HostError::NotInstalled(name.to_owned()));
+        }
+        let agents = store.agents_of_plugin(name).await?;
+        self.runtime().remove(&labels::container_name(name)).await?;
+        store.delete_plugin(name).await?;
+        for agent in agents {
+            self.sync_agent(&agent, &[name.to_owned()]).await?;
+        }
+        if remove_data {
+            self.runtime().remove_volume(name).await?;
+        }
+        Ok(())
+    }
+
+    /// Restarts a plugin, whatever state its container is in (running, stopped, or deleted),
+    /// and refreshes its tools. Links are left as they are.
+    pub async fn restart(&self, name: &str) -> Result<PluginRecord, HostError> {
+        let _guard = self.lock(name).await;
+        let (record, token) = self.installed(name).await?;
+        let container = labels::container_name(name);
+        let state = self.runtime().inspect(&container).await?;
+        let spec = self.spec_for(&record, &token).await?;
+        let tools = match state {
+            Some(s) if s.config_hash.as_deref() == Some(spec.config_hash().as_str()) => {
+                self.runtime().stop(&container).await?;
+                self.runtime().start(&container).await?;
+                self.wait_ready(&record.manifest, &container).await?
+            }
+            Some(_) => {
+                self.runtime().remove(&container).await?;
+                self.bring_up(&record, &token, None).await?
+            }
+            None => self.bring_up(&record, &token, None).await?,
+        };
+        self.store().set_desired(name, Desired::Running).await?;
+        self.mark_running(name, &tools).await?;
+        self.sync_agents_of(name).await?;
+        self.plugin(name).await
+    }
+
+    /// Upgrades a plugin to `manifest` (same name): the new version is started next to the
+    /// old one and must list its tools before the old one is removed; if it does not, it is
+    /// removed and the old one keeps serving, untouched. Token, links and data are kept.
+    pub async fn upgrade(
+        &self,
+        manifest: Manifest,
+        options: InstallOptions,
+    ) -> Result<PluginRecord, HostError> {
+        check_manifest(&manifest)?;
+        let name = manifest.name.clone();
+        let _guard = self.lock(&name).await;
+        let (old, token) = self.installed(&name).await?;
+        self.preflight(&manifest, options.pull).await?;
+
+        let mut next = old.clone();
+        next.manifest = manifest;
+        next.egress = options.egress || old.egress;
+        let canonical = labels::container_name(&name);
+        let staging = format!("{canonical}-next");
+        // A staging container left by an interrupted upgrade is not serving anyone.
+        self.runtime().remove(&staging).await?;
+        let tools = self.bring_up(&next, &token, Some(staging.clone())).await?;
+        // The new version is ready: from here on, it replaces the old one.
+        self.runtime().remove(&canonical).await?;
+        self.runtime().rename(&staging, &canonical).await?;
+        next.tools = tools_json(&tools);
+        next.status = Status::Running;
+        next.status_message = None;
+        self.store().put_plugin(&next, &token).await?;
+        self.emit(HostEvent::PluginStatus {
+            plugin: name.clone(),
+            status: Status::Running,
+        });
+        self.sync_agents_of(&name).await?;
+        self.plugin(&name).await
+    }
+
+    /// Enables (starts) or disables (stops) a plugin; the choice is kept across restarts of
+    /// the host. Its links stay.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginRecord, HostError> {
+        {
+            let _guard = self.lock(name).await;
+            self.installed(name).await?;
+            let desired = if enabled {
+                Desired::Running
+            } else {
+                Desired::Stopped
+            };
+            self.store().set_desired(name, desired).await?;
+        }
+        self.reconcile_plugin(name).await?;
+        self.plugin(name).await
+    }
+
+    /// Calls `tool` on `plugin` as `agent` (signed when the plugin requires it), the way the
+    /// agent itself would.
+    pub async fn call(
+        &self,
+        plugin: &str,
+        agent: &str,
+        tool: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<CallToolResult, HostError> {
+        let (record, token) = self.installed(plugin).await?;
+        let (addr, host) = self
+            .target_of(&labels::container_name(plugin), record.manifest.mcp_port)
+            .await
+            .map_err(|_| HostError::NotRunning(plugin.to_owned()))?;
+        let signature = record
+            .require_signature
+            .then(|| sign_agent(&token, plugin, agent));
+        let query = crate::linking::agent_url("", agent, signature.as_deref());
+        let query = query.trim_start_matches('?');
+        probe::call_tool(addr, &host, query, tool, arguments)
+            .await
+            .map_err(HostError::Call)
+    }
+
+    /// An installed plugin's record.
+    pub async fn plugin(&self, name: &str) -> Result<PluginRecord, HostError> {
+        self.store()
+            .get_plugin(name)
+            .await?
+            .ok_or_else(|| HostError::NotInstalled(name.to_owned()))
+    }
+
+    pub(super) async fn installed(
+        &self,
+        name: &str,
+    ) -> Result<(PluginRecord, InternalToken), HostError> {
+        let record = self.plugin(name).await?;
+        let token = self
+            .store()
+            .plugin_token(name)
+            .await?
+            .ok_or_else(|| HostError::NotInstalled(name.to_owned()))?;
+        Ok((record, token))
+    }
+
+    pub(super) async fn mark_running(&self, name: &str, tools: &[Tool]) -> Result<(), HostError> {
+        self.store().set_tools(name, tools_json(tools)).await?;
+        self.store().set_status(name, Status::Running, None).await?;
+        self.emit(HostEvent::PluginStatus {
+            plugin: name.to_owned(),
+            status: Status::Running,
+        });
+        Ok(())
+    }
+}
+
+fn check_manifest(manifest: &Manifest) -> Result<(), HostError> {
+    let diagnostics = manifest.validate();
+    if diagnostics.has_errors() {
+        return Err(HostError::InvalidManifest(diagnostics));
+    }
+    Ok(())
+}
+
+pub(super) fn tools_json(tools: &[Tool]) -> Vec<serde_json::Value> {
+    tools
+        .iter()
+        .filter_map(|t| serde_json::to_value(t).ok())
+        .collect()
+}

@@ -1,0 +1,279 @@
+//! The host: desired state in the [`Store`], actual state in the [`Runtime`], and operations
+//! that converge one to the other.
+//!
+//! Every operation on a plugin takes that plugin's lock, so concurrent calls for one plugin
+//! run one after the other, and every operation is written to leave nothing half-done: an
+//! install that fails removes its container and its row, an upgrade that fails leaves the old
+//! version serving, a link is written to `.mcp.json` atomically. [`Host::reconcile`] repairs
+//! whatever drifted anyway (a container removed by hand, a daemon restart, an edited
+//! `.mcp.json`), and running it twice in a row changes nothing the second time.
+
+mod agents;
+mod error;
+mod install;
+mod probe;
+mod reconcile;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use nanofleet_sdk::{identity::InternalToken, manifest::Manifest};
+use tokio::sync::broadcast;
+
+pub use error::HostError;
+pub use reconcile::{Action, ReconcileReport};
+
+use crate::{
+    labels,
+    runtime::{ContainerSpec, ContainerState, Limits, Runtime},
+    store::{PluginRecord, Store},
+};
+
+/// How the host runs plugins.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where the store (and its key file) live.
+    pub data_dir: PathBuf,
+    /// The `NANO_API_URL` given to plugins: the host's callback API as plugins reach it.
+    pub api_url: String,
+    /// Whether plugins refuse unsigned agent ids (`NANOFLEET_REQUIRE_AGENT_SIGNATURE`). Every
+    /// URL the host writes is signed, so linked agents are unaffected. Default `true`.
+    pub require_signatures: bool,
+    /// Development mode: publish plugin ports on `127.0.0.1` and write loopback URLs into
+    /// `.mcp.json`, so agents running outside Docker reach plugins. Default `false`.
+    pub publish_loopback: bool,
+    /// How long a started plugin may take to answer `tools/list`. Default 30 s.
+    pub ready_timeout: Duration,
+    /// Resource limits of each plugin container.
+    pub limits: Limits,
+    /// Link every existing agent to a newly installed plugin. Default `false`.
+    pub auto_link_new_plugins: bool,
+    /// Link a newly registered agent to every installed plugin. Default `false`.
+    pub auto_link_new_agents: bool,
+    /// This host's name among hosts sharing one engine: it owns, and reconciles, only the
+    /// containers labelled with it. Default [`labels::DEFAULT_INSTANCE`].
+    pub instance: String,
+}
+
+impl HostConfig {
+    /// The defaults, with the store in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            api_url: "http://nanofleet-api:3000".into(),
+            require_signatures: true,
+            publish_loopback: false,
+            ready_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            auto_link_new_plugins: false,
+            auto_link_new_agents: false,
+            instance: labels::DEFAULT_INSTANCE.to_owned(),
+        }
+    }
+}
+
+/// Something that changed, for the embedding application: an agent whose `.mcp.json` changed
+/// must reload its MCP configuration (NanoFleet agents read it once, at start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostEvent {
+    /// An agent's `.mcp.json` was rewritten.
+    AgentConfigChanged {
+        /// The agent.
+        agent_id: String,
+        /// The file.
+        path: PathBuf,
+        /// Plugins added to it.
+        added: Vec<String>,
+        /// Plugins removed from it.
+        removed: Vec<String>,
+        /// Plugins whose URL changed.
+        updated: Vec<String>,
+    },
+    /// A plugin's status changed.
+    PluginStatus {
+        /// The plugin.
+        plugin: String,
+        /// Its new status.
+        status: crate::store::Status,
+    },
+}
+
+/// Options of [`Host::install`].
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Let the plugin reach the internet (it is on the internal network only otherwise).
+    pub egress: bool,
+    /// Pull the image when it is not on this machine (never done unless asked).
+    pub pull: bool,
+}
+
+/// The host. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runtime: Arc<dyn Runtime>,
+    config: HostConfig,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    events: broadcast::Sender<HostEvent>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// Opens the store in `config.data_dir` and checks that the engine answers.
+    pub async fn open(config: HostConfig, runtime: Arc<dyn Runtime>) -> Result<Self, HostError> {
+        let store = Store::open(&config.data_dir)?;
+        runtime.ping().await?;
+        Ok(Self::with_store(config, runtime, store))
+    }
+
+    /// A host over an already opened store.
+    pub fn with_store(config: HostConfig, runtime: Arc<dyn Runtime>, store: Store) -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                config,
+                locks: Mutex::new(HashMap::new()),
+                events,
+            }),
+        }
+    }
+
+    /// The store (desired state).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The runtime (actual state).
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.runtime
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    /// Changes, as they happen. Slow receivers miss events (and are told so by the channel).
+    pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, event: HostEvent) {
+        // No receiver is fine: nobody asked.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// The lock serialising operations on `plugin`.
+    async fn lock(&self, plugin: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = match self.inner.locks.lock() {
+                Ok(l) => l,
+                // A panic while holding this map's lock cannot leave it inconsistent.
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            Arc::clone(locks.entry(plugin.to_owned()).or_default())
+        };
+        lock.lock_owned().await
+    }
+
+    /// The container spec of an installed plugin: what its container must look like.
+    async fn spec_for(
+        &self,
+        record: &PluginRecord,
+        token: &InternalToken,
+    ) -> Result<ContainerSpec, HostError> {
+        let m = &record.manifest;
+        let mut spec = ContainerSpec::new(&m.name, &m.image, &m.version, m.mcp_port);
+        spec.ui_port = m.ui_port;
+        spec.egress = record.egress;
+        spec.publish_loopback = self.inner.config.publish_loopback;
+        spec.limits = self.inner.config.limits;
+        spec.instance = self.inner.config.instance.clone();
+        spec.env = self.plugin_env(m, token, record.require_signature).await?;
+        Ok(spec)
+    }
+
+    async fn plugin_env(
+        &self,
+        m: &Manifest,
+        token: &InternalToken,
+        require_signature: bool,
+    ) -> Result<BTreeMap<String, String>, HostError> {
+        let missing = self
+            .inner
+            .store
+            .missing_api_keys(&m.required_env_vars)
+            .await?;
+        if !missing.is_empty() {
+            return Err(HostError::MissingApiKeys {
+                plugin: m.name.clone(),
+                missing,
+            });
+        }
+        let mut env = self
+            .inner
+            .store
+            .api_key_values(&m.required_env_vars)
+            .await?;
+        env.insert("NANO_API_URL".into(), self.inner.config.api_url.clone());
+        env.insert(
+            "NANO_INTERNAL_TOKEN".into(),
+            token.expose_secret().to_owned(),
+        );
+        env.insert("NANO_PLUGIN_ID".into(), m.name.clone());
+        env.insert(
+            "NANOFLEET_REQUIRE_AGENT_SIGNATURE".into(),
+            if require_signature { "1" } else { "0" }.into(),
+        );
+        Ok(env)
+    }
+
+    /// Where the host itself reaches a plugin's MCP endpoint, and the `Host` header to send
+    /// (the plugin accepts its container name, not an IP).
+    fn probe_target(&self, state: &ContainerState, mcp_port: u16) -> Option<(SocketAddr, String)> {
+        let addr = match state.published.get(&mcp_port) {
+            Some(addr) => *addr,
+            None => SocketAddr::new(state.ip?, mcp_port),
+        };
+        Some((
+            addr,
+            format!("{}:{mcp_port}", labels::container_name(&state.plugin)),
+        ))
+    }
+
+    /// The URL an agent uses for `plugin` (before `?agent_id=`): the container name on the
+    /// network, or the published loopback port in development mode.
+    async fn agent_base_url(&self, m: &Manifest) -> Result<String, HostError> {
+        if !self.inner.config.publish_loopback {
+            return Ok(labels::plugin_base_url(&m.name, m.mcp_port));
+        }
+        let state = self
+            .inner
+            .runtime
+            .inspect(&labels::container_name(&m.name))
+            .await?;
+        match state.and_then(|s| s.published.get(&m.mcp_port).copied()) {
+            Some(addr) => Ok(format!("http://{addr}/mcp")),
+            None => Err(HostError::NotRunning(m.name.clone())),
+        }
+    }
+}

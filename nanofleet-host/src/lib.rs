@@ -1,0 +1,34 @@
+//! # nanofleet-host
+//!
+//! What an application embeds to run NanoFleet plugins, and what the `nanofleet` command runs:
+//!
+//! - [`discovery`]: find manifests (files, directory trees, URLs, image labels) and report every
+//!   problem with each;
+//! - [`store`]: desired state in SQLite (plugins, agents, links, API keys and tokens encrypted
+//!   at rest);
+//! - [`runtime`]: the container engine behind a trait, with the Docker backend on bollard
+//!   (hardened containers, images `FROM scratch`);
+//! - [`host`]: install, uninstall, restart, upgrade and the reconciler, each converging actual
+//!   state to desired state and leaving nothing half-done;
+//! - [`linking`]: each agent's `.mcp.json`, written atomically;
+//! - [`api`]: the axum router (plugin management, UI proxy, internal callbacks, OpenAPI).
+//!
+//! The host never re-implements a format the SDK defines: manifests, internal tokens, agent
+//! signatures and UI tokens all come from [`nanofleet_sdk`].
+
+pub mod api;
+pub mod discovery;
+pub mod host;
+pub mod labels;
+pub mod linking;
+pub mod runtime;
+pub mod store;
+
+pub use host::{Host, HostConfig, HostError, HostEvent, InstallOptions};
+pub use nanofleet_sdk::manifest;
+
+/// The README's examples (a plugin and an embedding host), compiled as doctests so they cannot
+/// drift from the code. Here rather than in the SDK: this crate sees both.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

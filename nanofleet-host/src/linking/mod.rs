@@ -1,0 +1,419 @@
+//! Agent linking: the `mcpServers` entries of an agent's `.mcp.json`.
+//!
+//! An agent finds its plugins in `<workspace>/.mcp.json`:
+//!
+//! ```json
+//! {
+//!   "mcpServers": {
+//!     "notes": {
+//!       "type": "http",
+//!       "url": "http://nanofleet-plugin-notes:8080/mcp?agent_id=ada&agent_sig=v1.…"
+//!     }
+//!   }
+//! }
+//! ```
+//!
+//! [`sync_mcp_json`] makes the file say exactly which host-owned plugins the agent is linked
+//! to: it adds and updates the wanted ones and removes the others (NanoFleet left unlinked
+//! plugins in the file, defect 9), while leaving everything it does not own untouched.
+//!
+//! The file is never seen half-written and concurrent syncs never lose each other's
+//! changes: the read-modify-write runs under an exclusive lock on `.mcp.json.lock`, and the
+//! new content is written to a temporary file in the workspace, synced, and renamed over
+//! `.mcp.json`.
+
+mod document;
+mod url;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use document::{Member, Object, SERVERS_KEY};
+pub use url::agent_url;
+
+/// The file agents read their MCP servers from, in their workspace.
+pub const MCP_JSON: &str = ".mcp.json";
+
+/// The lock file serialising writers of [`MCP_JSON`], next to it. It stays after a sync:
+/// removing it while another writer waits on it would let a third writer in alongside.
+pub const MCP_JSON_LOCK: &str = ".mcp.json.lock";
+
+/// The largest `.mcp.json` read. A real one is a few KiB; anything far larger is not what
+/// the host thinks it is, and is left alone.
+pub const MAX_MCP_JSON_BYTES: u64 = 1024 * 1024;
+
+/// A plugin an agent should be linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    /// The plugin's name: the key of its entry in `mcpServers`.
+    pub plugin: String,
+    /// The URL the agent reaches it at, from [`agent_url`].
+    pub url: String,
+}
+
+impl LinkTarget {
+    /// A link target.
+    pub fn new(plugin: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            plugin: plugin.into(),
+            url: url.into(),
+        }
+    }
+}
+
+/// What [`sync_mcp_json`] did. The name lists are sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Whether the file was written. `false` means it was already right and was not touched.
+    pub changed: bool,
+    /// Plugins that had no entry and now have one.
+    pub added: Vec<String>,
+    /// Host-owned plugins whose entry was removed.
+    pub removed: Vec<String>,
+    /// Plugins whose entry was replaced (e.g. a new port or signature).
+    pub updated: Vec<String>,
+}
+
+/// Why `.mcp.json` could not be synced. In every case the file is left as it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The workspace directory does not exist or is not a directory.
+    #[error(
+        "the agent workspace {} does not exist or is not a directory; create it or fix the \
+         agent's workspace path",
+        dir.display()
+    )]
+    NoWorkspace {
+        /// The workspace.
+        dir: PathBuf,
+    },
+    /// `.mcp.json` is not valid JSON, or not of the shape agents read.
+    #[error(
+        "{} cannot be updated: {reason}. The file was left untouched; fix it (or remove it) \
+         and link again",
+        path.display()
+    )]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the position for a syntax error.
+        reason: String,
+    },
+    /// `.mcp.json` or its lock file is a symbolic link or not a regular file.
+    #[error(
+        "{} is not a regular file (a symbolic link, directory or device); the host only \
+         replaces regular files, so replace it with one and link again",
+        path.display()
+    )]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// `.mcp.json` is larger than [`MAX_MCP_JSON_BYTES`].
+    #[error(
+        "{} is {len} bytes, larger than the {MAX_MCP_JSON_BYTES}-byte limit for an MCP \
+         configuration; it was left untouched",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// Two targets name the same plugin.
+    #[error("plugin {plugin:?} appears twice in the link targets; each plugin has one entry")]
+    DuplicateTarget {
+        /// The plugin.
+        plugin: String,
+    },
+    /// A file operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "lock" or "write".
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Makes `<workspace_dir>/.mcp.json` link exactly the plugins in `wanted` among those the
+/// host owns.
+///
+/// * Every entry of `mcpServers` named in `managed` (or in `wanted`, which counts as
+///   managed) but not in `wanted` is removed: an unlinked plugin leaves the file.
+/// * Every `wanted` plugin gets the entry `{"type": "http", "url": <url>}`. An existing entry
+///   of that name is replaced whole: a host-owned entry holds nothing but what the host put
+///   there, and keeping stray keys (an old `headers`, say) would keep stale credentials
+///   alive. A user wanting extra settings for a plugin adds their own entry under another
+///   name.
+/// * Everything else is kept byte for byte, in its order: entries not owned by the host (the
+///   user's own servers) and other top-level keys.
+///
+/// The file is written only when an entry changes, so syncing an already-synced workspace
+/// leaves its modification time alone; a missing file with nothing to link stays missing.
+/// A whitespace-only file counts as empty. A written file is pretty-printed with two-space
+/// indents and a trailing newline and keeps the old file's permission bits (a new file gets
+/// the process's default, `0666` less the umask).
+///
+/// Blocks on file I/O and on the lock: call it from `spawn_blocking` in async code.
+///
+/// # Errors
+///
+/// When the workspace is missing, the file is malformed (not JSON, top level or
+/// `mcpServers` not an object, duplicate keys), over [`MAX_MCP_JSON_BYTES`], a symbolic
+/// link, or cannot be read or written. The file is then left as it was.
+pub fn sync_mcp_json(
+    workspace_dir: &Path,
+    managed: &BTreeSet<String>,
+    wanted: &[LinkTarget],
+) -> Result<SyncOutcome, LinkError> {
+    let mut entries = BTreeMap::new();
+    for target in wanted {
+        let entry = json!({"type": "http", "url": target.url});
+        if entries.insert(target.plugin.as_str(), entry).is_some() {
+            return Err(LinkError::DuplicateTarget {
+                plugin: target.plugin.clone(),
+            });
+        }
+    }
+    if !fs::metadata(workspace_dir).is_ok_and(|m| m.is_dir()) {
+        return Err(LinkError::NoWorkspace {
+            dir: workspace_dir.to_owned(),
+        });
+    }
+
+    let lock_path = workspace_dir.join(MCP_JSON_LOCK);
+    let mut lock = fd_lock::RwLock::new(open_lock_file(&lock_path)?);
+    // flock(2) locks belong to the open file description, so this excludes other threads
+    // of this process (each opened the file itself) as well as other processes.
+    let _guard = lock.write().map_err(|source| LinkError::Io {
+        action: "lock",
+        path: lock_path.clone(),
+        source,
+    })?;
+
+    let path = workspace_dir.join(MCP_JSON);
+    let existing = read_existing(&path)?;
+    let mut document = match &existing {
+        Some((text, _)) if !text.trim().is_empty() => Object::parse(text, "the top level")
+            .map_err(|reason| LinkError::Malformed {
+                path: path.clone(),
+                reason,
+            })?,
+        _ => Object::default(),
+    };
+
+    let mut servers = match document.position(SERVERS_KEY) {
+        Some(index) => match &document.0[index].1 {
+            Member::Raw(raw) => {
+                Object::parse(raw.get(), "`mcpServers`").map_err(|reason| LinkError::Malformed {
+                    path: path.clone(),
+                    reason,
+                })?
+            }
+            // Only raw members come out of parsing.
+            Member::Value(_) | Member::Object(_) => Object::default(),
+        },
+        None => Object::default(),
+    };
+
+    let outcome = apply(&mut servers, managed, &entries);
+    if !outcome.changed {
+        return Ok(outcome);
+    }
+
+    match document.position(SERVERS_KEY) {
+        Some(index) => document.0[index].1 = Member::Object(servers),
+        None => document
+            .0
+            .push((SERVERS_KEY.to_owned(), Member::Object(servers))),
+    }
+    let text = document.to_pretty().map_err(|e| LinkError::Malformed {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let permissions = existing.map(|(_, permissions)| permissions);
+    write_atomically(workspace_dir, &path, text.as_bytes(), permissions)?;
+    tracing::debug!(
+        path = %path.display(),
+        added = ?outcome.added,
+        removed = ?outcome.removed,
+        updated = ?outcome.updated,
+        "synced .mcp.json"
+    );
+    Ok(outcome)
+}
+
+/// Edits `servers` in place; `changed` tells whether anything differs.
+fn apply(
+    servers: &mut Object,
+    managed: &BTreeSet<String>,
+    entries: &BTreeMap<&str, Value>,
+) -> SyncOutcome {
+    let mut outcome = SyncOutcome::default();
+    servers.0.retain(|(name, _)| {
+        let remove = managed.contains(name) && !entries.contains_key(name.as_str());
+        if remove {
+            outcome.removed.push(name.clone());
+        }
+        !remove
+    });
+    for (&plugin, entry) in entries {
+        match servers.position(plugin) {
+            Some(index) => {
+                let member = &mut servers.0[index].1;
+                // Compared as values: our own earlier write, reformatted by an editor, is
+                // still right and is not rewritten.
+                if member.to_value().as_ref() != Some(entry) {
+                    *member = Member::Value(entry.clone());
+                    outcome.updated.push(plugin.to_owned());
+                }
+            }
+            None => {
+                servers
+                    .0
+                    .push((plugin.to_owned(), Member::Value(entry.clone())));
+                outcome.added.push(plugin.to_owned());
+            }
+        }
+    }
+    outcome.removed.sort();
+    outcome.changed =
+        !(outcome.added.is_empty() && outcome.removed.is_empty() && outcome.updated.is_empty());
+    outcome
+}
+
+fn open_lock_file(path: &Path) -> Result<File, LinkError> {
+    refuse_symlink(path)?;
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| LinkError::Io {
+            action: "open the lock file",
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The file's text and permissions, `None` when it does not exist.
+fn read_existing(path: &Path) -> Result<Option<(String, Permissions)>, LinkError> {
+    let io_error = |source| LinkError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    if !refuse_symlink(path)? {
+        return Ok(None);
+    }
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(io_error(err)),
+    };
+    // Checked on the open descriptor: opening a FIFO for reading would have blocked, but a
+    // FIFO cannot get here because `refuse_symlink` saw a regular file first.
+    let metadata = file.metadata().map_err(io_error)?;
+    if !metadata.is_file() {
+        return Err(LinkError::NotARegularFile {
+            path: path.to_owned(),
+        });
+    }
+    if metadata.len() > MAX_MCP_JSON_BYTES {
+        return Err(LinkError::TooLarge {
+            path: path.to_owned(),
+            len: metadata.len(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MCP_JSON_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_MCP_JSON_BYTES {
+        return Err(LinkError::TooLarge {
+            path: path.to_owned(),
+            len: bytes.len() as u64,
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| LinkError::Malformed {
+        path: path.to_owned(),
+        reason: format!(
+            "it is not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })?;
+    // Editors on Windows may start the file with a byte-order mark, which JSON forbids.
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_owned)
+        .unwrap_or(text);
+    Ok(Some((text, metadata.permissions())))
+}
+
+/// Errors unless `path` is absent or a regular file; returns whether it exists.
+///
+/// The rename that replaces `.mcp.json` would replace a symbolic link rather than its
+/// target, and following links in a workspace an agent controls could make a privileged
+/// host open files elsewhere; neither is right, so a link is refused.
+fn refuse_symlink(path: &Path) -> Result<bool, LinkError> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(true),
+        Ok(_) => Err(LinkError::NotARegularFile {
+            path: path.to_owned(),
+        }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(LinkError::Io {
+            action: "inspect",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Replaces `path` with `contents` so that a reader sees the old file or the new one, never
+/// a mix, and the new one survives a crash once this returns.
+fn write_atomically(
+    dir: &Path,
+    path: &Path,
+    contents: &[u8],
+    permissions: Option<Permissions>,
+) -> Result<(), LinkError> {
+    let io_error = |action, source| LinkError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    // A new file asks for 0666 and gets the umask applied, like any editor's; an existing
+    // file's exact bits are restored below (the umask may have dropped some at creation).
+    let mode = permissions.as_ref().map_or(0o666, |p| p.mode() & 0o7777);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".mcp.json.")
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| io_error("create a temporary file for", e))?;
+    if let Some(permissions) = permissions {
+        temp.as_file()
+            .set_permissions(permissions)
+            .map_err(|e| io_error("set permissions on", e))?;
+    }
+    temp.write_all(contents).map_err(|e| io_error("write", e))?;
+    temp.as_file().sync_all().map_err(|e| io_error("sync", e))?;
+    temp.persist(path)
+        .map_err(|e| io_error("replace", e.error))?;
+    // The rename is durable only once the directory is synced.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("sync the directory of", e))
+}

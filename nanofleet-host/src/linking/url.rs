@@ -1,0 +1,53 @@
+//! The URL an agent uses to reach a plugin.
+
+use std::fmt::Write as _;
+
+use nanofleet_sdk::identity::{AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM};
+
+/// The URL at which the agent `agent_id` reaches a plugin whose MCP endpoint is `base_url`:
+/// `<base_url>?agent_id=<id>[&agent_sig=<signature>]`.
+///
+/// `base_url` is [`labels::plugin_base_url`](crate::labels::plugin_base_url) (or a loopback
+/// URL in development); when it already has a query string the parameters are appended with
+/// `&`. The values are percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`), so an id
+/// holding `&`, `=`, `#`, spaces or any Unicode reaches the plugin intact through any query
+/// decoder. `signature` comes from [`sign_agent`](nanofleet_sdk::identity::sign_agent).
+///
+/// ```
+/// use nanofleet_host::linking::agent_url;
+///
+/// assert_eq!(
+///     agent_url("http://nanofleet-plugin-notes:8080/mcp", "ada & bob", Some("v1.abc")),
+///     "http://nanofleet-plugin-notes:8080/mcp?agent_id=ada%20%26%20bob&agent_sig=v1.abc",
+/// );
+/// ```
+pub fn agent_url(base_url: &str, agent_id: &str, signature: Option<&str>) -> String {
+    let mut url = String::with_capacity(base_url.len() + agent_id.len() * 3 + 64);
+    url.push_str(base_url);
+    url.push(if base_url.contains('?') { '&' } else { '?' });
+    url.push_str(AGENT_ID_PARAM);
+    url.push('=');
+    encode_into(&mut url, agent_id);
+    if let Some(signature) = signature {
+        url.push('&');
+        url.push_str(AGENT_SIGNATURE_PARAM);
+        url.push('=');
+        encode_into(&mut url, signature);
+    }
+    url
+}
+
+/// Appends `value` percent-encoded: every byte outside RFC 3986's unreserved set as `%XX`.
+///
+/// Spaces become `%20`, not `+`: both form decoders and plain percent-decoders read `%20` as
+/// a space, while a `+` means a space only to the former.
+fn encode_into(out: &mut String, value: &str) {
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+}

@@ -1,0 +1,639 @@
+//! The container runtime: what the host needs from a container engine, and nothing more.
+//!
+//! The reconciler, the install flow and the HTTP API talk to a [`Runtime`] trait object
+//! (`Arc<dyn Runtime>`), never to Docker: Docker ([`DockerRuntime`]) is the one-machine
+//! backend, and a Kubernetes backend can implement the same trait later. What a plugin
+//! container looks like is described once, backend-neutrally, by a [`ContainerSpec`]; what is
+//! actually running is reported as a [`ContainerState`], found by the labels in
+//! [`crate::labels`].
+//!
+//! Every operation is idempotent where the host needs it to be, because the reconciler
+//! retries: stopping or removing a container that is already stopped or gone succeeds (unlike
+//! NanoFleet, where a second stop throws), and creating one whose name is taken is a
+//! [`RuntimeError::Conflict`] the caller decides about.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+
+use nanofleet_sdk::manifest::rules;
+use sha2::{Digest, Sha256};
+
+use crate::labels;
+
+pub mod docker;
+pub mod image;
+
+pub use docker::DockerRuntime;
+pub use futures::stream::BoxStream;
+
+/// A boxed, sendable future: what every [`Runtime`] method returns, so the trait stays
+/// object-safe (`Arc<dyn Runtime>`) without an `async_trait` dependency.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The user plugins run as unless told otherwise: the conventional `nonroot` of distroless
+/// images. Images built by [`image::build_image`] own `/data` by this user.
+pub const DEFAULT_USER: &str = "65532:65532";
+
+/// Where the plugin's data volume is mounted.
+pub const DATA_DIR: &str = "/data";
+
+/// Bumped whenever the runtime changes how it turns a [`ContainerSpec`] into a container
+/// (hardening, mounts, networks). It is part of [`ContainerSpec::config_hash`], so containers
+/// created by an older host are recreated with the new settings instead of lingering.
+const RUNTIME_LAYOUT_VERSION: u32 = 1;
+
+/// Resource limits of one plugin container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Memory limit in bytes; swap is not added on top. Default 256 MiB.
+    pub memory_bytes: u64,
+    /// CPU limit in billionths of a CPU. Default 1 CPU (`1_000_000_000`).
+    pub nano_cpus: u64,
+    /// Maximum number of processes and threads. Default 256.
+    pub pids: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 * 1024 * 1024,
+            nano_cpus: 1_000_000_000,
+            pids: 256,
+        }
+    }
+}
+
+/// Everything that defines a plugin container. Two specs with the same
+/// [`config_hash`](Self::config_hash) yield the same container.
+///
+/// The hardening (non-root user, read-only root, tmpfs `/tmp`, no capabilities,
+/// no-new-privileges, limits, restart policy) is not optional and so not in the spec.
+///
+/// `Debug` prints the names of the environment variables, never their values: they hold
+/// tokens and API keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// The plugin's name, as in its manifest.
+    pub plugin: String,
+    /// The container's name. `None` (the normal case) means
+    /// [`labels::container_name`]`(plugin)`. An upgrade can start the new version under
+    /// another name next to the old one, then [`Runtime::rename`] it; the container is
+    /// reachable as `nanofleet-plugin-<plugin>` on the network under either name.
+    pub container_name: Option<String>,
+    /// The image to run: a reference (`acme/notes:1.2.0`) or an image id (`sha256:…`).
+    pub image: String,
+    /// The plugin version, recorded in the [`labels::VERSION`] label.
+    pub version: String,
+    /// Environment variables: `NANO_API_URL`, `NANO_INTERNAL_TOKEN`, `NANO_PLUGIN_ID`, API keys…
+    pub env: BTreeMap<String, String>,
+    /// The port the plugin serves MCP on inside the container.
+    pub mcp_port: u16,
+    /// The port of the plugin's UI, if it has one.
+    pub ui_port: Option<u16>,
+    /// Whether the plugin may reach the outside world. Without egress it is only on the
+    /// internal network, where it can answer agents but open no outside connection.
+    pub egress: bool,
+    /// Development mode: publish the MCP (and UI) port on `127.0.0.1` at a random host port,
+    /// reported in [`ContainerState::published`], so a host running outside Docker can reach
+    /// the plugin.
+    pub publish_loopback: bool,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Numeric `uid:gid` (or `uid`) the plugin runs as; never root. Default [`DEFAULT_USER`].
+    pub user: String,
+    /// The host instance that owns the container ([`labels::INSTANCE`]). Default
+    /// [`labels::DEFAULT_INSTANCE`].
+    pub instance: String,
+}
+
+impl ContainerSpec {
+    /// A spec with the defaults: canonical name, no extra env, no UI, no egress, nothing
+    /// published, default limits, user [`DEFAULT_USER`].
+    pub fn new(
+        plugin: impl Into<String>,
+        image: impl Into<String>,
+        version: impl Into<String>,
+        mcp_port: u16,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            container_name: None,
+            image: image.into(),
+            version: version.into(),
+            env: BTreeMap::new(),
+            mcp_port,
+            ui_port: None,
+            egress: false,
+            publish_loopback: false,
+            limits: Limits::default(),
+            user: DEFAULT_USER.to_owned(),
+            instance: labels::DEFAULT_INSTANCE.to_owned(),
+        }
+    }
+
+    /// The name the container gets: [`container_name`](Self::container_name) or
+    /// `nanofleet-plugin-<plugin>`.
+    pub fn name(&self) -> String {
+        self.container_name
+            .clone()
+            .unwrap_or_else(|| labels::container_name(&self.plugin))
+    }
+
+    /// A SHA-256 (64 hex digits) over a canonical encoding of everything that shapes the
+    /// container: plugin, image, version, env names *and values* (a rotated key must recreate
+    /// the container), ports, egress, publishing, limits, user, and the runtime's own layout
+    /// version. The container name is left out on purpose, so renaming a container after an
+    /// upgrade does not make it look changed.
+    ///
+    /// Each field is written as a tag, a length and the bytes, so no two different specs
+    /// encode alike. The hash reveals no value that could not be guessed anyway; the secrets
+    /// it covers are high-entropy tokens and keys.
+    pub fn config_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        let mut put = |tag: &str, bytes: &[u8]| {
+            for part in [tag.as_bytes(), bytes] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+        };
+        put("layout", &RUNTIME_LAYOUT_VERSION.to_le_bytes());
+        put("plugin", self.plugin.as_bytes());
+        put("image", self.image.as_bytes());
+        put("version", self.version.as_bytes());
+        put("env.count", &(self.env.len() as u64).to_le_bytes());
+        for (name, value) in &self.env {
+            put("env.name", name.as_bytes());
+            put("env.value", value.as_bytes());
+        }
+        put("mcp_port", &self.mcp_port.to_le_bytes());
+        match self.ui_port {
+            Some(port) => put("ui_port", &port.to_le_bytes()),
+            None => put("ui_port.none", &[]),
+        }
+        put("egress", &[u8::from(self.egress)]);
+        put("publish_loopback", &[u8::from(self.publish_loopback)]);
+        put("memory", &self.limits.memory_bytes.to_le_bytes());
+        put("nano_cpus", &self.limits.nano_cpus.to_le_bytes());
+        put("pids", &self.limits.pids.to_le_bytes());
+        put("user", self.user.as_bytes());
+        put("instance", self.instance.as_bytes());
+        to_hex(&hasher.finalize())
+    }
+
+    /// Checks the spec before anything is sent to the engine, reporting every problem at once.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let mut problems = Vec::new();
+        if let Err(v) = rules::check_plugin_name(&self.plugin) {
+            problems.push(format!("plugin name: {v}"));
+        }
+        if let Some(name) = &self.container_name
+            && let Err(why) = check_container_name(name)
+        {
+            problems.push(why);
+        }
+        if !self.image.starts_with("sha256:")
+            && let Err(v) = rules::check_image_ref(&self.image)
+        {
+            problems.push(format!("image: {v}"));
+        }
+        if self.version.is_empty() || self.version.chars().any(char::is_control) {
+            problems.push(format!(
+                "version `{}` is empty or has control characters",
+                self.version.escape_debug()
+            ));
+        }
+        for (name, value) in &self.env {
+            if let Err(v) = rules::check_env_var_name(name) {
+                problems.push(format!("env: {v}"));
+            }
+            // A NUL cannot cross the exec boundary: the engine would fail late and obscurely.
+            if value.contains('\0') {
+                problems.push(format!("env: the value of `{name}` contains a NUL byte"));
+            }
+        }
+        for (what, port) in [("mcp_port", Some(self.mcp_port)), ("ui_port", self.ui_port)] {
+            if port == Some(0) {
+                problems.push(format!("{what} is 0: give the port the plugin listens on"));
+            }
+        }
+        if self.ui_port.is_some() && self.ui_port == Some(self.mcp_port) {
+            problems.push("ui_port equals mcp_port: a plugin serves them on two ports".into());
+        }
+        if let Err(why) = parse_non_root_user(&self.user) {
+            problems.push(why);
+        }
+        let limits = &self.limits;
+        for (what, value, min) in [
+            ("memory limit", limits.memory_bytes, 8 * 1024 * 1024),
+            ("CPU limit (nano_cpus)", limits.nano_cpus, 1_000_000),
+            ("pids limit", limits.pids, 8),
+        ] {
+            if value < min || i64::try_from(value).is_err() {
+                problems.push(format!(
+                    "{what} {value} is out of range: use at least {min} (and less than 2^63)"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::InvalidSpec(problems.join("; ")))
+        }
+    }
+}
+
+impl fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContainerSpec")
+            .field("plugin", &self.plugin)
+            .field("container_name", &self.container_name)
+            .field("image", &self.image)
+            .field("version", &self.version)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("mcp_port", &self.mcp_port)
+            .field("ui_port", &self.ui_port)
+            .field("egress", &self.egress)
+            .field("publish_loopback", &self.publish_loopback)
+            .field("limits", &self.limits)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// Checks a container name the way Docker does (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), with a bound.
+fn check_container_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "container name `{}` is invalid: use letters, digits, `_`, `.` and `-`, starting \
+             with a letter or digit, at most 128 characters",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// Parses `uid` or `uid:gid`, numeric, neither of them 0. Names are refused: a scratch image
+/// has no user database to resolve them against, and a numeric id cannot silently mean root.
+pub(crate) fn parse_non_root_user(user: &str) -> Result<(u32, u32), String> {
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    let parse = |s: &str| s.parse::<u32>().ok().filter(|id| *id != 0);
+    match (parse(uid), parse(gid)) {
+        (Some(uid), Some(gid)) => Ok((uid, gid)),
+        _ => Err(format!(
+            "user `{}` is not a numeric non-root `uid:gid`: use e.g. `{DEFAULT_USER}`",
+            user.escape_debug()
+        )),
+    }
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// A plugin container as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    /// The plugin, from the [`labels::PLUGIN`] label.
+    pub plugin: String,
+    /// The engine's id of the container.
+    pub id: String,
+    /// The container's name.
+    pub name: String,
+    /// Whether it is running now.
+    pub running: bool,
+    /// The [`labels::VERSION`] label.
+    pub version: Option<String>,
+    /// The [`labels::CONFIG_HASH`] label: compare with [`ContainerSpec::config_hash`].
+    pub config_hash: Option<String>,
+    /// Container port → host address, for ports published in loopback mode.
+    pub published: BTreeMap<u16, SocketAddr>,
+    /// The container's address on the plugin network ([`labels::NETWORK`]), while it has
+    /// one: what a host attached to that network can probe.
+    pub ip: Option<IpAddr>,
+    /// The engine's state word: `created`, `running`, `restarting`, `exited`, `paused`,
+    /// `removing` or `dead`.
+    pub status: String,
+    /// The exit code of the last run, when the container is not running.
+    pub exit_code: Option<i64>,
+    /// The [`labels::INSTANCE`] label: which host owns the container.
+    pub instance: Option<String>,
+}
+
+/// What happened to a managed container, from [`Runtime::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeEvent {
+    /// The plugin the container belongs to.
+    pub plugin: String,
+    /// The container's name.
+    pub container: String,
+    /// What happened.
+    pub action: EventAction,
+}
+
+/// The kind of a [`RuntimeEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventAction {
+    /// The container was created.
+    Create,
+    /// It started.
+    Start,
+    /// Its process exited (crashed, was killed, or stopped), with the exit code when known.
+    Die {
+        /// The process's exit code.
+        exit_code: Option<i64>,
+    },
+    /// It was stopped on request.
+    Stop,
+    /// It was sent a signal.
+    Kill,
+    /// It ran out of memory.
+    Oom,
+    /// It was restarted on request.
+    Restart,
+    /// It was removed.
+    Destroy,
+    /// Anything else the engine reports, by its name.
+    Other(String),
+}
+
+impl fmt::Display for EventAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Create => f.write_str("create"),
+            Self::Start => f.write_str("start"),
+            Self::Die {
+                exit_code: Some(code),
+            } => write!(f, "die (exit code {code})"),
+            Self::Die { exit_code: None } => f.write_str("die"),
+            Self::Stop => f.write_str("stop"),
+            Self::Kill => f.write_str("kill"),
+            Self::Oom => f.write_str("oom"),
+            Self::Restart => f.write_str("restart"),
+            Self::Destroy => f.write_str("destroy"),
+            Self::Other(other) => f.write_str(other),
+        }
+    }
+}
+
+/// Why a runtime operation failed. Each message is one sentence saying what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The engine cannot be reached at all.
+    #[error("cannot reach {engine} at {endpoint}: {hint}")]
+    Unreachable {
+        /// Which engine, e.g. `the Docker engine`.
+        engine: &'static str,
+        /// Where it was looked for, e.g. `unix:///var/run/docker.sock`.
+        endpoint: String,
+        /// What to check.
+        hint: String,
+    },
+    /// The container (or other object) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The name is taken, or the object is not the host's to touch.
+    #[error("{0}")]
+    Conflict(String),
+    /// The image is not on this machine (and pulling, when asked, failed).
+    #[error("image {image} is not available: {hint}")]
+    ImageMissing {
+        /// The image reference.
+        image: String,
+        /// How to get it.
+        hint: String,
+    },
+    /// The [`ContainerSpec`] cannot be turned into a container.
+    #[error("invalid container spec: {0}")]
+    InvalidSpec(String),
+    /// The engine refused or failed an operation for another reason.
+    #[error("cannot {operation}: {message}")]
+    Engine {
+        /// What was attempted, e.g. `create container nanofleet-plugin-notes`.
+        operation: String,
+        /// What the engine said.
+        message: String,
+    },
+}
+
+/// A container engine, as the host uses it. Object-safe: hold it as `Arc<dyn Runtime>`.
+///
+/// Names are container names ([`ContainerState::name`]). Operations on a container refuse
+/// (with [`RuntimeError::Conflict`]) to touch one that the host did not create, i.e. one
+/// without the [`labels::MANAGED_BY`] label.
+pub trait Runtime: Send + Sync {
+    /// Checks that the engine answers.
+    fn ping(&self) -> BoxFut<'_, Result<(), RuntimeError>>;
+
+    /// Creates the networks plugins use, if missing: the internal [`labels::NETWORK`] and one
+    /// with outside access for plugins granted egress. Idempotent.
+    fn ensure_network(&self) -> BoxFut<'_, Result<(), RuntimeError>>;
+
+    /// Creates the container described by `spec` (and its data volume, if missing), starts
+    /// it, and reports it. A container with that name already existing is a
+    /// [`RuntimeError::Conflict`]. If any step after creation fails, the container is removed
+    /// again: a failed call leaves no orphan behind.
+    fn create_and_start<'a>(
+        &'a self,
+        spec: &'a ContainerSpec,
+    ) -> BoxFut<'a, Result<ContainerState, RuntimeError>>;
+
+    /// Starts a stopped container; one already running is fine. A missing one is
+    /// [`RuntimeError::NotFound`].
+    fn start<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// Stops a container. Already stopped, or missing: `Ok`.
+    fn stop<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// Removes a container, running or not. Missing: `Ok`. The data volume stays.
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// Renames a container (the last step of an upgrade that started the new version under a
+    /// temporary name).
+    fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// Every container the host created, in any state.
+    fn list_managed(&self) -> BoxFut<'_, Result<Vec<ContainerState>, RuntimeError>>;
+
+    /// One container by name; `None` when there is none.
+    fn inspect<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFut<'a, Result<Option<ContainerState>, RuntimeError>>;
+
+    /// The last `tail` lines of a container's output (stdout and stderr, interleaved).
+    fn logs<'a>(
+        &'a self,
+        name: &'a str,
+        tail: usize,
+    ) -> BoxFut<'a, Result<Vec<String>, RuntimeError>>;
+
+    /// The last `tail` lines of a container's output, then each new line as it comes. The
+    /// stream ends when the container stops.
+    fn follow_logs<'a>(
+        &'a self,
+        name: &'a str,
+        tail: usize,
+    ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>>;
+
+    /// Removes a plugin's data volume: its data is gone. Missing: `Ok`. Still in use by a
+    /// container: [`RuntimeError::Conflict`].
+    fn remove_volume<'a>(&'a self, plugin: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// Whether the image is on this machine.
+    fn image_exists<'a>(&'a self, image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>>;
+
+    /// The image's [`labels::IMAGE_MANIFEST`] label (its `manifest.json`), if it has one.
+    /// A missing image is [`RuntimeError::ImageMissing`].
+    fn image_manifest_label<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFut<'a, Result<Option<String>, RuntimeError>>;
+
+    /// Pulls an image from its registry, reporting progress lines. Only ever called when
+    /// asked: the host never pulls on its own.
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        progress: &'a (dyn Fn(String) + Send + Sync),
+    ) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// Lifecycle events of managed containers from now on. The stream ends with an error if
+    /// the engine goes away; subscribe again.
+    fn events(
+        &self,
+    ) -> BoxFut<'_, Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError>>;
+
+    /// Removes the networks [`ensure_network`](Self::ensure_network) created, unless
+    /// something is still attached to them.
+    fn remove_network_if_unused(&self) -> BoxFut<'_, Result<(), RuntimeError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ContainerSpec {
+        let mut spec = ContainerSpec::new("notes", "nanofleet/notes:0.1.0", "0.1.0", 8080);
+        spec.env
+            .insert("NANO_INTERNAL_TOKEN".into(), "secret-1".into());
+        spec
+    }
+
+    #[test]
+    fn config_hash_covers_env_values_and_settings_but_not_the_name() {
+        let base = spec();
+        let hash = base.config_hash();
+        assert_eq!(hash.len(), 64);
+        assert_eq!(hash, spec().config_hash(), "deterministic");
+
+        let mut rotated = spec();
+        rotated
+            .env
+            .insert("NANO_INTERNAL_TOKEN".into(), "secret-2".into());
+        let mut egress = spec();
+        egress.egress = true;
+        let mut limits = spec();
+        limits.limits.pids += 1;
+        let mut ui = spec();
+        ui.ui_port = Some(8081);
+        for changed in [rotated, egress, limits, ui] {
+            assert_ne!(changed.config_hash(), hash, "{changed:?}");
+        }
+
+        let mut renamed = spec();
+        renamed.container_name = Some("nanofleet-plugin-notes-next".into());
+        assert_eq!(renamed.config_hash(), hash);
+        assert!(!hash.contains("secret"));
+    }
+
+    #[test]
+    fn config_hash_encoding_is_unambiguous() {
+        let mut a = spec();
+        a.env = BTreeMap::from([("A".into(), "BC".into())]);
+        let mut b = spec();
+        b.env = BTreeMap::from([("AB".into(), "C".into())]);
+        assert_ne!(a.config_hash(), b.config_hash());
+    }
+
+    #[test]
+    fn debug_hides_env_values() {
+        let shown = format!("{:?}", spec());
+        assert!(shown.contains("NANO_INTERNAL_TOKEN"), "{shown}");
+        assert!(!shown.contains("secret-1"), "{shown}");
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        assert!(spec().validate().is_ok());
+        let mut bad = spec();
+        bad.plugin = "Bad Name".into();
+        bad.user = "0:0".into();
+        bad.mcp_port = 0;
+        bad.limits.memory_bytes = u64::MAX;
+        bad.env.insert("1X".into(), "a\0b".into());
+        let Err(RuntimeError::InvalidSpec(message)) = bad.validate() else {
+            panic!("invalid spec accepted");
+        };
+        for part in [
+            "plugin name",
+            "user `0:0`",
+            "mcp_port",
+            "memory limit",
+            "`1X`",
+            "NUL",
+        ] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+    }
+
+    #[test]
+    fn users_must_be_numeric_and_not_root() {
+        assert_eq!(parse_non_root_user("65532:65532"), Ok((65532, 65532)));
+        assert_eq!(parse_non_root_user("1000"), Ok((1000, 1000)));
+        for bad in [
+            "",
+            "0",
+            "root",
+            "1000:0",
+            "0:1000",
+            "nobody:nogroup",
+            "1:2:3",
+            "-1",
+        ] {
+            assert!(parse_non_root_user(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unreachable_is_one_sentence() {
+        let err = RuntimeError::Unreachable {
+            engine: "the Docker engine",
+            endpoint: "unix:///var/run/docker.sock".into(),
+            hint: "is dockerd running?".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the Docker engine at unix:///var/run/docker.sock: is dockerd running?"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The `agents` and `links` tables.
+
+use std::path::PathBuf;
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{AgentRecord, LinkRecord, Store, StoreError, clip, exists, now};
+
+/// The longest agent id accepted, in bytes: it travels in every plugin URL.
+pub const MAX_AGENT_ID_BYTES: usize = 256;
+
+/// The longest agent name accepted, in bytes.
+const MAX_AGENT_NAME_BYTES: usize = 1024;
+
+impl Store {
+    /// Stores `agent`, replacing any agent with the same id (its links are kept).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidAgent`] when the id is empty, longer than
+    /// [`MAX_AGENT_ID_BYTES`] or has control characters, the name is over 1 KiB, or the
+    /// workspace is not an absolute UTF-8 path.
+    pub async fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
+        let workspace = check_agent(agent)?;
+        let (id, name) = (agent.id.clone(), agent.name.clone());
+        self.write(move |tx, _| {
+            tx.prepare_cached(
+                "INSERT INTO agents (id, name, workspace_dir, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET
+                     name = excluded.name, workspace_dir = excluded.workspace_dir",
+            )?
+            .execute(params![id, name, workspace, now()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The agent with this id, if registered.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn get_agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT id, name, workspace_dir FROM agents WHERE id = ?1")?
+                .query_row([&id], agent_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Every registered agent, by id.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        self.run(|conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT id, name, workspace_dir FROM agents ORDER BY id")?
+                .query_map([], agent_from_row)?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Removes the agent, its links and its messages, in one transaction; returns whether
+    /// it existed.
+    ///
+    /// The agent's `.mcp.json` is not touched: unlink it with
+    /// [`sync_mcp_json`](crate::linking::sync_mcp_json) first if its workspace stays.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn delete_agent(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx, _| {
+            // The foreign keys cascade too; explicit deletes keep this correct regardless.
+            tx.prepare_cached("DELETE FROM links WHERE agent_id = ?1")?
+                .execute([&id])?;
+            tx.prepare_cached("DELETE FROM messages WHERE agent_id = ?1")?
+                .execute([&id])?;
+            let deleted = tx
+                .prepare_cached("DELETE FROM agents WHERE id = ?1")?
+                .execute([&id])?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    /// Links `agent` to `plugin`; returns whether the link is new (linking twice is fine).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownAgent`] or [`StoreError::UnknownPlugin`] when either is not in
+    /// the store.
+    pub async fn link(&self, agent: &str, plugin: &str) -> Result<bool, StoreError> {
+        let (agent, plugin) = (agent.to_owned(), plugin.to_owned());
+        self.write(move |tx, _| {
+            // Checked by hand rather than left to the foreign key, whose error does not say
+            // which side is missing.
+            if !exists(tx, "agents", "id", &agent)? {
+                return Err(StoreError::UnknownAgent { id: clip(&agent) });
+            }
+            if !exists(tx, "plugins", "name", &plugin)? {
+                return Err(StoreError::UnknownPlugin {
+                    name: clip(&plugin),
+                });
+            }
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO links (agent_id, plugin, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![agent, plugin, now()])?;
+            Ok(inserted > 0)
+        })
+        .await
+    }
+
+    /// Removes the link between `agent` and `plugin`; returns whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn unlink(&self, agent: &str, plugin: &str) -> Result<bool, StoreError> {
+        let (agent, plugin) = (agent.to_owned(), plugin.to_owned());
+        self.write(move |tx, _| {
+            let deleted = tx
+                .prepare_cached("DELETE FROM links WHERE agent_id = ?1 AND plugin = ?2")?
+                .execute([&agent, &plugin])?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    /// The plugins `agent` is linked to, by name.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn links_of_agent(&self, agent: &str) -> Result<Vec<String>, StoreError> {
+        let agent = agent.to_owned();
+        self.run(move |conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT plugin FROM links WHERE agent_id = ?1 ORDER BY plugin")?
+                .query_map([&agent], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The agents linked to `plugin`, by id.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn agents_of_plugin(&self, plugin: &str) -> Result<Vec<String>, StoreError> {
+        let plugin = plugin.to_owned();
+        self.run(move |conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT agent_id FROM links WHERE plugin = ?1 ORDER BY agent_id")?
+                .query_map([&plugin], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Every link, by agent then plugin.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn list_links(&self) -> Result<Vec<LinkRecord>, StoreError> {
+        self.run(|conn, _| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT agent_id, plugin, created_at FROM links ORDER BY agent_id, plugin",
+                )?
+                .query_map([], |r| {
+                    Ok(LinkRecord {
+                        agent_id: r.get(0)?,
+                        plugin: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+    Ok(AgentRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        workspace_dir: PathBuf::from(row.get::<_, String>(2)?),
+    })
+}
+
+/// Checks `agent` and returns its workspace as text.
+fn check_agent(agent: &AgentRecord) -> Result<String, StoreError> {
+    let invalid = |reason: &str| StoreError::InvalidAgent {
+        id: clip(&agent.id),
+        reason: reason.to_owned(),
+    };
+    if agent.id.is_empty() {
+        return Err(invalid("the id is empty"));
+    }
+    if agent.id.len() > MAX_AGENT_ID_BYTES {
+        return Err(invalid(&format!(
+            "the id is {} bytes long, more than {MAX_AGENT_ID_BYTES}",
+            agent.id.len()
+        )));
+    }
+    if agent.id.chars().any(char::is_control) {
+        return Err(invalid("the id contains control characters"));
+    }
+    if agent.name.len() > MAX_AGENT_NAME_BYTES {
+        return Err(invalid(&format!(
+            "the name is longer than {MAX_AGENT_NAME_BYTES} bytes"
+        )));
+    }
+    if !agent.workspace_dir.is_absolute() {
+        return Err(invalid(&format!(
+            "the workspace {} is not an absolute path",
+            agent.workspace_dir.display()
+        )));
+    }
+    agent
+        .workspace_dir
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("the workspace path is not valid UTF-8"))
+}

@@ -1,0 +1,1352 @@
+//! The HTTP API without a container engine: a fake [`Runtime`] stands in where a route needs
+//! one, and a small axum server stands in for a plugin's UI. Defects 6, 7 and 10 of
+//! ../shared/research/nanofleet-host.md each have a test here that fails on that behaviour.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt as _,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use futures::StreamExt as _;
+use http_body_util::BodyExt as _;
+use nanofleet_host::{
+    Host, HostConfig,
+    api::{self, ApiConfig, BearerToken, ImagePolicy, StoreMessages},
+    runtime::{
+        BoxFut, BoxStream, ContainerSpec, ContainerState, Runtime, RuntimeError, RuntimeEvent,
+    },
+    store::{AgentRecord, PluginRecord, Store},
+};
+use nanofleet_sdk::{
+    identity::{InternalToken, mint_ui_token, verify_ui_token},
+    manifest::{Manifest, Sidebar},
+};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+// ---------------------------------------------------------------------------------------------
+// A fake engine
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct FakeRuntime {
+    reachable: bool,
+    label: Option<String>,
+    /// Container name → its state.
+    containers: Mutex<BTreeMap<String, ContainerState>>,
+    pulls: Mutex<Vec<String>>,
+}
+
+fn unreachable_engine() -> RuntimeError {
+    RuntimeError::Unreachable {
+        engine: "the fake engine",
+        endpoint: "nowhere".into(),
+        hint: "it is a test".into(),
+    }
+}
+
+impl FakeRuntime {
+    fn check(&self) -> Result<(), RuntimeError> {
+        if self.reachable {
+            Ok(())
+        } else {
+            Err(unreachable_engine())
+        }
+    }
+}
+
+impl Runtime for FakeRuntime {
+    fn ping(&self) -> BoxFut<'_, Result<(), RuntimeError>> {
+        Box::pin(async { self.check() })
+    }
+    fn ensure_network(&self) -> BoxFut<'_, Result<(), RuntimeError>> {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn create_and_start<'a>(
+        &'a self,
+        _spec: &'a ContainerSpec,
+    ) -> BoxFut<'a, Result<ContainerState, RuntimeError>> {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn start<'a>(&'a self, _name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn stop<'a>(&'a self, _name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn remove<'a>(&'a self, _name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn rename<'a>(&'a self, _f: &'a str, _t: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn list_managed(&self) -> BoxFut<'_, Result<Vec<ContainerState>, RuntimeError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn inspect<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFut<'a, Result<Option<ContainerState>, RuntimeError>> {
+        Box::pin(async move { Ok(self.containers.lock().expect("lock").get(name).cloned()) })
+    }
+    fn logs<'a>(
+        &'a self,
+        _name: &'a str,
+        _tail: usize,
+    ) -> BoxFut<'a, Result<Vec<String>, RuntimeError>> {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn follow_logs<'a>(
+        &'a self,
+        _name: &'a str,
+        _tail: usize,
+    ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>> {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn remove_volume<'a>(&'a self, _plugin: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn image_exists<'a>(&'a self, _image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>> {
+        Box::pin(async { self.check().map(|()| true) })
+    }
+    fn image_manifest_label<'a>(
+        &'a self,
+        _image: &'a str,
+    ) -> BoxFut<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async { self.check().map(|()| self.label.clone()) })
+    }
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        _progress: &'a (dyn Fn(String) + Send + Sync),
+    ) -> BoxFut<'a, Result<(), RuntimeError>> {
+        self.pulls.lock().expect("lock").push(image.to_owned());
+        Box::pin(async { Ok(()) })
+    }
+    fn events(
+        &self,
+    ) -> BoxFut<'_, Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError>>
+    {
+        Box::pin(async { Err(unreachable_engine()) })
+    }
+    fn remove_network_if_unused(&self) -> BoxFut<'_, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+struct App {
+    router: Router,
+    host: Host,
+    runtime: Arc<FakeRuntime>,
+    token: String,
+    dir: tempfile::TempDir,
+}
+
+async fn app_with(runtime: FakeRuntime, tweak: impl FnOnce(&mut ApiConfig)) -> App {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = Arc::new(runtime);
+    let store = Store::open_in_memory_for_tests().expect("store");
+    let host = Host::with_store(
+        HostConfig::new(dir.path().join("host")),
+        Arc::clone(&runtime) as Arc<dyn Runtime>,
+        store,
+    );
+    let mut config = ApiConfig::new(dir.path().join("host"));
+    config.max_body_bytes = 64 * 1024;
+    config.proxy_timeout = Duration::from_secs(5);
+    tweak(&mut config);
+    let (auth, created) = BearerToken::load_or_create(&config.data_dir).expect("token");
+    let token = created.expect("a new token is shown once");
+    let messages = Arc::new(StoreMessages::new(host.store().clone()));
+    let router = api::router(host.clone(), Arc::new(auth), messages, config);
+    App {
+        router,
+        host,
+        runtime,
+        token,
+        dir,
+    }
+}
+
+async fn app() -> App {
+    app_with(FakeRuntime::default(), |_| {}).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
+    }
+    fn code(&self) -> String {
+        serde_json::from_str::<Value>(&self.text)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+impl App {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// A request with the API token, and a JSON body when given.
+    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        self.call_as(Some(&self.token.clone()), method, uri, body)
+            .await
+    }
+
+    async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(v) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).expect("request")).await
+    }
+
+    fn workspace(&self, agent: &str) -> String {
+        let path = self.dir.path().join("agents").join(agent);
+        std::fs::create_dir_all(&path).expect("workspace");
+        path.display().to_string()
+    }
+
+    /// A plugin straight into the store (no container), with its token.
+    async fn plugin(&self, name: &str, ui_port: Option<u16>) -> InternalToken {
+        let mut manifest = Manifest::new(name, "0.1.0", format!("acme/{name}:0.1.0"), 8080);
+        if let Some(port) = ui_port {
+            manifest = manifest.with_ui(
+                port,
+                Sidebar::new("box", name, Manifest::default_sidebar_route(name)),
+            );
+        }
+        let token = InternalToken::generate();
+        self.host
+            .store()
+            .put_plugin(&PluginRecord::new(manifest), &token)
+            .await
+            .expect("put plugin");
+        token
+    }
+
+    async fn agent(&self, id: &str) {
+        let ws = self.workspace(id);
+        self.host
+            .register_agent(AgentRecord::new(id, id, ws))
+            .await
+            .expect("agent");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn healthz_is_open_and_every_api_route_wants_the_token() {
+    let app = app().await;
+    let health = app.call_as(None, Method::GET, "/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["status"], "ok");
+
+    for (method, uri) in [
+        (Method::GET, "/api/plugins"),
+        (Method::POST, "/api/plugins"),
+        (Method::GET, "/api/agents"),
+        (Method::GET, "/api/keys"),
+        (Method::PUT, "/api/keys/X"),
+        (Method::DELETE, "/api/plugins/x"),
+        (Method::GET, "/api/plugins/x/logs"),
+        (Method::POST, "/api/plugins/x/ui-session"),
+        (Method::GET, "/api/plugins/x/ui/"),
+    ] {
+        for token in [None, Some("wrong-token-wrong-token-wrong-token")] {
+            let reply = app.call_as(token, method.clone(), uri, None).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {uri} {token:?}"
+            );
+            assert_eq!(reply.code(), "unauthorized");
+            assert_eq!(
+                reply
+                    .headers
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.as_bytes()),
+                Some(&b"Bearer"[..]),
+                "{method} {uri}"
+            );
+        }
+    }
+    // Lower-case scheme works; the right token gets through.
+    let ok = app
+        .send(
+            Request::get("/api/plugins")
+                .header(header::AUTHORIZATION, format!("bearer {}", app.token))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn the_api_token_file_is_private_created_once_and_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (_, first) = BearerToken::load_or_create(&data).expect("create");
+    let first = first.expect("shown when created");
+    assert!(first.len() >= 43, "at least 256 bits");
+    let path = data.join(api::auth::API_TOKEN_FILE);
+    let mode = std::fs::metadata(&path).expect("file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (_, again) = BearerToken::load_or_create(&data).expect("load");
+    assert_eq!(again, None, "an existing token is never shown again");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read").trim(),
+        first,
+        "same token"
+    );
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = BearerToken::load_or_create(&data).expect_err("too open");
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    assert!(
+        !err.to_string().contains(&first),
+        "the error shows no token"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents, links, keys
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn agents_and_links_work_and_refuse_unknowns() {
+    let app = app().await;
+    app.plugin("notes", None).await;
+    let ws = app.workspace("ada");
+    let body = json!({"id": "ada", "name": "Ada", "workspaceDir": ws});
+    let created = app
+        .call(Method::POST, "/api/agents", Some(body.clone()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let again = app.call(Method::POST, "/api/agents", Some(body)).await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    let linked = app
+        .call(Method::PUT, "/api/agents/ada/links/notes", None)
+        .await;
+    assert_eq!(linked.status, StatusCode::NO_CONTENT, "{}", linked.text);
+    let mcp = std::fs::read_to_string(std::path::Path::new(&ws).join(".mcp.json")).expect("mcp");
+    assert!(mcp.contains("nanofleet-plugin-notes"), "{mcp}");
+    let list = app.call(Method::GET, "/api/agents", None).await.json();
+    assert_eq!(list["agents"][0]["id"], "ada");
+    assert_eq!(list["agents"][0]["plugins"], json!(["notes"]));
+
+    for (method, uri, code) in [
+        (
+            Method::PUT,
+            "/api/agents/ada/links/nope",
+            "plugin_not_found",
+        ),
+        (
+            Method::PUT,
+            "/api/agents/nobody/links/notes",
+            "agent_not_found",
+        ),
+        (
+            Method::DELETE,
+            "/api/agents/nobody/links/notes",
+            "agent_not_found",
+        ),
+        (Method::DELETE, "/api/agents/nobody", "agent_not_found"),
+        (
+            Method::GET,
+            "/api/agents/nobody/messages",
+            "agent_not_found",
+        ),
+    ] {
+        let reply = app.call(method.clone(), uri, None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {uri}");
+        assert_eq!(reply.code(), code, "{method} {uri}");
+    }
+
+    let unlinked = app
+        .call(Method::DELETE, "/api/agents/ada/links/notes", None)
+        .await;
+    assert_eq!(unlinked.status, StatusCode::NO_CONTENT);
+    let twice = app
+        .call(Method::DELETE, "/api/agents/ada/links/notes", None)
+        .await;
+    assert_eq!(twice.status, StatusCode::NOT_FOUND);
+    assert_eq!(twice.code(), "link_not_found");
+    let mcp = std::fs::read_to_string(std::path::Path::new(&ws).join(".mcp.json")).expect("mcp");
+    assert!(!mcp.contains("nanofleet-plugin-notes"), "{mcp}");
+
+    let messages = app
+        .call(Method::GET, "/api/agents/ada/messages", None)
+        .await;
+    assert_eq!(messages.json(), json!({"messages": []}));
+
+    let relative = json!({"id": "bob", "name": "Bob", "workspaceDir": "relative/dir"});
+    let refused = app.call(Method::POST, "/api/agents", Some(relative)).await;
+    assert!(refused.status.is_client_error(), "{}", refused.text);
+    assert_eq!(
+        app.call(Method::DELETE, "/api/agents/ada", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn keys_are_set_listed_by_name_and_removed() {
+    let app = app().await;
+    let secret = "sk-live-0123456789-very-secret";
+    let set = app
+        .call(
+            Method::PUT,
+            "/api/keys/OPENAI_API_KEY",
+            Some(json!({"value": secret})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
+    let list = app.call(Method::GET, "/api/keys", None).await;
+    assert_eq!(list.json(), json!({"keys": ["OPENAI_API_KEY"]}));
+    assert!(!list.text.contains(secret));
+
+    let bad = app
+        .call(
+            Method::PUT,
+            "/api/keys/not%20a%20name",
+            Some(json!({"value": "x"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert_eq!(bad.code(), "invalid_api_key_name");
+
+    assert_eq!(
+        app.call(Method::DELETE, "/api/keys/OPENAI_API_KEY", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let gone = app
+        .call(Method::DELETE, "/api/keys/OPENAI_API_KEY", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.code(), "key_not_found");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Caller mistakes are 4xx, with stable codes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn malformed_wrong_type_and_oversized_bodies_are_4xx() {
+    let app = app().await;
+    let raw = |content_type: Option<&str>, body: String| {
+        let mut b = Request::post("/api/agents")
+            .header(header::AUTHORIZATION, format!("Bearer {}", app.token));
+        if let Some(ct) = content_type {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(Body::from(body)).expect("request")
+    };
+    let cases = [
+        (
+            Some("application/json"),
+            "{".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            None,
+            "{}".to_owned(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            Some("text/plain"),
+            "{}".to_owned(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            Some("application/json"),
+            r#"{"id": 1}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            Some("application/json"),
+            format!(r#"{{"id": "{}"}}"#, "x".repeat(100 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (content_type, body, status, code) in cases {
+        let reply = app.send(raw(content_type, body)).await;
+        assert_eq!(reply.status, status, "{content_type:?}: {}", reply.text);
+        assert_eq!(reply.code(), code);
+    }
+    let install = app
+        .call(Method::POST, "/api/plugins", Some(json!({})))
+        .await;
+    assert_eq!(install.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(install.code(), "invalid_body");
+    let both = json!({"url": "http://x/m.json", "image": "x"});
+    let install = app.call(Method::POST, "/api/plugins", Some(both)).await;
+    assert_eq!(install.code(), "invalid_body");
+    let bad_query = app
+        .call(Method::GET, "/api/plugins/x/logs?tail=many", None)
+        .await;
+    assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_query.code(), "invalid_query");
+    let unknown_route = app.call(Method::GET, "/api/nothing-here", None).await;
+    assert_eq!(unknown_route.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown_route.code(), "route_not_found");
+    let wrong_method = app.call(Method::PATCH, "/api/plugins", None).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn unknown_plugins_are_404_everywhere() {
+    let app = app().await;
+    let install_body = json!({"manifest": {"name": "nope", "version": "0.1.0", "image": "x/y:1", "mcpPort": 8080}});
+    for (method, uri, body) in [
+        (Method::GET, "/api/plugins/nope", None),
+        (Method::DELETE, "/api/plugins/nope", None),
+        (Method::POST, "/api/plugins/nope/restart", None),
+        (Method::POST, "/api/plugins/nope/enable", None),
+        (Method::POST, "/api/plugins/nope/disable", None),
+        (
+            Method::POST,
+            "/api/plugins/nope/upgrade",
+            Some(install_body),
+        ),
+        (Method::GET, "/api/plugins/nope/logs", None),
+        (Method::POST, "/api/plugins/nope/ui-session", None),
+        (Method::GET, "/api/plugins/nope/ui/", None),
+    ] {
+        let reply = app.call(method.clone(), uri, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{method} {uri}: {}",
+            reply.text
+        );
+        assert_eq!(reply.code(), "plugin_not_found", "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_manifest_is_422_with_every_diagnostic() {
+    let app = app().await;
+    let manifest = json!({"name": "Bad Name", "version": "x", "image": "", "mcpPort": 80});
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.code(), "invalid_manifest");
+    let diagnostics = reply.json()["diagnostics"]
+        .as_array()
+        .cloned()
+        .expect("diagnostics");
+    let paths: Vec<String> = diagnostics
+        .iter()
+        .filter_map(|d| d["path"].as_str().map(str::to_owned))
+        .collect();
+    for field in ["name", "image", "mcpPort"] {
+        assert!(paths.iter().any(|p| p == field), "{field} in {paths:?}");
+    }
+}
+
+#[tokio::test]
+async fn missing_api_keys_are_422_with_the_list() {
+    let app = app().await;
+    let manifest = Manifest::new("needy", "0.1.0", "acme/needy:1", 8080)
+        .with_required_env_vars(["OPENAI_API_KEY", "OTHER_KEY"]);
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.code(), "missing_api_keys");
+    assert_eq!(
+        reply.json()["missing"],
+        json!(["OPENAI_API_KEY", "OTHER_KEY"])
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_is_503() {
+    let app = app().await;
+    let manifest = Manifest::new("lonely", "0.1.0", "acme/lonely:1", 8080);
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.code(), "engine_unavailable");
+    assert!(
+        app.host
+            .store()
+            .get_plugin("lonely")
+            .await
+            .expect("store")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn image_installs_read_the_manifest_label() {
+    let runtime = FakeRuntime {
+        reachable: true,
+        label: Some(r#"{"name": "Nope!"}"#.into()),
+        ..FakeRuntime::default()
+    };
+    let app = app_with(runtime, |_| {}).await;
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"image": "acme/x:1"})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.code(), "invalid_manifest");
+
+    let unlabelled = app_with(
+        FakeRuntime {
+            reachable: true,
+            ..FakeRuntime::default()
+        },
+        |_| {},
+    )
+    .await;
+    let reply = unlabelled
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"image": "acme/x:1"})),
+        )
+        .await;
+    assert_eq!(reply.code(), "no_manifest_label", "{}", reply.text);
+}
+
+/// Defect 10: NanoFleet installed any image from any manifest URL.
+#[tokio::test]
+async fn defect_10_the_image_policy_refuses_untrusted_images_before_pulling() {
+    let runtime = FakeRuntime {
+        reachable: true,
+        ..FakeRuntime::default()
+    };
+    let app = app_with(runtime, |c| {
+        c.image_policy = ImagePolicy::All(vec![
+            ImagePolicy::AllowRepositories(vec!["ghcr.io/acme/".into()]),
+            ImagePolicy::RequireDigest,
+        ]);
+    })
+    .await;
+    for image in ["evil.example/miner:latest", "ghcr.io/acme/kanban:1.0"] {
+        let manifest = Manifest::new("kanban", "0.1.0", image, 8080);
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/plugins",
+                Some(json!({"manifest": manifest})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{image}: {}",
+            reply.text
+        );
+        assert_eq!(reply.code(), "image_not_allowed");
+        let by_image = app
+            .call(
+                Method::POST,
+                "/api/plugins",
+                Some(json!({"image": image, "pull": true})),
+            )
+            .await;
+        assert_eq!(
+            by_image.status,
+            StatusCode::FORBIDDEN,
+            "{image}: {}",
+            by_image.text
+        );
+    }
+    assert!(
+        app.runtime.pulls.lock().expect("lock").is_empty(),
+        "nothing pulled"
+    );
+
+    // Upgrades are held to the same policy.
+    app.plugin("kanban", None).await;
+    let manifest = Manifest::new("kanban", "0.2.0", "evil.example/miner:2", 8080);
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins/kanban/upgrade",
+            Some(json!({"manifest": manifest})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+
+    for url in [
+        "file:///etc/passwd",
+        "ftp://example.com/m.json",
+        "gopher://x",
+    ] {
+        let reply = app
+            .call(Method::POST, "/api/plugins", Some(json!({"url": url})))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{url}");
+        assert_eq!(reply.code(), "unsupported_url");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal callbacks and secrets
+// ---------------------------------------------------------------------------------------------
+
+/// Defect 7: NanoFleet's internal tokens were unscoped (any plugin read every agent).
+#[tokio::test]
+async fn defect_7_internal_callbacks_are_authenticated_and_scoped() {
+    let app = app().await;
+    let token_a = app.plugin("alpha", None).await;
+    let token_b = app.plugin("beta", None).await;
+    app.agent("x").await;
+    app.agent("y").await;
+    app.host.link("x", "beta").await.expect("link");
+    app.host.link("y", "alpha").await.expect("link");
+    let a = token_a.expose_secret();
+    let b = token_b.expose_secret();
+
+    for token in [
+        None,
+        Some("not-a-plugin-token-at-all"),
+        Some(app.token.as_str()),
+    ] {
+        let reply = app
+            .call_as(token, Method::GET, "/internal/agents", None)
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert!(reply.headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+    // A plugin token is not an admin token.
+    let admin = app.call_as(Some(a), Method::GET, "/api/agents", None).await;
+    assert_eq!(admin.status, StatusCode::UNAUTHORIZED);
+
+    let list = app
+        .call_as(Some(a), Method::GET, "/internal/agents", None)
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json(), json!({"agents": [{"id": "y", "name": "y"}]}));
+    let list_b = app
+        .call_as(Some(b), Method::GET, "/internal/agents", None)
+        .await;
+    assert_eq!(list_b.json(), json!({"agents": [{"id": "x", "name": "x"}]}));
+
+    let own = app
+        .call_as(Some(a), Method::GET, "/internal/agents/y", None)
+        .await;
+    assert_eq!(own.json(), json!({"id": "y", "name": "y"}));
+    for uri in ["/internal/agents/x", "/internal/agents/nobody"] {
+        let reply = app.call_as(Some(a), Method::GET, uri, None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(reply.code(), "agent_not_found");
+    }
+    let body = || Some(json!({"content": "hello"}));
+    let foreign = app
+        .call_as(Some(a), Method::POST, "/internal/agents/x/messages", body())
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let sent = app
+        .call_as(Some(a), Method::POST, "/internal/agents/y/messages", body())
+        .await;
+    assert_eq!(sent.status, StatusCode::NO_CONTENT, "{}", sent.text);
+    let too_big = json!({"content": "x".repeat(nanofleet_host::store::MAX_MESSAGE_BYTES + 1)});
+    let reply = app
+        .call_as(
+            Some(a),
+            Method::POST,
+            "/internal/agents/y/messages",
+            Some(too_big),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.code(), "message_too_large");
+
+    let x_messages = app
+        .call(Method::GET, "/api/agents/x/messages", None)
+        .await
+        .json();
+    assert_eq!(x_messages["messages"], json!([]));
+    let y_messages = app
+        .call(Method::GET, "/api/agents/y/messages", None)
+        .await
+        .json();
+    assert_eq!(y_messages["messages"][0]["content"], "hello");
+    assert_eq!(y_messages["messages"][0]["plugin"], "alpha");
+
+    for reply in [&list, &list_b, &own] {
+        assert!(
+            !reply.text.contains(a) && !reply.text.contains(b),
+            "{}",
+            reply.text
+        );
+    }
+}
+
+/// Defect 7 (second half): NanoFleet returned internal tokens in plugin listings.
+#[tokio::test]
+async fn defect_7_no_listing_carries_a_token_or_key_value() {
+    let app = app().await;
+    let token_a = app.plugin("alpha", Some(8081)).await;
+    let token_b = app.plugin("beta", None).await;
+    app.agent("x").await;
+    app.host.link("x", "alpha").await.expect("link");
+    let key_value = "sk-do-not-leak-7f3a9c";
+    app.host
+        .store()
+        .set_api_key("SOME_KEY", key_value)
+        .await
+        .expect("key");
+    let secrets = [
+        token_a.expose_secret().to_owned(),
+        token_b.expose_secret().to_owned(),
+        key_value.to_owned(),
+        app.token.clone(),
+    ];
+    let mut replies = Vec::new();
+    for uri in [
+        "/api/plugins",
+        "/api/plugins/alpha",
+        "/api/plugins/beta",
+        "/api/agents",
+        "/api/keys",
+        "/api/agents/x/messages",
+        "/api/openapi.json",
+    ] {
+        let reply = app.call(Method::GET, uri, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}");
+        replies.push((uri, reply.text));
+    }
+    let internal = app
+        .call_as(
+            Some(token_a.expose_secret()),
+            Method::GET,
+            "/internal/agents",
+            None,
+        )
+        .await;
+    replies.push(("/internal/agents", internal.text));
+    for (uri, text) in &replies {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{uri} leaks a secret: {text}"
+            );
+        }
+    }
+    let listed = app.call(Method::GET, "/api/plugins", None).await.json();
+    assert_eq!(listed["plugins"].as_array().map(Vec::len), Some(2));
+    assert_eq!(listed["plugins"][0]["uiPath"], "/api/plugins/alpha/ui/");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The UI proxy, against a stand-in plugin UI
+// ---------------------------------------------------------------------------------------------
+
+/// What the stand-in UI saw of the last request.
+#[derive(Default, Clone)]
+struct Seen {
+    uri: String,
+    headers: HeaderMap,
+    body_len: usize,
+}
+
+/// A plugin UI on 127.0.0.1: `/echo` records the request; `/slow` sends a first chunk, then
+/// waits for `release` before the rest; `/upload` counts the body as it streams in.
+async fn stand_in_ui(seen: Arc<Mutex<Seen>>, release: Arc<tokio::sync::Notify>) -> SocketAddr {
+    use axum::{extract::Request as AxumRequest, routing::any};
+    let echo_seen = Arc::clone(&seen);
+    let upload_seen = Arc::clone(&seen);
+    let echo = move |req: AxumRequest| {
+        let seen = Arc::clone(&echo_seen);
+        async move {
+            let mut s = seen.lock().expect("lock");
+            s.uri = req.uri().to_string();
+            s.headers = req.headers().clone();
+            (
+                [
+                    (header::SET_COOKIE, "session=evil; Path=/"),
+                    (header::CONNECTION, "x-private"),
+                    (header::HeaderName::from_static("x-private"), "hop"),
+                    (header::CONTENT_TYPE, "text/html"),
+                ],
+                "<p>plugin page</p>",
+            )
+        }
+    };
+    let app = Router::new()
+        .route("/", any(echo.clone()))
+        .route("/{*rest}", any(echo))
+        .route(
+            "/slow",
+            any(move || {
+                let release = Arc::clone(&release);
+                async move {
+                    let stream = futures::stream::once(async {
+                        Ok::<_, std::io::Error>(Bytes::from("first,"))
+                    })
+                    .chain(futures::stream::once(async move {
+                        release.notified().await;
+                        Ok(Bytes::from("rest"))
+                    }));
+                    Body::from_stream(stream)
+                }
+            }),
+        )
+        .route(
+            "/upload",
+            any(move |req: AxumRequest| {
+                let seen = Arc::clone(&upload_seen);
+                async move {
+                    let mut stream = req.into_body().into_data_stream();
+                    let mut total = 0;
+                    while let Some(Ok(chunk)) = stream.next().await {
+                        total += chunk.len();
+                    }
+                    seen.lock().expect("lock").body_len = total;
+                    total.to_string()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+fn running(plugin: &str, ui_port: u16, addr: SocketAddr) -> ContainerState {
+    ContainerState {
+        plugin: plugin.into(),
+        id: "fake".into(),
+        name: nanofleet_host::labels::container_name(plugin),
+        running: true,
+        version: None,
+        config_hash: None,
+        published: BTreeMap::from([(ui_port, addr)]),
+        ip: None,
+        status: "running".into(),
+        exit_code: None,
+        instance: None,
+    }
+}
+
+/// Defect 6: NanoFleet proxied `/ui/*` with no auth and a token the plugin could not verify.
+#[tokio::test]
+async fn defect_6_the_ui_proxy_wants_auth_and_hands_the_plugin_a_fresh_verifiable_token() {
+    let app = app().await;
+    let token = app.plugin("board", Some(8081)).await;
+    let other = app.plugin("other", Some(8081)).await;
+    app.plugin("headless", None).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let addr = stand_in_ui(Arc::clone(&seen), Arc::new(tokio::sync::Notify::new())).await;
+
+    // Not running yet: 502 with a JSON body.
+    let down = app.call(Method::GET, "/api/plugins/board/ui/", None).await;
+    assert_eq!(down.status, StatusCode::BAD_GATEWAY, "{}", down.text);
+    assert_eq!(down.code(), "plugin_unavailable");
+
+    app.runtime.containers.lock().expect("lock").insert(
+        nanofleet_host::labels::container_name("board"),
+        running("board", 8081, addr),
+    );
+
+    // No auth, a wrong token, a token of another plugin, an expired one: 401.
+    let now = SystemTime::now();
+    let foreign = mint_ui_token(&other, "other", None, Duration::from_secs(60), now);
+    let expired = mint_ui_token(
+        &token,
+        "board",
+        None,
+        Duration::ZERO,
+        now - Duration::from_secs(10),
+    );
+    for query in [
+        String::new(),
+        "?nf_token=forged".to_owned(),
+        format!("?nf_token={foreign}"),
+        format!("?nf_token={expired}"),
+    ] {
+        let uri = format!("/api/plugins/board/ui/echo{query}");
+        let reply = app.call_as(None, Method::GET, &uri, None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(reply.code(), "unauthorized");
+    }
+    assert!(
+        seen.lock().expect("lock").uri.is_empty(),
+        "nothing reached the plugin"
+    );
+
+    // A UI session from the dashboard works without the Bearer header, as an iframe would.
+    let session = app
+        .call(Method::POST, "/api/plugins/board/ui-session", None)
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.text);
+    let session = session.json();
+    let url = session["url"].as_str().expect("url").to_owned();
+    let session_token = session["token"].as_str().expect("token").to_owned();
+    assert!(url.starts_with("/api/plugins/board/ui/?nf_token="), "{url}");
+    let page = app.call_as(None, Method::GET, &url, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.text, "<p>plugin page</p>");
+
+    // A relative request from the page, with cookies and credentials that must not pass.
+    let request = Request::post(format!(
+        "/api/plugins/board/ui/echo/a%2Fb?x=1&nf_token={session_token}&y=two%20words"
+    ))
+    .header(header::COOKIE, "dashboard=secret")
+    .header("x-custom", "kept")
+    .header(header::CONNECTION, "x-drop-me")
+    .header("x-drop-me", "1")
+    .header(header::CONTENT_TYPE, "application/json")
+    .body(Body::from("{}"))
+    .expect("request");
+    let reply = app.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let s = seen.lock().expect("lock").clone();
+    let upstream = reqwest::Url::parse(&format!("http://x{}", s.uri)).expect("uri");
+    assert_eq!(upstream.path(), "/echo/a%2Fb");
+    let pairs: Vec<(String, String)> = upstream.query_pairs().into_owned().collect();
+    let tokens: Vec<&String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "nf_token")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(tokens.len(), 1, "exactly one nf_token: {pairs:?}");
+    assert_ne!(tokens[0], &session_token, "a fresh token, not the caller's");
+    let claims = verify_ui_token(&token, "board", tokens[0], SystemTime::now())
+        .expect("the plugin verifies the minted token");
+    assert_eq!(claims.subject.as_deref(), Some("admin"));
+    assert!(pairs.contains(&("x".into(), "1".into())));
+    assert!(pairs.contains(&("y".into(), "two words".into())));
+    for dropped in ["cookie", "authorization", "x-drop-me", "connection"] {
+        assert!(!s.headers.contains_key(dropped), "{dropped} was forwarded");
+    }
+    assert_eq!(
+        s.headers.get("x-custom").map(|v| v.as_bytes()),
+        Some(&b"kept"[..])
+    );
+
+    // The response: no plugin cookie, no hop-by-hop header, the sandbox policy.
+    assert!(!reply.headers.contains_key(header::SET_COOKIE));
+    assert!(!reply.headers.contains_key("x-private"));
+    let csp: Vec<&str> = reply
+        .headers
+        .get_all(header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        csp.iter().any(|c| c.starts_with("sandbox allow-scripts")),
+        "{csp:?}"
+    );
+    assert!(!csp.iter().any(|c| c.contains("allow-same-origin")));
+    assert_eq!(
+        reply
+            .headers
+            .get(header::REFERRER_POLICY)
+            .map(|v| v.as_bytes()),
+        Some(&b"no-referrer"[..])
+    );
+
+    // The Bearer header works too, and is not forwarded.
+    let bearer = app
+        .call(Method::GET, "/api/plugins/board/ui/echo", None)
+        .await;
+    assert_eq!(bearer.status, StatusCode::OK);
+    assert!(
+        !seen
+            .lock()
+            .expect("lock")
+            .headers
+            .contains_key("authorization")
+    );
+
+    // /ui redirects to /ui/ with the query; a plugin without a UI is 404.
+    let redirect = app
+        .call(Method::GET, "/api/plugins/board/ui?a=b", None)
+        .await;
+    assert_eq!(redirect.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        redirect.headers.get(header::LOCATION).map(|v| v.as_bytes()),
+        Some(&b"/api/plugins/board/ui/?a=b"[..])
+    );
+    let headless = app
+        .call(Method::GET, "/api/plugins/headless/ui/", None)
+        .await;
+    assert_eq!(headless.status, StatusCode::NOT_FOUND);
+    assert_eq!(headless.code(), "no_ui");
+
+    // CORS preflight from the sandboxed (opaque-origin) page.
+    let preflight = app
+        .send(
+            Request::options("/api/plugins/board/ui/echo")
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_ui_proxy_streams_both_ways() {
+    let app = app().await;
+    app.plugin("stream", Some(8081)).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let addr = stand_in_ui(Arc::clone(&seen), Arc::clone(&release)).await;
+    app.runtime.containers.lock().expect("lock").insert(
+        nanofleet_host::labels::container_name("stream"),
+        running("stream", 8081, addr),
+    );
+
+    // The first chunk arrives while the plugin has not finished its response.
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/plugins/stream/ui/slow")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.token))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body().into_data_stream();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.next())
+        .await
+        .expect("first chunk before the upstream finished")
+        .expect("a chunk")
+        .expect("ok");
+    assert_eq!(&first[..], b"first,");
+    release.notify_one();
+    let rest = body.next().await.expect("rest").expect("ok");
+    assert_eq!(&rest[..], b"rest");
+
+    // A request body 4x over max_body_bytes streams through to the plugin.
+    let size = 4 * 64 * 1024 + 17;
+    let chunks = futures::stream::iter((0..size / 4096 + 1).map(move |i| {
+        Ok::<_, std::io::Error>(Bytes::from(vec![
+            b'a';
+            if i < size / 4096 {
+                4096
+            } else {
+                size % 4096
+            }
+        ]))
+    }));
+    let reply = app
+        .send(
+            Request::post("/api/plugins/stream/ui/upload")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.token))
+                .body(Body::from_stream(chunks))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.text, size.to_string());
+    assert_eq!(seen.lock().expect("lock").body_len, size);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI
+// ---------------------------------------------------------------------------------------------
+
+/// Every route of the brief, as `METHOD path`: the document must list each, and the router
+/// must serve each route the document lists.
+const EXPECTED_ROUTES: &[&str] = &[
+    "GET /healthz",
+    "GET /api/openapi.json",
+    "GET /api/plugins",
+    "POST /api/plugins",
+    "GET /api/plugins/{name}",
+    "DELETE /api/plugins/{name}",
+    "POST /api/plugins/{name}/restart",
+    "POST /api/plugins/{name}/upgrade",
+    "POST /api/plugins/{name}/enable",
+    "POST /api/plugins/{name}/disable",
+    "GET /api/plugins/{name}/logs",
+    "POST /api/plugins/{name}/ui-session",
+    "GET /api/plugins/{name}/ui",
+    "GET /api/plugins/{name}/ui/{path}",
+    "POST /api/plugins/{name}/ui/{path}",
+    "GET /api/agents",
+    "POST /api/agents",
+    "DELETE /api/agents/{id}",
+    "PUT /api/agents/{id}/links/{plugin}",
+    "DELETE /api/agents/{id}/links/{plugin}",
+    "GET /api/agents/{id}/messages",
+    "PUT /api/keys/{name}",
+    "GET /api/keys",
+    "DELETE /api/keys/{name}",
+    "GET /internal/agents",
+    "GET /internal/agents/{id}",
+    "POST /internal/agents/{id}/messages",
+];
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_the_router_serves_each() {
+    let app = app().await;
+    let reply = app
+        .call_as(None, Method::GET, "/api/openapi.json", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let doc = reply.json();
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in ["get", "head", "post", "put", "patch", "delete", "options"] {
+            if item.get(method).is_some() {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    for route in EXPECTED_ROUTES {
+        assert!(
+            documented.iter().any(|d| d == route),
+            "{route} is not documented"
+        );
+    }
+    assert_eq!(
+        api::openapi().paths.paths.len(),
+        paths.len(),
+        "one document"
+    );
+
+    // Each documented route is served: never the router's fallback nor 405.
+    app.plugin("p", Some(8081)).await;
+    for route in &documented {
+        let (method, path) = route.split_once(' ').expect("route");
+        let uri = path
+            .replace("{name}", "p")
+            .replace("{plugin}", "p")
+            .replace("{id}", "a")
+            .replace("{path}", "x");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let reply = app.call(method, &uri, None).await;
+        assert_ne!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{route}");
+        if reply.status == StatusCode::NOT_FOUND {
+            assert_ne!(
+                reply.code(),
+                "route_not_found",
+                "{route} is documented but not served"
+            );
+            assert!(
+                !reply.text.is_empty() || route.starts_with("HEAD"),
+                "{route}: empty 404"
+            );
+        }
+    }
+}

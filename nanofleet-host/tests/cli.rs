@@ -1,0 +1,608 @@
+//! The `nanofleet` command, run as a real process: each test has its own data directory and
+//! instance. The engine-backed tests use support's hello image and clean up whatever
+//! happens; the others run with `DOCKER_HOST` pointing nowhere, to prove they need no engine.
+
+mod support;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use nanofleet_host::{
+    labels,
+    runtime::Runtime,
+    store::{PluginRecord, SECRET_KEY_ENV, Store},
+};
+use nanofleet_sdk::{identity::InternalToken, manifest::Manifest};
+use serde_json::{Value, json};
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nanofleet");
+const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
+
+/// A data directory, an instance and a scratch directory for one test.
+struct Cli {
+    dir: tempfile::TempDir,
+    instance: String,
+    /// `DOCKER_HOST` for every command, when set.
+    docker_host: Option<String>,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            instance: format!("cli-test-{:08x}", rand::random::<u32>()),
+            docker_host: None,
+        }
+    }
+
+    /// A test that must not need the engine: it points at a socket that does not exist.
+    fn without_engine() -> Self {
+        Self {
+            docker_host: Some(NO_ENGINE.into()),
+            ..Self::new()
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--instance")
+            .arg(&self.instance)
+            .args(args)
+            .env_remove(SECRET_KEY_ENV)
+            .env_remove("NANOFLEET_DATA_DIR")
+            .env_remove("NANOFLEET_API_URL")
+            .env_remove("NANOFLEET_INSTANCE")
+            .env_remove("NANOFLEET_DEV")
+            .env_remove("NANOFLEET_READY_TIMEOUT")
+            .stdin(Stdio::null());
+        if let Some(host) = &self.docker_host {
+            command.env("DOCKER_HOST", host);
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().expect("nanofleet runs"))
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nanofleet starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        Run(child.wait_with_output().expect("nanofleet runs"))
+    }
+
+    /// [`run`](Self::run) off the async workers, for the engine-backed tests.
+    async fn run_async(&self, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || Run(command.output().expect("nanofleet runs")))
+            .await
+            .expect("join")
+    }
+
+    fn workspace(&self, agent: &str) -> PathBuf {
+        let path = self.path(&format!("agents/{agent}"));
+        std::fs::create_dir_all(&path).expect("workspace");
+        path
+    }
+}
+
+/// A finished command.
+struct Run(Output);
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
+    }
+
+    #[track_caller]
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+fn write(path: &Path, contents: impl AsRef<[u8]>) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, contents).expect("write");
+}
+
+fn good_manifest(name: &str) -> String {
+    Manifest::new(name, "0.1.0", format!("nanofleet/{name}:0.1.0"), 8080).to_json_pretty()
+}
+
+fn broken_manifest() -> String {
+    json!({"name": "Bad Name", "version": "one", "image": "", "mcpPort": 80}).to_string()
+}
+
+fn mcp_servers(workspace: &Path) -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(workspace.join(".mcp.json")).unwrap_or_else(|_| "{}".into());
+    let doc: Value = serde_json::from_str(&text).expect(".mcp.json is JSON");
+    doc["mcpServers"].as_object().cloned().unwrap_or_default()
+}
+
+/// Every byte under `dir`, to look for a secret in.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            bytes.extend(all_bytes(&path));
+        } else {
+            bytes.extend(std::fs::read(&path).expect("read"));
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without an engine
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn validate_reports_every_manifest_and_exits_by_the_worst() {
+    let cli = Cli::without_engine();
+    write(
+        &cli.path("plugins/good/manifest.json"),
+        good_manifest("good-one"),
+    );
+    write(&cli.path("plugins/broken/manifest.json"), broken_manifest());
+    let plugins = cli.path("plugins");
+    let plugins = plugins.to_str().expect("utf-8 path");
+
+    let run = cli.run(&["validate", plugins]);
+    run.expect_code(1);
+    let text = run.stdout();
+    assert!(
+        text.contains("good/manifest.json: ok (good-one 0.1.0)"),
+        "{text}"
+    );
+    assert!(text.contains("broken/manifest.json:"), "{text}");
+    assert!(text.contains("error at name"), "{text}");
+
+    let run = cli.run(&["validate", "--json", plugins]);
+    run.expect_code(1);
+    let report = run.json();
+    assert_eq!(report["candidates"].as_array().map(Vec::len), Some(2));
+    assert!(
+        report["errors"].as_u64().is_some_and(|n| n >= 3),
+        "{report}"
+    );
+    assert!(report["warnings"].is_u64(), "{report}");
+
+    let good = cli.path("plugins/good");
+    cli.run(&["validate", good.to_str().expect("utf-8")])
+        .expect_code(0);
+    let run = cli.run(&["validate", "--json", good.to_str().expect("utf-8")]);
+    run.expect_code(0);
+    assert_eq!(run.json()["errors"], 0);
+}
+
+#[test]
+fn validate_a_missing_path_or_a_bad_flag() {
+    let cli = Cli::without_engine();
+    let missing = cli.path("no/such/manifest.json");
+    let run = cli.run(&["validate", missing.to_str().expect("utf-8")]);
+    run.expect_code(1);
+    assert!(
+        run.stdout().contains("no such file or directory"),
+        "{}",
+        run.stdout()
+    );
+
+    let run = cli.run(&["validate", "--bogus", "x"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("--bogus"), "{}", run.stderr());
+    cli.run(&["validate"]).expect_code(2);
+}
+
+#[test]
+fn keys_take_values_from_stdin_and_never_show_them() {
+    let cli = Cli::without_engine();
+    let secret = "s3cr3t-VALUE-0f9c2e";
+
+    let run = cli.run_with_stdin(
+        &["keys", "set", "CLI_TEST_KEY"],
+        format!("{secret}\n").as_bytes(),
+    );
+    run.expect_code(0);
+    assert!(!run.stdout().contains(secret) && !run.stderr().contains(secret));
+
+    let run = cli.run(&["keys", "ls"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("CLI_TEST_KEY"), "{}", run.stdout());
+    let run = cli.run(&["keys", "ls", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()[0]["name"], "CLI_TEST_KEY");
+    assert!(!run.stdout().contains(secret));
+    assert!(
+        !contains(&all_bytes(&cli.data_dir()), secret.as_bytes()),
+        "the value is in the data directory in clear"
+    );
+
+    // Nothing on stdin, or only a newline: refused, and nothing changes.
+    for input in [&b""[..], b"\n"] {
+        let run = cli.run_with_stdin(&["keys", "set", "CLI_EMPTY"], input);
+        run.expect_code(1);
+        assert!(
+            run.stderr()
+                .starts_with("error: no value for API key CLI_EMPTY"),
+            "{}",
+            run.stderr()
+        );
+    }
+    // A bad name is refused before anything is read.
+    cli.run(&["keys", "set", "lower case"]).expect_code(2);
+    cli.run(&["keys", "set", "NANO_INTERNAL_TOKEN"])
+        .expect_code(2);
+
+    cli.run(&["keys", "rm", "CLI_TEST_KEY"]).expect_code(0);
+    let run = cli.run(&["keys", "ls", "--json"]);
+    assert_eq!(run.json(), json!([]));
+    let run = cli.run(&["keys", "rm", "CLI_TEST_KEY"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains("no API key named `CLI_TEST_KEY`"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn agents_link_and_unlink_rewrite_mcp_json_without_an_engine() {
+    let cli = Cli::without_engine();
+    let plugin = format!("cli-agents-{:08x}", rand::random::<u32>());
+    // A plugin in the store, as an install leaves it; linking needs no container.
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        let store = Store::open(&cli.data_dir()).expect("store");
+        let manifest: Manifest = serde_json::from_str(&good_manifest(&plugin)).expect("manifest");
+        store
+            .put_plugin(&PluginRecord::new(manifest), &InternalToken::generate())
+            .await
+            .expect("put plugin");
+    });
+    drop(runtime);
+
+    let ws = cli.workspace("ada");
+    let ws_arg = ws.to_str().expect("utf-8");
+    cli.run(&[
+        "agents",
+        "add",
+        "ada",
+        "--workspace",
+        ws_arg,
+        "--name",
+        "Ada",
+    ])
+    .expect_code(0);
+    let run = cli.run(&["agents", "ls", "--json"]);
+    run.expect_code(0);
+    let agents = run.json();
+    assert_eq!(agents[0]["id"], "ada");
+    assert_eq!(agents[0]["name"], "Ada");
+    assert_eq!(agents[0]["plugins"], json!([]));
+
+    let run = cli.run(&["agents", "link", "ada", &plugin]);
+    run.expect_code(0);
+    assert!(run.stderr().contains(".mcp.json"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains(&format!("added {plugin}")),
+        "{}",
+        run.stderr()
+    );
+    let servers = mcp_servers(&ws);
+    let url = servers[&plugin]["url"].as_str().expect("url");
+    assert!(url.contains("agent_id=ada&agent_sig=v1."), "{url}");
+    let run = cli.run(&["agents", "ls"]);
+    assert!(run.stdout().contains(&plugin), "{}", run.stdout());
+
+    // Unknown names are errors a person can act on.
+    let run = cli.run(&["agents", "link", "nobody", &plugin]);
+    run.expect_code(1);
+    assert!(run.stderr().contains("nobody"), "{}", run.stderr());
+
+    let run = cli.run(&["agents", "unlink", "ada", &plugin]);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains(&format!("removed {plugin}")),
+        "{}",
+        run.stderr()
+    );
+    assert!(!mcp_servers(&ws).contains_key(&plugin));
+    cli.run(&["agents", "unlink", "ada", &plugin])
+        .expect_code(1);
+
+    cli.run(&["agents", "rm", "ada"]).expect_code(0);
+    assert_eq!(cli.run(&["agents", "ls", "--json"]).json(), json!([]));
+}
+
+#[test]
+fn an_unreachable_engine_is_one_line_naming_the_socket() {
+    let cli = Cli::without_engine();
+    for args in [&["ls"][..], &["reconcile"], &["logs", "x"], &["rm", "x"]] {
+        let run = cli.run(args);
+        run.expect_code(1);
+        let stderr = run.stderr();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot reach the Docker engine"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("/nonexistent/docker.sock"), "{stderr}");
+        assert!(run.stdout().is_empty());
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let cli = Cli::without_engine();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["validate"],
+        &["install"],
+        &["ls"],
+        &["rm"],
+        &["restart"],
+        &["upgrade"],
+        &["enable"],
+        &["disable"],
+        &["reconcile"],
+        &["logs"],
+        &["agents"],
+        &["agents", "add"],
+        &["agents", "ls"],
+        &["agents", "rm"],
+        &["agents", "link"],
+        &["agents", "unlink"],
+        &["keys"],
+        &["keys", "set"],
+        &["keys", "ls"],
+        &["keys", "rm"],
+        &["call"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let run = cli.run(&args);
+        run.expect_code(0);
+        assert!(
+            run.stdout().contains("Usage: nanofleet"),
+            "{args:?}: {}",
+            run.stdout()
+        );
+    }
+    let help = cli.run(&["validate", "--help"]).stdout();
+    assert!(
+        help.contains("Exit status:") && help.contains("2  usage"),
+        "{help}"
+    );
+    cli.run(&["frobnicate"]).expect_code(2);
+    cli.run(&["call", "p", "t", "--agent", "a", "--args", "[1]"])
+        .expect_code(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real engine
+// ---------------------------------------------------------------------------------------------
+
+fn hello_manifest(name: &str) -> String {
+    Manifest::new(name, "0.1.0", HELLO_IMAGE, 8080)
+        .with_description("hello, for CLI tests")
+        .to_json_pretty()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn install_ls_call_logs_rm_against_the_engine() {
+    let rt = runtime().await;
+    hello_image().await;
+    let name = unique_plugin();
+    with_cleanup(&rt, &[&name], async {
+        let cli = Cli::new();
+        write(&cli.path("hello/manifest.json"), hello_manifest(&name));
+        let source = cli.path("hello");
+
+        let run = cli
+            .run_async(&["install", source.to_str().expect("utf-8")])
+            .await;
+        run.expect_code(0);
+        let progress = run.stderr();
+        assert!(
+            progress.contains(&format!("installing {name} 0.1.0 from {HELLO_IMAGE}")),
+            "{progress}"
+        );
+        assert!(
+            progress.contains("ready in ") && progress.contains("1 tool: greet"),
+            "{progress}"
+        );
+
+        // The readiness probe alone logs six lines after `serving`, so the tail is wider
+        // than 5.
+        let run = cli.run_async(&["logs", &name, "--tail", "50"]).await;
+        run.expect_code(0);
+        assert!(run.stdout().contains("serving"), "{}", run.stdout());
+        let run = cli.run_async(&["logs", &name, "--tail", "1"]).await;
+        assert_eq!(run.stdout().lines().count(), 1, "{}", run.stdout());
+
+        let run = cli.run_async(&["ls", "--json"]).await;
+        run.expect_code(0);
+        let listed = run.json();
+        let plugin = listed
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name.as_str()))
+            .unwrap_or_else(|| panic!("{name} not listed: {listed}"));
+        assert_eq!(plugin["status"], "running", "{plugin}");
+        assert_eq!(plugin["tools"][0]["name"], "greet", "{plugin}");
+        assert_eq!(plugin["container"]["running"], true, "{plugin}");
+        assert!(
+            !run.stdout().to_lowercase().contains("token"),
+            "a listing must carry no token"
+        );
+        let table = cli.run_async(&["ls"]).await.stdout();
+        assert!(
+            table.contains(&name) && table.contains("running"),
+            "{table}"
+        );
+
+        // Linked to an installed plugin, the agent's .mcp.json lists it.
+        let ws = cli.workspace("a");
+        cli.run_async(&[
+            "agents",
+            "add",
+            "a",
+            "--workspace",
+            ws.to_str().expect("utf-8"),
+        ])
+        .await
+        .expect_code(0);
+        cli.run_async(&["agents", "link", "a", &name])
+            .await
+            .expect_code(0);
+        assert!(mcp_servers(&ws).contains_key(&name));
+
+        let run = cli
+            .run_async(&[
+                "call",
+                &name,
+                "greet",
+                "--agent",
+                "a",
+                "--args",
+                r#"{"name":"Ada"}"#,
+            ])
+            .await;
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "Hello, Ada! (asked by agent a)\n");
+        let run = cli
+            .run_async(&[
+                "call",
+                &name,
+                "greet",
+                "--agent",
+                "a",
+                "--args",
+                r#"{"name":" "}"#,
+                "--json",
+            ])
+            .await;
+        run.expect_code(1);
+        assert_eq!(run.json()["isError"], true);
+
+        let run = cli.run_async(&["reconcile"]).await;
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "nothing to do\n");
+
+        let run = cli.run_async(&["rm", &name]).await;
+        run.expect_code(0);
+        assert!(run.stderr().contains("data volume"), "{}", run.stderr());
+        let listed = cli.run_async(&["ls", "--json"]).await.json();
+        assert!(
+            !listed
+                .as_array()
+                .is_some_and(|all| all.iter().any(|p| p["name"] == name.as_str())),
+            "{listed}"
+        );
+        let left: Vec<String> = rt
+            .list_managed()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|c| c.plugin == name)
+            .map(|c| c.name)
+            .collect();
+        assert!(left.is_empty(), "containers left: {left:?}");
+        assert!(
+            rt.inspect(&labels::container_name(&name))
+                .await
+                .expect("inspect")
+                .is_none()
+        );
+        assert!(!mcp_servers(&ws).contains_key(&name), "rm unlinks");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn install_refuses_broken_manifests_and_missing_keys() {
+    let rt = runtime().await;
+    let name = unique_plugin();
+    with_cleanup(&rt, &[&name], async {
+        let cli = Cli::new();
+        write(&cli.path("broken/manifest.json"), broken_manifest());
+        let run = cli
+            .run_async(&["install", cli.path("broken").to_str().expect("utf-8")])
+            .await;
+        run.expect_code(1);
+        let stderr = run.stderr();
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(
+            stderr.contains("error at name") && stderr.contains("error at mcpPort"),
+            "{stderr}"
+        );
+
+        let manifest = Manifest::new(&name, "0.1.0", HELLO_IMAGE, 8080)
+            .with_required_env_vars(["CLI_TEST_NEEDED"])
+            .to_json_pretty();
+        write(&cli.path("keyed/manifest.json"), manifest);
+        let run = cli
+            .run_async(&[
+                "install",
+                cli.path("keyed/manifest.json").to_str().expect("utf-8"),
+            ])
+            .await;
+        run.expect_code(1);
+        let stderr = run.stderr();
+        assert!(stderr.contains("CLI_TEST_NEEDED"), "{stderr}");
+        assert!(
+            stderr.contains("nanofleet keys set CLI_TEST_NEEDED"),
+            "{stderr}"
+        );
+        assert!(cli.run_async(&["ls", "--json"]).await.json() == json!([]));
+    })
+    .await;
+}

@@ -1,0 +1,549 @@
+//! `nanofleet serve` run as a real process, and the other commands talking to it with
+//! `--server`: each test has its own data directory and instance, and the remote commands
+//! run with `DOCKER_HOST` pointing nowhere, to prove they go through the API only.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nanofleet_host::{labels, runtime::Runtime, store::SECRET_KEY_ENV};
+use nanofleet_sdk::manifest::Manifest;
+use serde_json::Value;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nanofleet");
+const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
+/// How long `serve` may take to answer `/healthz` (it opens the host and the network).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A port nothing listens on (for a moment): bound, read and released.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `nanofleet` with the test's data directory and instance, and no stray configuration.
+fn nanofleet(data_dir: &Path, instance: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--instance")
+        .arg(instance)
+        .args(args)
+        .env_remove(SECRET_KEY_ENV)
+        .env_remove("NANOFLEET_DATA_DIR")
+        .env_remove("NANOFLEET_API_URL")
+        .env_remove("NANOFLEET_INSTANCE")
+        .env_remove("NANOFLEET_DEV")
+        .env_remove("NANOFLEET_READY_TIMEOUT")
+        .env_remove("NANOFLEET_SERVER")
+        .env_remove("NANOFLEET_TOKEN")
+        .env_remove("NANOFLEET_TOKEN_FILE")
+        .stdin(Stdio::null());
+    command
+}
+
+/// A running `nanofleet serve`; killed if still running when dropped (a failed test).
+struct Serve {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    fn start(data_dir: &Path, instance: &str) -> Self {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = nanofleet(
+            data_dir,
+            instance,
+            &["serve", "--listen", &listen, "--reconcile-interval", "5"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nanofleet serve starts");
+        let pipe = child.stderr.take().expect("stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[serve] {line}");
+                let mut sink = sink.lock().expect("lock");
+                sink.push_str(&line);
+                sink.push('\n');
+            }
+        });
+        Self {
+            child,
+            port,
+            stderr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Waits until `GET /healthz` answers 200.
+    async fn wait_healthy(&mut self) {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("serve exited with {status}:\n{}", self.stderr());
+            }
+            let health = client.get(format!("{}/healthz", self.url())).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "serve did not answer /healthz within {START_TIMEOUT:?}:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The token printed on stderr at the first start.
+    fn token(&self) -> Option<String> {
+        self.stderr()
+            .lines()
+            .find_map(|l| l.strip_prefix("API token: "))
+            .map(|t| t.trim().to_owned())
+    }
+
+    /// `kill -TERM`, then waits (20 s at most) for the exit.
+    async fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "serve still running 20 s after SIGTERM:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The commands of a client machine: its own (unused) data directory, no engine, and the
+/// server's URL and token in the environment.
+struct Client {
+    dir: tempfile::TempDir,
+    server: String,
+    token: String,
+}
+
+impl Client {
+    fn new(server: String, token: String) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            server,
+            token,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = nanofleet(&self.dir.path().join("client-data"), "client", args);
+        command
+            .env("NANOFLEET_SERVER", &self.server)
+            .env("NANOFLEET_TOKEN", &self.token)
+            .env("DOCKER_HOST", NO_ENGINE);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || Run(command.output().expect("nanofleet runs")))
+            .await
+            .expect("join")
+    }
+
+    async fn run_with_stdin(&self, args: &[&str], input: &'static [u8]) -> Run {
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("nanofleet starts");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(input).expect("write stdin");
+            drop(stdin);
+            Run(child.wait_with_output().expect("nanofleet runs"))
+        })
+        .await
+        .expect("join")
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+}
+
+/// A finished command.
+struct Run(Output);
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
+    }
+
+    #[track_caller]
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.0.status.code(),
+            Some(code),
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+fn write(path: &Path, contents: impl AsRef<[u8]>) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, contents).expect("write");
+}
+
+fn mcp_servers(workspace: &Path) -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(workspace.join(".mcp.json")).unwrap_or_else(|_| "{}".into());
+    let doc: Value = serde_json::from_str(&text).expect(".mcp.json is JSON");
+    doc["mcpServers"].as_object().cloned().unwrap_or_default()
+}
+
+fn find<'a>(list: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
+    list.as_array()?.iter().find(|item| item[key] == value)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without an engine or a server
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_mode_reports_what_is_wrong_in_one_line() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let client = Client::new(closed.clone(), "a-token-of-some-length-0123456789".into());
+
+    let run = client.run(&["ls"]).await;
+    run.expect_code(1);
+    let stderr = run.stderr();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot reach the nanofleet server at ")
+            && stderr.contains(&closed),
+        "{stderr}"
+    );
+
+    let run = client.run(&["--server", "https://127.0.0.1:1", "ls"]).await;
+    run.expect_code(2);
+    assert!(run.stderr().contains("plain http only"), "{}", run.stderr());
+
+    let mut command = client.command(&["keys", "ls"]);
+    command.env_remove("NANOFLEET_TOKEN");
+    let run = tokio::task::spawn_blocking(move || Run(command.output().expect("runs")))
+        .await
+        .expect("join");
+    run.expect_code(2);
+    assert!(run.stderr().contains("NANOFLEET_TOKEN"), "{}", run.stderr());
+
+    for local_only in [
+        &["reconcile"][..],
+        &["call", "p", "t", "--agent", "a"],
+        &["serve"],
+    ] {
+        let run = client.run(local_only).await;
+        run.expect_code(2);
+        assert!(
+            run.stderr().contains("--server"),
+            "{local_only:?}: {}",
+            run.stderr()
+        );
+    }
+
+    // `validate` needs no server and no state, with --server or without.
+    write(
+        &client.path("m/manifest.json"),
+        Manifest::new("fine", "0.1.0", "nanofleet/fine:0.1.0", 8080).to_json_pretty(),
+    );
+    let manifest = client.path("m/manifest.json");
+    client
+        .run(&["validate", manifest.to_str().expect("utf-8")])
+        .await
+        .expect_code(0);
+
+    let help = client.run(&["serve", "--help"]).await;
+    help.expect_code(0);
+    assert!(help.stdout().contains("--listen"), "{}", help.stdout());
+    let help = client.run(&["--help"]).await.stdout();
+    assert!(
+        help.contains("--server") && help.contains("ps"),
+        "the help says why there is no --token: {help}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_without_an_engine_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = nanofleet(
+        &dir.path().join("data"),
+        "serve-no-engine",
+        &["serve", "--listen", "127.0.0.1:0"],
+    );
+    command.env("DOCKER_HOST", NO_ENGINE);
+    let run = tokio::task::spawn_blocking(move || Run(command.output().expect("runs")))
+        .await
+        .expect("join");
+    run.expect_code(1);
+    assert!(
+        run.stderr().starts_with("error: cannot reach"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !dir.path().join("data/api-token").exists(),
+        "no token is made for a server that never ran"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real engine
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
+    let rt = runtime().await;
+    hello_image().await;
+    let name = unique_plugin();
+    with_cleanup(&rt, &[&name], async {
+        let host_dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = host_dir.path().join("data");
+        let instance = format!("cli-server-{:08x}", rand::random::<u32>());
+
+        let mut serve = Serve::start(&data_dir, &instance);
+        serve.wait_healthy().await;
+        let token = serve
+            .token()
+            .unwrap_or_else(|| panic!("a fresh data dir prints the token:\n{}", serve.stderr()));
+        let log = serve.stderr();
+        assert!(
+            log.contains(&format!("listening on http://127.0.0.1:{}", serve.port)),
+            "{log}"
+        );
+        assert_eq!(
+            log.matches("listening on ").count(),
+            2,
+            "loopback and the gateway: {log}"
+        );
+        assert_eq!(
+            log.matches(&token).count(),
+            1,
+            "the token is shown once: {log}"
+        );
+
+        let client = Client::new(serve.url(), token.clone());
+        write(
+            &client.path("hello/manifest.json"),
+            Manifest::new(&name, "0.1.0", HELLO_IMAGE, 8080)
+                .with_description("hello, for CLI server tests")
+                .to_json_pretty(),
+        );
+        let source = client.path("hello");
+        let run = client
+            .run(&["install", source.to_str().expect("utf-8")])
+            .await;
+        run.expect_code(0);
+        let progress = run.stderr();
+        assert!(
+            progress.contains(&format!("installing {name} 0.1.0 from {HELLO_IMAGE} on ")),
+            "{progress}"
+        );
+        assert!(progress.contains("1 tool: greet"), "{progress}");
+        assert!(!progress.contains("warning"), "{progress}");
+
+        // Installing it again says so, as locally.
+        let run = client
+            .run(&["install", source.to_str().expect("utf-8")])
+            .await;
+        run.expect_code(1);
+        assert!(
+            run.stderr()
+                .starts_with(&format!("error: plugin `{name}` is already installed")),
+            "{}",
+            run.stderr()
+        );
+
+        let run = client.run(&["ls", "--json"]).await;
+        run.expect_code(0);
+        let listed = run.json();
+        let plugin = find(&listed, "name", &name).unwrap_or_else(|| panic!("{listed}"));
+        assert_eq!(plugin["status"], "running", "{plugin}");
+        assert_eq!(plugin["tools"][0]["name"], "greet", "{plugin}");
+        assert!(!run.stdout().contains(&token));
+        let table = client.run(&["ls"]).await.stdout();
+        assert!(
+            table.contains(&name) && table.contains("running") && !table.contains('*'),
+            "{table}"
+        );
+
+        // Agents: the server writes the workspace's .mcp.json.
+        let ws = client.path("agents/a");
+        std::fs::create_dir_all(&ws).expect("workspace");
+        let ws_arg = ws.to_str().expect("utf-8");
+        client
+            .run(&["agents", "add", "a", "--workspace", ws_arg])
+            .await
+            .expect_code(0);
+        client
+            .run(&["agents", "link", "a", &name])
+            .await
+            .expect_code(0);
+        assert!(mcp_servers(&ws).contains_key(&name), "linked");
+        let agents = client.run(&["agents", "ls", "--json"]).await.json();
+        let agent = find(&agents, "id", "a").unwrap_or_else(|| panic!("{agents}"));
+        assert_eq!(agent["plugins"][0], name.as_str(), "{agent}");
+        let listed = client.run(&["ls", "--json"]).await.json();
+        let plugin = find(&listed, "name", &name).unwrap_or_else(|| panic!("{listed}"));
+        assert_eq!(plugin["linkedAgents"][0], "a", "{plugin}");
+
+        // Keys: set from stdin, listed by name only.
+        let secret = b"s3cret-value-for-cli-server\n";
+        client
+            .run_with_stdin(&["keys", "set", "CLI_SERVER_TEST_KEY"], secret)
+            .await
+            .expect_code(0);
+        let run = client.run(&["keys", "ls"]).await;
+        run.expect_code(0);
+        assert!(
+            run.stdout().contains("CLI_SERVER_TEST_KEY"),
+            "{}",
+            run.stdout()
+        );
+        let keys = client.run(&["keys", "ls", "--json"]).await;
+        assert_eq!(
+            find(&keys.json(), "name", "CLI_SERVER_TEST_KEY").map(|k| k["set"].clone()),
+            Some(Value::Bool(true))
+        );
+        for run in [&run, &keys] {
+            assert!(!run.stdout().contains("s3cret") && !run.stderr().contains("s3cret"));
+        }
+
+        let run = client.run(&["logs", &name, "--tail", "50"]).await;
+        run.expect_code(0);
+        assert!(run.stdout().contains("serving"), "{}", run.stdout());
+
+        // The reconciler runs inside serve: a removed container comes back.
+        let container = labels::container_name(&name);
+        rt.remove(&container).await.expect("docker rm -f");
+        let removed = Instant::now();
+        loop {
+            let state = rt.inspect(&container).await.expect("inspect");
+            if state.is_some_and(|s| s.running) {
+                break;
+            }
+            assert!(
+                removed.elapsed() < Duration::from_secs(30),
+                "the container was not recreated within 30 s:\n{}",
+                serve.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+
+        // A wrong token is refused, in one line.
+        let stranger = Client::new(serve.url(), "not-the-token-0123456789abcdef".into());
+        let run = stranger.run(&["ls"]).await;
+        run.expect_code(1);
+        assert!(
+            run.stderr()
+                .starts_with("error: the server refused the token"),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+
+        // Errors read as locally.
+        let run = client.run(&["agents", "unlink", "a", "not-linked"]).await;
+        run.expect_code(1);
+        assert!(run.stderr().contains("was not linked"), "{}", run.stderr());
+        let run = client.run(&["restart", "no-such-plugin"]).await;
+        run.expect_code(1);
+        assert!(
+            run.stderr().contains("`no-such-plugin` is not installed"),
+            "{}",
+            run.stderr()
+        );
+
+        let run = client.run(&["rm", &name, "--purge"]).await;
+        run.expect_code(0);
+        assert!(run.stderr().contains("data volume"), "{}", run.stderr());
+        let listed = client.run(&["ls", "--json"]).await.json();
+        assert!(find(&listed, "name", &name).is_none(), "{listed}");
+        assert!(!mcp_servers(&ws).contains_key(&name), "rm unlinks");
+        client
+            .run(&["keys", "rm", "CLI_SERVER_TEST_KEY"])
+            .await
+            .expect_code(0);
+        client.run(&["agents", "rm", "a"]).await.expect_code(0);
+
+        let status = serve.terminate().await;
+        assert_eq!(status.code(), Some(0), "{}", serve.stderr());
+
+        // A second start keeps the token and never shows it again.
+        let mut again = Serve::start(&data_dir, &instance);
+        again.wait_healthy().await;
+        assert!(again.token().is_none(), "{}", again.stderr());
+        assert!(!again.stderr().contains(&token));
+        Client::new(again.url(), token)
+            .run(&["ls"])
+            .await
+            .expect_code(0);
+        let status = again.terminate().await;
+        assert_eq!(status.code(), Some(0), "{}", again.stderr());
+    })
+    .await;
+}

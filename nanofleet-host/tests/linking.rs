@@ -1,0 +1,390 @@
+//! `.mcp.json` syncing: ownership, atomicity, concurrency, permissions, URLs.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nanofleet_host::linking::{
+    LinkError, LinkTarget, MCP_JSON, SyncOutcome, agent_url, sync_mcp_json,
+};
+use serde_json::{Value, json};
+
+fn managed(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|&n| n.to_owned()).collect()
+}
+
+fn target(plugin: &str) -> LinkTarget {
+    LinkTarget::new(
+        plugin,
+        agent_url(
+            &nanofleet_host::labels::plugin_base_url(plugin, 8080),
+            "agent-1",
+            None,
+        ),
+    )
+}
+
+fn read_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join(MCP_JSON)).expect("read .mcp.json");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn names(outcome: &[String]) -> Vec<&str> {
+    outcome.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn creates_the_file_from_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = sync_mcp_json(
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes"), target("kanban")],
+    )
+    .expect("sync");
+    assert!(outcome.changed);
+    assert_eq!(names(&outcome.added), ["kanban", "notes"]);
+
+    let text = std::fs::read_to_string(dir.path().join(MCP_JSON)).expect("read");
+    assert!(text.ends_with("}\n"), "trailing newline: {text:?}");
+    assert!(
+        text.starts_with("{\n  \"mcpServers\": {\n    \"kanban\": {"),
+        "{text}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).expect("json"),
+        json!({"mcpServers": {
+            "notes": {"type": "http", "url": "http://nanofleet-plugin-notes:8080/mcp?agent_id=agent-1"},
+            "kanban": {"type": "http", "url": "http://nanofleet-plugin-kanban:8080/mcp?agent_id=agent-1"},
+        }})
+    );
+}
+
+#[test]
+fn nothing_to_link_creates_no_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = sync_mcp_json(dir.path(), &managed(&["notes"]), &[]).expect("sync");
+    assert_eq!(outcome, SyncOutcome::default());
+    assert!(!dir.path().join(MCP_JSON).exists());
+}
+
+#[test]
+fn keeps_foreign_entries_and_top_level_keys_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mine = r#"{"command":"npx","args":["-y","@acme/x"],"env":{"Z":"1","A":2.50}}"#;
+    let original = format!(
+        r#"{{"zeta": [1, 2],
+  "mcpServers": {{"mine": {mine}, "notes": {{"type":"http","url":"http://old"}}}},
+  "alpha": {{"b": 1, "a": 2}}}}"#
+    );
+    std::fs::write(dir.path().join(MCP_JSON), &original).expect("write");
+
+    let outcome = sync_mcp_json(
+        dir.path(),
+        &managed(&["notes", "kanban"]),
+        &[target("notes"), target("kanban")],
+    )
+    .expect("sync");
+    assert_eq!(names(&outcome.updated), ["notes"]);
+    assert_eq!(names(&outcome.added), ["kanban"]);
+
+    let text = std::fs::read_to_string(dir.path().join(MCP_JSON)).expect("read");
+    // The user's entry keeps its exact text: compact, key order, the number as written.
+    assert!(text.contains(mine), "{text}");
+    // Top-level keys keep their order and values.
+    let zeta = text.find("\"zeta\"").expect("zeta");
+    let servers = text.find("\"mcpServers\"").expect("servers");
+    let alpha = text.find("\"alpha\"").expect("alpha");
+    assert!(zeta < servers && servers < alpha, "{text}");
+    assert!(text.contains(r#"{"b": 1, "a": 2}"#), "{text}");
+    let value = read_json(dir.path());
+    assert_eq!(value["zeta"], json!([1, 2]));
+    assert_eq!(
+        value["mcpServers"]["notes"]["url"],
+        json!("http://nanofleet-plugin-notes:8080/mcp?agent_id=agent-1")
+    );
+}
+
+#[test]
+fn unlink_removes_only_host_owned_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let all = managed(&["notes", "kanban"]);
+    sync_mcp_json(dir.path(), &all, &[target("notes"), target("kanban")]).expect("link");
+    // The user adds a server of their own, and one whose name the host does not manage.
+    let mut value = read_json(dir.path());
+    value["mcpServers"]["mine"] = json!({"command": "mine"});
+    std::fs::write(
+        dir.path().join(MCP_JSON),
+        serde_json::to_string(&value).expect("json"),
+    )
+    .expect("write");
+
+    let outcome = sync_mcp_json(dir.path(), &all, &[target("kanban")]).expect("unlink");
+    assert_eq!(names(&outcome.removed), ["notes"]);
+    assert!(outcome.added.is_empty() && outcome.updated.is_empty());
+    let servers = read_json(dir.path())["mcpServers"].clone();
+    let keys: BTreeSet<&str> = servers
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["kanban", "mine"]));
+
+    let outcome = sync_mcp_json(dir.path(), &all, &[]).expect("unlink all");
+    assert_eq!(names(&outcome.removed), ["kanban"]);
+    assert_eq!(
+        read_json(dir.path())["mcpServers"],
+        json!({"mine": {"command": "mine"}})
+    );
+}
+
+#[test]
+fn a_second_sync_changes_nothing_and_does_not_rewrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let all = managed(&["notes"]);
+    let wanted = [target("notes")];
+    assert!(
+        sync_mcp_json(dir.path(), &all, &wanted)
+            .expect("first")
+            .changed
+    );
+    let path = dir.path().join(MCP_JSON);
+    let before = std::fs::metadata(&path).expect("meta");
+    let bytes = std::fs::read(&path).expect("read");
+
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let outcome = sync_mcp_json(dir.path(), &all, &wanted).expect("second");
+    assert_eq!(outcome, SyncOutcome::default());
+    let after = std::fs::metadata(&path).expect("meta");
+    assert_eq!(before.ino(), after.ino(), "the file was replaced");
+    assert_eq!(before.mtime_nsec(), after.mtime_nsec());
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
+}
+
+#[test]
+fn a_reformatted_but_equal_file_is_not_rewritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(MCP_JSON);
+    let url = target("notes").url;
+    let compact = format!(r#"{{"mcpServers":{{"notes":{{"url":"{url}","type":"http"}}}}}}"#);
+    std::fs::write(&path, &compact).expect("write");
+    let outcome =
+        sync_mcp_json(dir.path(), &managed(&["notes"]), &[target("notes")]).expect("sync");
+    assert!(!outcome.changed);
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), compact);
+}
+
+#[test]
+fn malformed_files_are_errors_and_stay_unchanged() {
+    for bad in [
+        "{ \"mcpServers\": { not json",
+        "[1, 2]",
+        r#"{"mcpServers": []}"#,
+        r#"{"mcpServers": null}"#,
+        r#"{"mcpServers": {"a": 1, "a": 2}}"#,
+        "{\"a\": 1}\u{0}",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(MCP_JSON);
+        std::fs::write(&path, bad).expect("write");
+        let err =
+            sync_mcp_json(dir.path(), &managed(&["notes"]), &[target("notes")]).expect_err(bad);
+        assert!(matches!(err, LinkError::Malformed { .. }), "{bad}: {err:?}");
+        let message = err.to_string();
+        assert!(message.contains("left untouched"), "{message}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), bad);
+    }
+}
+
+#[test]
+fn invalid_utf8_is_an_error_and_stays_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(MCP_JSON);
+    std::fs::write(&path, b"{\"x\": \"\xff\"}").expect("write");
+    let err = sync_mcp_json(dir.path(), &managed(&[]), &[target("notes")]).expect_err("utf8");
+    assert!(err.to_string().contains("not UTF-8"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), b"{\"x\": \"\xff\"}");
+}
+
+#[test]
+fn an_empty_file_counts_as_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(MCP_JSON), "\n").expect("write");
+    let outcome = sync_mcp_json(dir.path(), &managed(&[]), &[target("notes")]).expect("sync");
+    assert_eq!(names(&outcome.added), ["notes"]);
+}
+
+#[test]
+fn symlinks_missing_workspaces_and_duplicates_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, "{}").expect("write");
+    let workspace = dir.path().join("ws");
+    std::fs::create_dir(&workspace).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, workspace.join(MCP_JSON)).expect("symlink");
+    let err = sync_mcp_json(&workspace, &managed(&[]), &[target("notes")]).expect_err("symlink");
+    assert!(matches!(err, LinkError::NotARegularFile { .. }), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).expect("read"), "{}");
+
+    let err = sync_mcp_json(
+        &dir.path().join("missing"),
+        &managed(&[]),
+        &[target("notes")],
+    )
+    .expect_err("missing");
+    assert!(matches!(err, LinkError::NoWorkspace { .. }), "{err:?}");
+
+    let err = sync_mcp_json(
+        dir.path(),
+        &managed(&[]),
+        &[target("notes"), target("notes")],
+    )
+    .expect_err("duplicate");
+    assert!(matches!(err, LinkError::DuplicateTarget { .. }), "{err:?}");
+}
+
+#[test]
+fn permissions_are_preserved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(MCP_JSON);
+    std::fs::write(&path, "{}").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    sync_mcp_json(dir.path(), &managed(&[]), &[target("notes")]).expect("sync");
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+
+    // A new file gets what any program creating a file would get.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    sync_mcp_json(fresh.path(), &managed(&[]), &[target("notes")]).expect("sync");
+    let control = fresh.path().join("control");
+    std::fs::File::create(&control).expect("create");
+    let mode_of = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+    assert_eq!(mode_of(&fresh.path().join(MCP_JSON)), mode_of(&control));
+}
+
+#[test]
+fn no_temporary_file_is_left_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sync_mcp_json(dir.path(), &managed(&[]), &[target("notes")]).expect("sync");
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, [".mcp.json", ".mcp.json.lock"]);
+}
+
+#[test]
+fn concurrent_syncs_lose_nothing_and_readers_never_see_a_partial_file() {
+    const WRITERS: usize = 16;
+    const ROUNDS: usize = 12;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workspace = Arc::new(dir.path().to_owned());
+    std::fs::write(
+        workspace.join(MCP_JSON),
+        r#"{"mcpServers": {"mine": {"command": "mine"}}, "theme": "dark"}"#,
+    )
+    .expect("seed");
+
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (workspace, done) = (Arc::clone(&workspace), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut reads = 0usize;
+            while !done.load(Ordering::Relaxed) {
+                let text = std::fs::read_to_string(workspace.join(MCP_JSON)).expect("read");
+                let value: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("partial file seen ({e}): {text:?}"));
+                assert_eq!(value["mcpServers"]["mine"], json!({"command": "mine"}));
+                assert_eq!(value["theme"], json!("dark"));
+                reads += 1;
+            }
+            reads
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let workspace = Arc::clone(&workspace);
+            std::thread::spawn(move || {
+                // Each writer owns one plugin: linking and unlinking it must never disturb
+                // the others' entries.
+                let plugin = format!("p{i}");
+                let own = managed(&[&plugin]);
+                for round in 0..ROUNDS {
+                    let wanted = if round % 2 == 0 || round == ROUNDS - 1 {
+                        vec![LinkTarget::new(
+                            &plugin,
+                            format!("http://p{i}/mcp?r={round}"),
+                        )]
+                    } else {
+                        Vec::new()
+                    };
+                    sync_mcp_json(&workspace, &own, &wanted).expect("sync");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    done.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("reader");
+    assert!(reads > 0);
+
+    let value = read_json(&workspace);
+    let servers = value["mcpServers"].as_object().expect("object");
+    assert_eq!(servers.len(), WRITERS + 1);
+    for i in 0..WRITERS {
+        assert_eq!(
+            servers[&format!("p{i}")],
+            json!({"type": "http", "url": format!("http://p{i}/mcp?r={}", ROUNDS - 1)})
+        );
+    }
+    assert_eq!(value["theme"], json!("dark"));
+}
+
+#[test]
+fn the_signature_is_appended_when_given() {
+    let base = "http://nanofleet-plugin-notes:8080/mcp";
+    assert_eq!(
+        agent_url(base, "agent-1", None),
+        "http://nanofleet-plugin-notes:8080/mcp?agent_id=agent-1"
+    );
+    let signature = "v1.AbC-_0123456789";
+    assert_eq!(
+        agent_url(base, "agent-1", Some(signature)),
+        format!("{base}?agent_id=agent-1&agent_sig={signature}")
+    );
+    assert_eq!(
+        agent_url("http://127.0.0.1:9000/mcp?debug=1", "a", None),
+        "http://127.0.0.1:9000/mcp?debug=1&agent_id=a"
+    );
+}
+
+#[test]
+fn agent_ids_are_percent_encoded() {
+    let id = "ada & bob=1?#/+%é日本";
+    let url = agent_url("http://nanofleet-plugin-notes:8080/mcp", id, Some("v1.x"));
+    assert_eq!(
+        url,
+        "http://nanofleet-plugin-notes:8080/mcp?agent_id=ada%20%26%20bob%3D1%3F%23%2F%2B%25%C3%A9%E6%97%A5%E6%9C%AC&agent_sig=v1.x"
+    );
+    // Any query decoder gets the exact id back.
+    let parsed = reqwest::Url::parse(&url).expect("url");
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("agent_id".to_owned(), id.to_owned()),
+            ("agent_sig".to_owned(), "v1.x".to_owned())
+        ]
+    );
+}

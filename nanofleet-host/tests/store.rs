@@ -1,0 +1,746 @@
+//! The host store: schema, CRUD, links, encrypted secrets, the key file, concurrency.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use nanofleet_host::manifest::Manifest;
+use nanofleet_host::store::{
+    AgentRecord, Desired, PluginRecord, SECRET_KEY_FILE, STORE_FILE, SecretKey, Status, Store,
+    StoreError,
+};
+use nanofleet_sdk::identity::InternalToken;
+use serde_json::json;
+
+const TOKEN: &str = "tok-0123456789-abcdefghijklmnop-secret";
+const API_VALUE: &str = "sk-live-plaintext-that-must-not-leak-4242";
+
+fn token() -> InternalToken {
+    InternalToken::new(TOKEN.to_owned()).expect("valid token")
+}
+
+fn plugin(name: &str) -> PluginRecord {
+    PluginRecord::new(Manifest::new(
+        name,
+        "0.1.0",
+        format!("nanofleet/{name}:0.1.0"),
+        8080,
+    ))
+}
+
+fn agent(id: &str, dir: &str) -> AgentRecord {
+    AgentRecord::new(id, format!("Agent {id}"), dir)
+}
+
+fn open(dir: &Path, key: &SecretKey) -> Store {
+    Store::open_with_key(dir, key).expect("open store")
+}
+
+/// The bytes of the database and its WAL, where committed data may still sit.
+fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        if entry.file_name().to_string_lossy().starts_with(STORE_FILE) {
+            bytes.extend(std::fs::read(entry.path()).expect("read db file"));
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn migrations_apply_to_an_empty_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("nested/data");
+    let store = open(&data, &SecretKey::generate());
+    assert_eq!(store.path(), data.join(STORE_FILE));
+    assert!(store.list_plugins().await.expect("list").is_empty());
+    assert!(store.list_agents().await.expect("list").is_empty());
+    assert!(store.list_links().await.expect("list").is_empty());
+    assert!(store.api_key_names().await.expect("list").is_empty());
+    drop(store);
+
+    let conn = rusqlite::Connection::open(data.join(STORE_FILE)).expect("raw open");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 1);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+    let dir_mode = std::fs::metadata(&data).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    {
+        let store = open(dir.path(), &key);
+        store
+            .put_plugin(&plugin("notes"), &token())
+            .await
+            .expect("put");
+        store
+            .put_agent(&agent("a1", "/srv/a1"))
+            .await
+            .expect("agent");
+        store.link("a1", "notes").await.expect("link");
+        store
+            .set_api_key("OPENAI_API_KEY", API_VALUE)
+            .await
+            .expect("key");
+        store
+            .record_message("notes", "a1", "hello")
+            .await
+            .expect("msg");
+    }
+    // Opening twice also proves a second open skips applied migrations.
+    let store = open(dir.path(), &key);
+    assert_eq!(
+        store
+            .get_plugin("notes")
+            .await
+            .expect("get")
+            .map(|p| p.name),
+        Some("notes".to_owned())
+    );
+    assert_eq!(
+        store
+            .plugin_token("notes")
+            .await
+            .expect("token")
+            .map(|t| t.expose_secret().to_owned()),
+        Some(TOKEN.to_owned())
+    );
+    assert_eq!(store.links_of_agent("a1").await.expect("links"), ["notes"]);
+    let values = store
+        .api_key_values(&["OPENAI_API_KEY".to_owned()])
+        .await
+        .expect("values");
+    assert_eq!(
+        values.get("OPENAI_API_KEY").map(String::as_str),
+        Some(API_VALUE)
+    );
+    assert_eq!(store.messages_for_agent("a1").await.expect("msgs").len(), 1);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    drop(open(dir.path(), &key));
+    let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
+    conn.pragma_update(None, "user_version", 99)
+        .expect("bump version");
+    drop(conn);
+
+    let err = Store::open_with_key(dir.path(), &key).expect_err("too new");
+    assert!(
+        matches!(
+            err,
+            StoreError::TooNew {
+                found: 99,
+                known: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("newer than this host knows"), "{message}");
+}
+
+#[tokio::test]
+async fn plugin_crud() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    let mut record = plugin("kanban");
+    record.egress = true;
+    record.status_message = Some("pulling".into());
+    store.put_plugin(&record, &token()).await.expect("put");
+
+    let got = store
+        .get_plugin("kanban")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.manifest, record.manifest);
+    assert_eq!(
+        (got.desired, got.status, got.egress, got.require_signature),
+        (Desired::Running, Status::Installing, true, true)
+    );
+    assert_eq!(got.status_message.as_deref(), Some("pulling"));
+    assert!(got.created_at > 0 && got.updated_at >= got.created_at);
+
+    store
+        .set_status("kanban", Status::Error, Some("probe failed"))
+        .await
+        .expect("status");
+    store
+        .set_desired("kanban", Desired::Stopped)
+        .await
+        .expect("desired");
+    let tools = vec![json!({"name": "add_task", "inputSchema": {"type": "object"}})];
+    store
+        .set_tools("kanban", tools.clone())
+        .await
+        .expect("tools");
+    let got = store
+        .get_plugin("kanban")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(
+        (got.status, got.desired, got.status_message.as_deref()),
+        (Status::Error, Desired::Stopped, Some("probe failed"))
+    );
+    assert_eq!(got.tools, tools);
+    store
+        .set_status("kanban", Status::Stopped, None)
+        .await
+        .expect("status");
+    let got = store.get_plugin("kanban").await.expect("get");
+    assert_eq!(got.and_then(|p| p.status_message), None);
+
+    store
+        .put_plugin(&plugin("alpha"), &token())
+        .await
+        .expect("put");
+    let names: Vec<String> = store
+        .list_plugins()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["alpha", "kanban"]);
+
+    assert!(store.delete_plugin("kanban").await.expect("delete"));
+    assert!(!store.delete_plugin("kanban").await.expect("delete again"));
+    assert!(store.get_plugin("kanban").await.expect("get").is_none());
+    assert!(store.plugin_token("kanban").await.expect("token").is_none());
+}
+
+#[tokio::test]
+async fn replacing_a_plugin_keeps_its_links_and_creation_time() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+    store.put_agent(&agent("a1", "/w/a1")).await.expect("agent");
+    store.link("a1", "notes").await.expect("link");
+    let before = store.get_plugin("notes").await.expect("get").expect("row");
+
+    let mut upgraded = plugin("notes");
+    upgraded.manifest.version = "0.2.0".into();
+    upgraded.status = Status::Upgrading;
+    let new_token = InternalToken::generate();
+    store
+        .put_plugin(&upgraded, &new_token)
+        .await
+        .expect("replace");
+
+    let after = store.get_plugin("notes").await.expect("get").expect("row");
+    assert_eq!(after.manifest.version, "0.2.0");
+    assert_eq!(after.status, Status::Upgrading);
+    assert_eq!(after.created_at, before.created_at);
+    assert_eq!(
+        store.agents_of_plugin("notes").await.expect("links"),
+        ["a1"]
+    );
+    let stored = store
+        .plugin_token("notes")
+        .await
+        .expect("token")
+        .expect("some");
+    assert_eq!(stored.expose_secret(), new_token.expose_secret());
+}
+
+#[tokio::test]
+async fn invalid_plugin_records_are_refused() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    let mut bad = plugin("Bad Name");
+    let err = store
+        .put_plugin(&bad, &token())
+        .await
+        .expect_err("bad name");
+    assert!(matches!(err, StoreError::InvalidPlugin { .. }), "{err:?}");
+    bad = plugin("notes");
+    bad.name = "other".into();
+    let err = store
+        .put_plugin(&bad, &token())
+        .await
+        .expect_err("mismatch");
+    assert!(err.to_string().contains("manifest's name"), "{err}");
+    for result in [
+        store.set_status("ghost", Status::Running, None).await,
+        store.set_desired("ghost", Desired::Running).await,
+        store.set_tools("ghost", Vec::new()).await,
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::UnknownPlugin { ref name }) if name == "ghost"),
+            "{result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn agent_crud() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store.put_agent(&agent("b", "/w/b")).await.expect("put");
+    store.put_agent(&agent("a", "/w/a")).await.expect("put");
+    assert_eq!(
+        store.get_agent("a").await.expect("get"),
+        Some(agent("a", "/w/a"))
+    );
+    store
+        .put_agent(&AgentRecord::new("a", "Renamed", "/w/new"))
+        .await
+        .expect("update");
+    let ids: Vec<(String, String)> = store
+        .list_agents()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("a".to_owned(), "Renamed".to_owned()),
+            ("b".to_owned(), "Agent b".to_owned())
+        ]
+    );
+    assert!(store.delete_agent("a").await.expect("delete"));
+    assert!(!store.delete_agent("a").await.expect("delete again"));
+    assert_eq!(store.get_agent("a").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn invalid_agents_are_refused() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    for (record, needle) in [
+        (agent("", "/w"), "empty"),
+        (agent("a", "relative/dir"), "absolute"),
+        (agent("a\nb", "/w"), "control"),
+        (agent(&"x".repeat(300), "/w"), "more than 256"),
+    ] {
+        let err = store.put_agent(&record).await.expect_err(needle);
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn links() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    for name in ["notes", "kanban"] {
+        store
+            .put_plugin(&plugin(name), &token())
+            .await
+            .expect("put");
+    }
+    for id in ["a1", "a2"] {
+        store.put_agent(&agent(id, "/w")).await.expect("agent");
+    }
+    assert!(store.link("a1", "notes").await.expect("link"));
+    assert!(!store.link("a1", "notes").await.expect("idempotent"));
+    store.link("a1", "kanban").await.expect("link");
+    store.link("a2", "notes").await.expect("link");
+
+    assert_eq!(
+        store.links_of_agent("a1").await.expect("of agent"),
+        ["kanban", "notes"]
+    );
+    assert_eq!(
+        store.agents_of_plugin("notes").await.expect("of plugin"),
+        ["a1", "a2"]
+    );
+    let all: Vec<(String, String)> = store
+        .list_links()
+        .await
+        .expect("all")
+        .into_iter()
+        .map(|l| (l.agent_id, l.plugin))
+        .collect();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], ("a1".to_owned(), "kanban".to_owned()));
+
+    assert!(store.unlink("a1", "notes").await.expect("unlink"));
+    assert!(!store.unlink("a1", "notes").await.expect("unlink again"));
+    assert_eq!(
+        store.links_of_agent("a1").await.expect("of agent"),
+        ["kanban"]
+    );
+}
+
+#[tokio::test]
+async fn linking_unknown_agents_or_plugins_fails() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+    store.put_agent(&agent("a1", "/w")).await.expect("agent");
+    let err = store.link("ghost", "notes").await.expect_err("no agent");
+    assert!(
+        matches!(err, StoreError::UnknownAgent { ref id } if id == "ghost"),
+        "{err:?}"
+    );
+    let err = store.link("a1", "ghost").await.expect_err("no plugin");
+    assert!(
+        matches!(err, StoreError::UnknownPlugin { ref name } if name == "ghost"),
+        "{err:?}"
+    );
+    assert!(store.list_links().await.expect("links").is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_plugin_or_agent_removes_its_links() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    for name in ["notes", "kanban"] {
+        store
+            .put_plugin(&plugin(name), &token())
+            .await
+            .expect("put");
+    }
+    for id in ["a1", "a2"] {
+        store.put_agent(&agent(id, "/w")).await.expect("agent");
+        store.link(id, "notes").await.expect("link");
+        store.link(id, "kanban").await.expect("link");
+    }
+    store
+        .record_message("notes", "a1", "hi")
+        .await
+        .expect("msg");
+
+    assert!(store.delete_plugin("notes").await.expect("delete"));
+    assert!(
+        store
+            .agents_of_plugin("notes")
+            .await
+            .expect("links")
+            .is_empty()
+    );
+    assert_eq!(store.list_links().await.expect("links").len(), 2);
+    // Messages outlive the plugin that sent them.
+    assert_eq!(store.messages_for_agent("a1").await.expect("msgs").len(), 1);
+
+    assert!(store.delete_agent("a1").await.expect("delete"));
+    assert!(store.links_of_agent("a1").await.expect("links").is_empty());
+    assert!(
+        store
+            .messages_for_agent("a1")
+            .await
+            .expect("msgs")
+            .is_empty()
+    );
+    assert_eq!(
+        store.agents_of_plugin("kanban").await.expect("links"),
+        ["a2"]
+    );
+}
+
+#[tokio::test]
+async fn messages() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+    store.put_agent(&agent("a1", "/w")).await.expect("agent");
+    let first = store
+        .record_message("notes", "a1", "one")
+        .await
+        .expect("msg");
+    let second = store
+        .record_message("notes", "a1", "two")
+        .await
+        .expect("msg");
+    assert!(second > first);
+    let got: Vec<String> = store
+        .messages_for_agent("a1")
+        .await
+        .expect("msgs")
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(got, ["one", "two"]);
+    assert!(matches!(
+        store.record_message("notes", "ghost", "x").await,
+        Err(StoreError::UnknownAgent { .. })
+    ));
+    assert!(matches!(
+        store.record_message("ghost", "a1", "x").await,
+        Err(StoreError::UnknownPlugin { .. })
+    ));
+    let huge = "x".repeat(nanofleet_host::store::MAX_MESSAGE_BYTES + 1);
+    assert!(matches!(
+        store.record_message("notes", "a1", &huge).await,
+        Err(StoreError::MessageTooLarge { .. })
+    ));
+}
+
+#[tokio::test]
+async fn api_keys_round_trip_and_list_names_only() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store
+        .set_api_key("OPENAI_API_KEY", API_VALUE)
+        .await
+        .expect("set");
+    store
+        .set_api_key("GITHUB_TOKEN", "ghp_1")
+        .await
+        .expect("set");
+    store
+        .set_api_key("GITHUB_TOKEN", "ghp_2")
+        .await
+        .expect("update");
+
+    assert_eq!(
+        store.api_key_names().await.expect("names"),
+        ["GITHUB_TOKEN", "OPENAI_API_KEY"]
+    );
+    let wanted = ["GITHUB_TOKEN".to_owned(), "ABSENT".to_owned()];
+    let values = store.api_key_values(&wanted).await.expect("values");
+    assert_eq!(values.len(), 1);
+    assert_eq!(
+        values.get("GITHUB_TOKEN").map(String::as_str),
+        Some("ghp_2")
+    );
+    assert_eq!(
+        store.missing_api_keys(&wanted).await.expect("missing"),
+        ["ABSENT"]
+    );
+
+    assert!(store.delete_api_key("GITHUB_TOKEN").await.expect("delete"));
+    assert!(
+        !store
+            .delete_api_key("GITHUB_TOKEN")
+            .await
+            .expect("delete again")
+    );
+    let again = ["GITHUB_TOKEN".to_owned(), "GITHUB_TOKEN".to_owned()];
+    assert_eq!(
+        store.missing_api_keys(&again).await.expect("missing"),
+        ["GITHUB_TOKEN"]
+    );
+}
+
+#[tokio::test]
+async fn api_key_names_and_values_are_checked() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    for name in ["", "1ABC", "my-key", "NANO_INTERNAL_TOKEN", "NANO_ANYTHING"] {
+        let err = store.set_api_key(name, "v").await.expect_err(name);
+        assert!(
+            matches!(err, StoreError::InvalidApiKeyName { .. }),
+            "{name}: {err:?}"
+        );
+    }
+    let err = store
+        .set_api_key("NANO_X", "v")
+        .await
+        .expect_err("reserved");
+    assert!(err.to_string().contains("reserved"), "{err}");
+    for value in ["", "a\0b"] {
+        let err = store
+            .set_api_key("KEY", value)
+            .await
+            .expect_err("bad value");
+        assert!(
+            matches!(err, StoreError::InvalidApiKeyValue { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("KEY"));
+    }
+}
+
+#[tokio::test]
+async fn the_database_file_holds_no_plaintext_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), &SecretKey::generate());
+    store
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+    store
+        .set_api_key("OPENAI_API_KEY", API_VALUE)
+        .await
+        .expect("set");
+    // Committed data may be in the WAL only: it is part of the file set searched.
+    let bytes = database_bytes(dir.path());
+    assert!(
+        contains(&bytes, b"OPENAI_API_KEY"),
+        "the search must see the rows"
+    );
+    assert!(!contains(&bytes, API_VALUE.as_bytes()));
+    assert!(!contains(&bytes, TOKEN.as_bytes()));
+    drop(store);
+    let bytes = database_bytes(dir.path());
+    assert!(!contains(&bytes, API_VALUE.as_bytes()));
+    assert!(!contains(&bytes, TOKEN.as_bytes()));
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), &SecretKey::generate());
+    store
+        .set_api_key("OPENAI_API_KEY", API_VALUE)
+        .await
+        .expect("set");
+    drop(store);
+
+    let err = Store::open_with_key(dir.path(), &SecretKey::generate()).expect_err("wrong key");
+    assert!(matches!(err, StoreError::WrongSecretKey { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("the secret key does not match the one the store was written with"),
+        "{message}"
+    );
+    assert!(!message.contains(API_VALUE));
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    let store = open(dir.path(), &key);
+    store.set_api_key("KEY_A", "value-a").await.expect("set");
+    store.set_api_key("KEY_B", "value-b").await.expect("set");
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
+    conn.execute(
+        "UPDATE api_keys SET (nonce, ciphertext) =
+             (SELECT nonce, ciphertext FROM api_keys WHERE name = 'KEY_A')
+         WHERE name = 'KEY_B'",
+        [],
+    )
+    .expect("swap");
+    drop(conn);
+
+    let store = open(dir.path(), &key);
+    let err = store
+        .api_key_values(&["KEY_B".to_owned()])
+        .await
+        .expect_err("swapped");
+    assert!(matches!(err, StoreError::WrongSecretKey { .. }), "{err:?}");
+}
+
+#[test]
+fn the_key_file_is_created_private_and_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::load_or_create(dir.path()).expect("create");
+    let path = dir.path().join(SECRET_KEY_FILE);
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(
+        SecretKey::from_base64(&text).is_ok(),
+        "file holds base64 of 32 bytes"
+    );
+    // No temporary file is left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+
+    // The second load reads the same key: a store written with one opens with the other.
+    drop(open(dir.path(), &key));
+    let again = SecretKey::load_or_create(dir.path()).expect("reuse");
+    assert!(Store::open_with_key(dir.path(), &again).is_ok());
+}
+
+#[test]
+fn a_world_readable_key_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    SecretKey::load_or_create(dir.path()).expect("create");
+    let path = dir.path().join(SECRET_KEY_FILE);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let err = SecretKey::load_or_create(dir.path()).expect_err("0644");
+    assert!(
+        matches!(err, StoreError::SecretKeyPermissions { mode: 0o644, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("chmod 600"), "{message}");
+}
+
+#[test]
+fn a_malformed_key_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(SECRET_KEY_FILE);
+    std::fs::write(&path, "dG9vIHNob3J0\n").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let err = SecretKey::load_or_create(dir.path()).expect_err("short key");
+    let message = err.to_string();
+    assert!(message.contains(SECRET_KEY_FILE), "{message}");
+    assert!(message.contains("not 32"), "{message}");
+}
+
+#[tokio::test]
+async fn open_reads_or_creates_the_key_file() {
+    if std::env::var_os(nanofleet_host::store::SECRET_KEY_ENV).is_some() {
+        eprintln!("skipped: the environment sets the key, so the key file is not used");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("first open");
+    store.set_api_key("K", "v").await.expect("set");
+    drop(store);
+    assert!(dir.path().join(SECRET_KEY_FILE).is_file());
+    let store = Store::open(dir.path()).expect("second open");
+    let values = store
+        .api_key_values(&["K".to_owned()])
+        .await
+        .expect("values");
+    assert_eq!(values.get("K").map(String::as_str), Some("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_all_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    // Two handles on one file: writers contend on SQLite's lock, not only on the mutex.
+    let stores = [open(dir.path(), &key), open(dir.path(), &key)];
+    stores[0]
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = stores[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("agent-{i}");
+            store.put_agent(&agent(&id, "/w")).await?;
+            store.link(&id, "notes").await?;
+            store
+                .set_api_key(&format!("KEY_{i}"), &format!("value-{i}"))
+                .await?;
+            store
+                .set_status("notes", Status::Running, Some(&id))
+                .await?;
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join").expect("write");
+    }
+    assert_eq!(stores[1].list_agents().await.expect("agents").len(), 20);
+    assert_eq!(
+        stores[0]
+            .agents_of_plugin("notes")
+            .await
+            .expect("links")
+            .len(),
+        20
+    );
+    let names: Vec<String> = (0..20).map(|i| format!("KEY_{i}")).collect();
+    let values = stores[1].api_key_values(&names).await.expect("values");
+    assert_eq!(values.len(), 20);
+    assert_eq!(values.get("KEY_7").map(String::as_str), Some("value-7"));
+}

@@ -1,0 +1,187 @@
+//! The harness shared by the engine-backed tests: the engine check, the test images (built
+//! once per run from the example plugins as static binaries) and cleanup that runs even when
+//! a test fails.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use nanofleet_host::labels;
+use nanofleet_host::runtime::image::{ImageBuild, build_image, cargo_build_static};
+use nanofleet_host::runtime::{DockerRuntime, Runtime};
+use tokio::sync::{OnceCell, RwLock};
+
+pub const HELLO_IMAGE: &str = "nanofleet-test/hello:dev";
+pub const NOTES_IMAGE: &str = "nanofleet-test/notes:dev";
+pub const KANBAN_IMAGE: &str = "nanofleet-test/kanban:dev";
+pub const TEST_IMAGE_LABEL: &str = "nanofleet-rs-tests";
+/// Generous: the first test to need an image also compiles the plugin.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub static HELLO: OnceCell<String> = OnceCell::const_new();
+pub static NOTES: OnceCell<String> = OnceCell::const_new();
+pub static KANBAN: OnceCell<String> = OnceCell::const_new();
+/// Tests hold it shared while they may use the networks; whoever gets it exclusively at the
+/// end removes them.
+pub static NETWORKS: RwLock<()> = RwLock::const_new(());
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// The engine of `DOCKER_HOST` (or the default socket), checked: without one, every test
+/// fails right here with the runtime's own one-sentence error.
+pub async fn runtime() -> DockerRuntime {
+    let rt = DockerRuntime::connect().unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = rt.ping().await {
+        panic!("{e}");
+    }
+    rt
+}
+
+pub fn unique_plugin() -> String {
+    format!("rt-test-{:08x}", rand::random::<u32>())
+}
+
+/// Builds the static binary and the image once per test process, and returns the image id.
+pub async fn test_image(
+    cell: &'static OnceCell<String>,
+    package: &'static str,
+    tag: &'static str,
+) -> String {
+    cell.get_or_try_init(|| async move {
+        let started = Instant::now();
+        let binary =
+            tokio::task::spawn_blocking(move || cargo_build_static(package, package, "dev"))
+                .await
+                .map_err(|e| e.to_string())??;
+        let compiled = started.elapsed();
+        let rt = runtime().await;
+        let previous = rt.docker().inspect_image(tag).await.ok().and_then(|i| i.id);
+        let mut build = ImageBuild::new(tag, binary);
+        build.expose = vec![8080];
+        build.labels =
+            BTreeMap::from([(labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned())]);
+        let built = Instant::now();
+        let id = build_image(&rt, &build).await.map_err(|e| e.to_string())?;
+        eprintln!(
+            "[timing] {package}: cargo build {compiled:.1?}, image build {:.1?}",
+            built.elapsed()
+        );
+        // A rebuilt binary leaves the old image untagged: remove it rather than pile them up.
+        if let Some(old) = previous.filter(|old| *old != id.as_str()) {
+            let _ = rt
+                .docker()
+                .remove_image(
+                    &old,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await;
+        }
+        Ok::<_, String>(id.as_str().to_owned())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("cannot build the {package} test image: {e}"))
+    .clone()
+}
+
+pub async fn hello_image() -> String {
+    test_image(&HELLO, "hello", HELLO_IMAGE).await
+}
+
+pub async fn notes_image() -> String {
+    test_image(&NOTES, "notes", NOTES_IMAGE).await
+}
+
+pub async fn kanban_image() -> String {
+    test_image_exposing(&KANBAN, "kanban", KANBAN_IMAGE, &[8080, 8081]).await
+}
+
+/// [`test_image`] for a plugin that listens on more ports than 8080 (e.g. a UI port).
+pub async fn test_image_exposing(
+    cell: &'static OnceCell<String>,
+    package: &'static str,
+    tag: &'static str,
+    expose: &'static [u16],
+) -> String {
+    cell.get_or_try_init(|| async move {
+        let started = Instant::now();
+        let binary =
+            tokio::task::spawn_blocking(move || cargo_build_static(package, package, "dev"))
+                .await
+                .map_err(|e| e.to_string())??;
+        let compiled = started.elapsed();
+        let rt = runtime().await;
+        let previous = rt.docker().inspect_image(tag).await.ok().and_then(|i| i.id);
+        let mut build = ImageBuild::new(tag, binary);
+        build.expose = expose.to_vec();
+        build.labels =
+            BTreeMap::from([(labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned())]);
+        let built = Instant::now();
+        let id = build_image(&rt, &build).await.map_err(|e| e.to_string())?;
+        eprintln!(
+            "[timing] {package}: cargo build {compiled:.1?}, image build {:.1?}",
+            built.elapsed()
+        );
+        if let Some(old) = previous.filter(|old| *old != id.as_str()) {
+            let _ = rt
+                .docker()
+                .remove_image(
+                    &old,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await;
+        }
+        Ok::<_, String>(id.as_str().to_owned())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("cannot build the {package} test image: {e}"))
+    .clone()
+}
+
+/// Runs a test body, then removes every container and volume of `plugins` whatever happened,
+/// then (if no other test is running) the networks, and only then reports the outcome.
+pub async fn with_cleanup(rt: &DockerRuntime, plugins: &[&str], body: impl Future<Output = ()>) {
+    let networks = NETWORKS.read().await;
+    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, body))
+        .catch_unwind()
+        .await;
+    for plugin in plugins {
+        remove_plugin(rt, plugin).await;
+    }
+    drop(networks);
+    if let Ok(_exclusive) = NETWORKS.try_write()
+        && let Err(e) = rt.remove_network_if_unused().await
+    {
+        eprintln!("cleanup: cannot remove the networks: {e}");
+    }
+    match outcome {
+        Err(panic) => std::panic::resume_unwind(panic),
+        Ok(Err(_)) => panic!("the test did not finish within {TEST_TIMEOUT:?}"),
+        Ok(Ok(())) => {}
+    }
+}
+
+pub async fn remove_plugin(rt: &DockerRuntime, plugin: &str) {
+    let mut names = vec![labels::container_name(plugin)];
+    if let Ok(all) = rt.list_managed().await {
+        names.extend(
+            all.into_iter()
+                .filter(|c| c.plugin == plugin)
+                .map(|c| c.name),
+        );
+    }
+    for name in names {
+        if let Err(e) = rt.remove(&name).await {
+            eprintln!("cleanup: cannot remove {name}: {e}");
+        }
+    }
+    if let Err(e) = rt.remove_volume(plugin).await {
+        eprintln!("cleanup: cannot remove the volume of {plugin}: {e}");
+    }
+}

@@ -1,0 +1,577 @@
+//! Turns a checked declaration into calls to the SDK's builder API, naming nothing but
+//! `::nanofleet_sdk::__private::*` (and `core`/`std`), so a plugin crate needs no other
+//! dependency.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::{
+    Ident, ImplItem, ItemImpl, LitStr, Type,
+    ext::IdentExt,
+    spanned::Spanned,
+    visit_mut::{self, VisitMut},
+};
+
+use crate::{
+    attr::Errors,
+    parse::{self, ArgDefault, Injected, Output, ParamKind, Receiver},
+    validate::{self, GENERATED_METHODS},
+};
+
+/// `#[plugin(...)]`: the impl block, cleaned, plus `manifest`, `plugin` and `run`; or, when
+/// the declaration has errors, the errors plus enough of the item that they are the only ones.
+pub(crate) fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item = match syn::parse2::<syn::Item>(input) {
+        Ok(syn::Item::Impl(item)) => item,
+        Ok(other) => {
+            let error = syn::Error::new_spanned(
+                item_keyword(&other),
+                "`#[plugin(...)]` goes on an impl block: `#[plugin(...)] impl MyPlugin { ... }`, \
+                 with the tools as `#[tool]` methods",
+            );
+            return quote!(#other)
+                .into_iter()
+                .chain(error.into_compile_error())
+                .collect();
+        }
+        Err(error) => return error.into_compile_error(),
+    };
+
+    let errors = Errors::default();
+    let parsed = parse::plugin(args, item, &errors);
+    let checked = validate::plugin(&parsed, &errors);
+    match (errors.finish(), checked) {
+        (Ok(()), Some(plugin)) => expand(&plugin),
+        (Err(error), _) => fallback(&parsed.item, &error),
+        // `validate` gives no plugin only when it reported why.
+        (Ok(()), None) => fallback(
+            &parsed.item,
+            &syn::Error::new(Span::call_site(), "invalid `#[plugin(...)]` declaration"),
+        ),
+    }
+}
+
+/// `#[tool]` that was not removed by an enclosing `#[plugin(...)]`.
+pub(crate) fn free_tool(input: TokenStream) -> TokenStream {
+    let error = syn::Error::new(
+        Span::call_site(),
+        "`#[tool]` goes on a method inside an impl block marked `#[plugin(...)]`\n= help: \
+         `#[plugin(name = \"...\", image = \"...\", mcp_port = 8080)] impl MyPlugin { #[tool] \
+         async fn my_tool(&self) -> String { ... } }`",
+    );
+    // Re-emit the function without the parameter attributes only this macro family
+    // understands, so that the error above is the only one.
+    let item = match syn::parse2::<syn::ImplItemFn>(input.clone()) {
+        Ok(mut method) => {
+            for input in &mut method.sig.inputs {
+                if let syn::FnArg::Typed(typed) = input {
+                    typed
+                        .attrs
+                        .retain(|a| !a.path().is_ident("doc") && !crate::attr::is(a, "arg"));
+                }
+            }
+            method.into_token_stream()
+        }
+        Err(_) => input,
+    };
+    let mut tokens = error.into_compile_error();
+    tokens.extend(item);
+    tokens
+}
+
+/// The token to report "not an impl block" at: the item's keyword.
+fn item_keyword(item: &syn::Item) -> TokenStream {
+    match item {
+        syn::Item::Fn(f) => f.sig.fn_token.into_token_stream(),
+        syn::Item::Struct(s) => s.struct_token.into_token_stream(),
+        syn::Item::Enum(e) => e.enum_token.into_token_stream(),
+        syn::Item::Mod(m) => m.mod_token.into_token_stream(),
+        syn::Item::Trait(t) => t.trait_token.into_token_stream(),
+        other => other.into_token_stream(),
+    }
+}
+
+/// On errors: the cleaned impl block and stand-ins for the generated methods, so that the
+/// errors are reported without "no function `run`" and the like in their wake.
+fn fallback(item: &ItemImpl, error: &syn::Error) -> TokenStream {
+    let mut tokens = error.to_compile_error();
+    item.to_tokens(&mut tokens);
+    if item.trait_.is_some() {
+        return tokens;
+    }
+    let user_defined = |name: &str| {
+        item.items
+            .iter()
+            .any(|i| matches!(i, ImplItem::Fn(f) if f.sig.ident == name))
+    };
+    let mut stubs = TokenStream::new();
+    for name in GENERATED_METHODS
+        .into_iter()
+        .filter(|name| !user_defined(name))
+    {
+        stubs.extend(match name {
+            "manifest" => quote! {
+                #[allow(missing_docs)]
+                pub fn manifest() -> ::nanofleet_sdk::__private::Manifest { ::core::unreachable!() }
+            },
+            "plugin" => quote! {
+                #[allow(missing_docs)]
+                pub fn plugin(self) -> ::core::result::Result<
+                    ::nanofleet_sdk::__private::Plugin,
+                    ::nanofleet_sdk::__private::Error,
+                > { ::core::unreachable!() }
+            },
+            _ => quote! {
+                #[allow(missing_docs)]
+                pub fn run(self) -> ::std::process::ExitCode { ::core::unreachable!() }
+            },
+        });
+    }
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let self_ty = &item.self_ty;
+    tokens.extend(quote! {
+        impl #impl_generics #self_ty #where_clause {
+            #stubs
+        }
+    });
+    tokens
+}
+
+fn expand(plugin: &validate::Plugin) -> TokenStream {
+    let item = plugin.item;
+    let self_ty = &item.self_ty;
+    let manifest = manifest(&plugin.manifest);
+    let tools = plugin.tools.iter().map(|t| {
+        let cfgs = &t.def.cfgs;
+        let tool = tool(t, self_ty);
+        quote! {
+            #(#cfgs)*
+            let builder = builder.tool(#tool);
+        }
+    });
+    let injects = |wanted: &[Injected]| {
+        plugin
+            .tools
+            .iter()
+            .flat_map(|t| &t.def.params)
+            .any(|p| matches!(p.kind, ParamKind::Injected(i) if wanted.contains(&i)))
+    };
+    let uses_store =
+        injects(&[Injected::AgentStore, Injected::SharedStore]).then(|| quote!(.uses_store()));
+    let requires_host_api = injects(&[Injected::NanoApi]).then(|| quote!(.requires_host_api()));
+    // The UI function borrows the state, so it runs before the state moves into the builder.
+    let (ui_before, ui_after) = match plugin.ui {
+        Some(path) => (
+            quote!(let __nanofleet_ui = #path(&self);),
+            quote!(.ui(__nanofleet_ui)),
+        ),
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+
+    quote! {
+        #item
+
+        impl #self_ty {
+            /// The plugin's manifest, as declared in `#[plugin(...)]`.
+            pub fn manifest() -> ::nanofleet_sdk::__private::Manifest {
+                #manifest
+            }
+
+            /// The plugin: its manifest, its `#[tool]` methods, and `self` as the state they
+            /// share. Fails when the manifest or a tool is invalid.
+            pub fn plugin(self) -> ::core::result::Result<
+                ::nanofleet_sdk::__private::Plugin,
+                ::nanofleet_sdk::__private::Error,
+            > {
+                #ui_before
+                let builder = ::nanofleet_sdk::__private::Plugin::builder(Self::manifest())
+                    #ui_after
+                    .state(self)
+                    #uses_store
+                    #requires_host_api;
+                #(#tools)*
+                builder.build()
+            }
+
+            /// Runs the plugin binary: `serve` (the default), `manifest`, `tools` or `--help`.
+            /// `fn main() -> std::process::ExitCode { MyPlugin::default().run() }`
+            pub fn run(self) -> ::std::process::ExitCode {
+                ::nanofleet_sdk::__private::run(|| self.plugin())
+            }
+        }
+    }
+}
+
+fn manifest(m: &validate::Manifest) -> TokenStream {
+    let name = &m.name;
+    let image = &m.image;
+    let mcp_port = m.mcp_port;
+    let version = match &m.version {
+        Some(version) => quote!(#version),
+        None => quote!(::core::env!("CARGO_PKG_VERSION")),
+    };
+    let description = match &m.description {
+        Some(text) => quote!(#text),
+        None => quote!(::core::env!("CARGO_PKG_DESCRIPTION")),
+    };
+    let author = match &m.author {
+        Some(author) => quote!(::std::string::String::from(#author)),
+        // Cargo separates authors with `:`.
+        None => quote!(::core::env!("CARGO_PKG_AUTHORS").replace(':', ", ")),
+    };
+    let ui_port = m
+        .ui_port
+        .map(|port| quote!(manifest.ui_port = ::core::option::Option::Some(#port);));
+    let sidebar = m
+        .sidebar
+        .as_ref()
+        .map(|validate::Sidebar { icon, label, route }| {
+            quote! {
+                manifest.sidebar = ::core::option::Option::Some(
+                    ::nanofleet_sdk::__private::Sidebar::new(#icon, #label, #route),
+                );
+            }
+        });
+    let vars = &m.required_env_vars;
+    let required_env_vars = (!vars.is_empty()).then(|| {
+        quote! {
+            manifest.required_env_vars = ::std::vec![#(::std::string::String::from(#vars)),*];
+        }
+    });
+    quote! {
+        let mut manifest =
+            ::nanofleet_sdk::__private::Manifest::new(#name, #version, #image, #mcp_port);
+        manifest.description = ::std::string::String::from(#description);
+        manifest.author = #author;
+        #ui_port
+        #sidebar
+        #required_env_vars
+        manifest
+    }
+}
+
+/// One `Tool::new(..)...handler(..)` expression, preceded by its argument struct.
+fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
+    let def = tool.def;
+    let name = &tool.name;
+    let description = &tool.description;
+    let method = &def.ident;
+
+    let title = def.title.as_ref().map(|title| quote!(.title(#title)));
+    let annotations = [
+        ("read_only", def.read_only),
+        ("destructive", def.destructive),
+        ("idempotent", def.idempotent),
+        ("open_world", def.open_world),
+    ]
+    .into_iter()
+    .filter_map(|(hint, value)| {
+        let hint = Ident::new(hint, Span::call_site());
+        value.map(|value| quote!(.#hint(#value)))
+    });
+    let output = output_type(&def.output).map(|ty| quote_spanned!(ty.span()=> .output::<#ty>()));
+
+    let args_struct = args_struct(tool, self_ty);
+
+    // The values passed to the method, in order: the state, then each parameter from the
+    // call (injected) or from the decoded arguments.
+    let mut extractions = Vec::new();
+    let mut call_args = Vec::new();
+    if let Receiver::Shared = def.receiver {
+        extractions.push(quote! {
+            let __state: ::nanofleet_sdk::__private::State<Self> = __call.extract()?;
+        });
+        call_args.push(quote!(&*__state));
+    }
+    for (index, param) in def.params.iter().enumerate() {
+        match param.kind {
+            ParamKind::Injected(_) => {
+                let ty = &param.ty;
+                let var = format_ident!("__param{}", index);
+                extractions.push(quote_spanned! {ty.span()=>
+                    let #var: #ty = __call.extract()?;
+                });
+                call_args.push(quote!(#var));
+            }
+            ParamKind::Argument => {
+                let field = field_ident(param, index);
+                call_args.push(quote!(__args.#field));
+            }
+        }
+    }
+    let mut call = quote!(Self::#method(#(#call_args),*));
+    if def.is_async {
+        call = quote!(#call.await);
+    }
+    let result = wrap(call, &def.output);
+    // Errors about the result (an error type without `Display`, a future that is not
+    // `Send`) point at the return type, or at the method's name when it has none.
+    let handler_span = def
+        .output_ty
+        .as_ref()
+        .map_or(def.ident.span(), Spanned::span);
+    let handler = quote_spanned!(handler_span=> handler);
+
+    quote! {
+        {
+            #args_struct
+            ::nanofleet_sdk::__private::Tool::new(#name, #description)
+                #title
+                #(#annotations)*
+                #output
+                .#handler(|__args: __ToolArgs, __call: ::nanofleet_sdk::__private::ToolCall| async move {
+                    #(#extractions)*
+                    ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#result)
+                })
+        }
+    }
+}
+
+/// The struct the call's JSON arguments are decoded into; its JSON Schema is the tool's input
+/// schema, with the parameters' doc comments as descriptions.
+fn args_struct(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
+    let mut fields = Vec::new();
+    let mut default_fns = Vec::new();
+    for (index, param) in tool.def.params.iter().enumerate() {
+        if let ParamKind::Injected(_) = param.kind {
+            continue;
+        }
+        let field = field_ident(param, index);
+        let mut ty = (*param.ty).clone();
+        ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+        let docs = &param.docs;
+        let rename = param
+            .rename
+            .as_ref()
+            .map(|name| quote!(#[serde(rename = #name)]));
+        let default = match &param.default {
+            None => None,
+            Some(ArgDefault::Trait) => Some(quote!(#[serde(default)])),
+            Some(ArgDefault::Expr(expr)) => {
+                let mut expr = (**expr).clone();
+                ReplaceSelf(self_ty).visit_expr_mut(&mut expr);
+                let default_fn = format_ident!("__default_{}", field.unraw());
+                let path = LitStr::new(&default_fn.to_string(), Span::call_site());
+                default_fns.push(quote_spanned! {expr.span()=>
+                    fn #default_fn() -> #ty {
+                        #expr
+                    }
+                });
+                Some(quote!(#[serde(default = #path)]))
+            }
+        };
+        fields.push(quote! {
+            #(#docs)*
+            #rename
+            #default
+            #field: #ty,
+        });
+    }
+    // The schema's title, as the MCP reference SDK names its argument models.
+    let title = format!("{}Arguments", tool.name);
+    quote! {
+        #[derive(
+            ::nanofleet_sdk::__private::serde::Deserialize,
+            ::nanofleet_sdk::__private::schemars::JsonSchema,
+        )]
+        #[serde(crate = "::nanofleet_sdk::__private::serde")]
+        #[schemars(crate = "::nanofleet_sdk::__private::schemars", rename = #title)]
+        struct __ToolArgs {
+            #(#fields)*
+        }
+        #(#default_fns)*
+    }
+}
+
+/// The argument's field: the parameter's own name (validation guarantees there is one).
+fn field_ident(param: &parse::Param, index: usize) -> Ident {
+    match &*param.pat {
+        syn::Pat::Ident(pat) => pat.ident.clone(),
+        _ => format_ident!("__arg{}", index),
+    }
+}
+
+/// The type whose schema is the tool's output schema, if the result is structured.
+fn output_type(output: &Output) -> Option<&Type> {
+    match output {
+        Output::Json(ty) | Output::Structured(ty) => Some(ty),
+        Output::Result(ok) => output_type(ok),
+        Output::Unit | Output::Text | Output::Raw | Output::Opaque(_) => None,
+    }
+}
+
+/// Wraps a value the method returned so that it implements `IntoToolResult`: structured
+/// values in `Json`, also inside `Ok`.
+fn wrap(value: TokenStream, output: &Output) -> TokenStream {
+    match output {
+        Output::Structured(ty) => {
+            quote_spanned!(ty.span()=> ::nanofleet_sdk::__private::Json(#value))
+        }
+        Output::Result(ok) if needs_wrap(ok) => {
+            let wrap_ok = wrapper(ok);
+            quote!(::core::result::Result::map(#value, #wrap_ok))
+        }
+        _ => value,
+    }
+}
+
+/// [`wrap`] as a function, for `Result::map`: `Json` itself where it can be.
+fn wrapper(output: &Output) -> TokenStream {
+    match output {
+        Output::Structured(ty) => quote_spanned!(ty.span()=> ::nanofleet_sdk::__private::Json),
+        _ => {
+            let body = wrap(quote!(__ok), output);
+            quote!(|__ok| #body)
+        }
+    }
+}
+
+fn needs_wrap(output: &Output) -> bool {
+    match output {
+        Output::Structured(_) => true,
+        Output::Result(ok) => needs_wrap(ok),
+        _ => false,
+    }
+}
+
+/// Replaces `Self` with the plugin type in argument types and default values, which are
+/// moved out of the impl block into a struct where `Self` would mean something else.
+struct ReplaceSelf<'a>(&'a Type);
+
+impl ReplaceSelf<'_> {
+    /// `Self::Assoc` becomes `<Plugin>::Assoc`.
+    fn qualify(&self, qself: &mut Option<syn::QSelf>, path: &mut syn::Path) {
+        let starts_with_self = qself.is_none()
+            && path.leading_colon.is_none()
+            && path.segments.len() > 1
+            && path.segments.first().is_some_and(|s| s.ident == "Self");
+        if !starts_with_self {
+            return;
+        }
+        let rest: Vec<syn::PathSegment> = path.segments.iter().skip(1).cloned().collect();
+        *qself = Some(syn::QSelf {
+            lt_token: syn::token::Lt::default(),
+            ty: Box::new(self.0.clone()),
+            position: 0,
+            as_token: None,
+            gt_token: syn::token::Gt::default(),
+        });
+        path.leading_colon = Some(syn::token::PathSep::default());
+        path.segments = rest.into_iter().collect();
+    }
+}
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(p) = ty
+            && p.qself.is_none()
+            && p.path.is_ident("Self")
+        {
+            *ty = self.0.clone();
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
+    }
+
+    fn visit_type_path_mut(&mut self, ty: &mut syn::TypePath) {
+        self.qualify(&mut ty.qself, &mut ty.path);
+        visit_mut::visit_type_path_mut(self, ty);
+    }
+
+    fn visit_expr_path_mut(&mut self, expr: &mut syn::ExprPath) {
+        self.qualify(&mut expr.qself, &mut expr.path);
+        visit_mut::visit_expr_path_mut(self, expr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    #[test]
+    fn self_is_replaced_in_types_and_paths() {
+        let plugin: Type = parse_quote!(Notes);
+        let mut ty: Type = parse_quote!(Vec<Self>);
+        ReplaceSelf(&plugin).visit_type_mut(&mut ty);
+        assert_eq!(quote!(#ty).to_string(), quote!(Vec<Notes>).to_string());
+
+        let mut expr: syn::Expr = parse_quote!(Self::DEFAULT_LIMIT * 2);
+        ReplaceSelf(&plugin).visit_expr_mut(&mut expr);
+        assert_eq!(
+            quote!(#expr).to_string(),
+            quote!(<Notes>::DEFAULT_LIMIT * 2).to_string()
+        );
+    }
+
+    #[test]
+    fn structured_results_are_wrapped_in_json() {
+        let vec: Type = parse_quote!(Vec<u8>);
+        let ok = wrap(
+            quote!(v),
+            &Output::Result(Box::new(Output::Structured(Box::new(vec.clone())))),
+        );
+        let expected =
+            ":: core :: result :: Result :: map (v , :: nanofleet_sdk :: __private :: Json)";
+        assert_eq!(ok.to_string(), expected);
+        let nested = Output::Result(Box::new(Output::Result(Box::new(Output::Structured(
+            Box::new(vec.clone()),
+        )))));
+        let nested = wrap(quote!(v), &nested).to_string();
+        assert!(nested.contains("map (v , | __ok | :: core :: result :: Result :: map (__ok , :: nanofleet_sdk :: __private :: Json))"), "{nested}");
+        let json_in_result = Output::Result(Box::new(Output::Result(Box::new(Output::Json(
+            Box::new(vec.clone()),
+        )))));
+        assert_eq!(wrap(quote!(v), &json_in_result).to_string(), "v");
+        let text = wrap(quote!(v), &Output::Result(Box::new(Output::Text)));
+        assert_eq!(text.to_string(), "v");
+        let json = wrap(quote!(v), &Output::Json(Box::new(vec)));
+        assert_eq!(json.to_string(), "v");
+    }
+
+    #[test]
+    fn free_tool_is_an_error_and_keeps_the_function() {
+        let out = free_tool(quote!(
+            fn f(
+                /// Doc.
+                #[arg(default = 1)]
+                x: u8,
+            ) {
+            }
+        ))
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("fn f (x : u8 ,)"), "{out}");
+    }
+
+    #[test]
+    fn plugin_on_a_struct_is_an_error_and_keeps_the_struct() {
+        let out = plugin(
+            quote!(name = "n"),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(out.contains("goes on an impl block"), "{out}");
+        assert!(out.contains("struct S ;"), "{out}");
+    }
+
+    #[test]
+    fn the_expansion_names_only_the_sdk_private_module() {
+        let out = plugin(
+            quote!(name = "notes", image = "n/notes:1", mcp_port = 8080),
+            quote! {
+                impl Notes {
+                    /// Adds.
+                    #[tool]
+                    async fn add(&self, store: AgentStore, /** Text. */ text: String) -> Result<Vec<u64>, ToolError> { todo!() }
+                }
+            },
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains(". uses_store ()"), "{out}");
+        assert!(out.contains(". output :: < Vec < u64 > > ()"), "{out}");
+        assert!(!out.contains("# [tool]"), "{out}");
+    }
+}

@@ -1,0 +1,301 @@
+//! `#[plugin]` and `#[tool]`: NanoFleet plugins from annotated Rust methods.
+//!
+//! Use them through `nanofleet-sdk`, which re-exports both (`use nanofleet_sdk::plugin;`); a
+//! plugin crate needs no other dependency for the code they generate. They are sugar over the
+//! SDK's builder API ([`Plugin::builder`], [`Tool::new`]) in the way `serde_derive` is sugar over
+//! `serde`: everything they generate can be written by hand, and what follows shows exactly
+//! what that is.
+//!
+//! ```no_run
+//! use nanofleet_sdk::{plugin, AgentStore, ToolError};
+//!
+//! #[derive(Default)]
+//! struct Notes;
+//!
+//! /// Per-agent notes.
+//! #[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+//! impl Notes {
+//!     /// Saves a note for the calling agent.
+//!     #[tool(destructive = false)]
+//!     async fn add_note(
+//!         &self,
+//!         store: AgentStore,
+//!         /// The note's text.
+//!         text: String,
+//!     ) -> Result<u64, ToolError> {
+//!         Ok(store.collection::<String>("notes").insert(&text).await?)
+//!     }
+//!
+//!     /// Lists the calling agent's notes.
+//!     #[tool(read_only)]
+//!     async fn list_notes(&self, store: AgentStore) -> Result<Vec<String>, ToolError> {
+//!         let notes = store.collection::<String>("notes").list().await?;
+//!         Ok(notes.into_iter().map(|(_, text)| text).collect())
+//!     }
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     Notes::default().run()
+//! }
+//! ```
+//!
+//! # What it expands to
+//!
+//! For the plugin above, with only `add_note` (formatted, and with `::nanofleet_sdk::__private`
+//! written as `sdk`; the real expansion names nothing else but `core` and `std`):
+//!
+//! ```ignore
+//! // The impl block, without `#[tool]`, `#[arg]` and the parameters' doc comments.
+//! /// Per-agent notes.
+//! impl Notes {
+//!     /// Saves a note for the calling agent.
+//!     async fn add_note(&self, store: AgentStore, text: String) -> Result<u64, ToolError> {
+//!         Ok(store.collection::<String>("notes").insert(&text).await?)
+//!     }
+//! }
+//!
+//! impl Notes {
+//!     /// The plugin's manifest, as declared in `#[plugin(...)]`.
+//!     pub fn manifest() -> sdk::Manifest {
+//!         let mut manifest = sdk::Manifest::new(
+//!             "notes",
+//!             env!("CARGO_PKG_VERSION"),
+//!             "nanofleet/notes:0.1.0",
+//!             8080u16,
+//!         );
+//!         manifest.description = String::from("Per-agent notes.");
+//!         manifest.author = env!("CARGO_PKG_AUTHORS").replace(':', ", ");
+//!         manifest
+//!     }
+//!
+//!     pub fn plugin(self) -> Result<sdk::Plugin, sdk::Error> {
+//!         let builder = sdk::Plugin::builder(Self::manifest())
+//!             .state(self)
+//!             .uses_store(); // a tool takes `AgentStore`
+//!         // One statement per tool, carrying the method's `#[cfg(...)]` attributes if any.
+//!         let builder = builder.tool({
+//!             // The arguments: what the model sends, and the input schema.
+//!             #[derive(sdk::serde::Deserialize, sdk::schemars::JsonSchema)]
+//!             #[serde(crate = "sdk::serde")]
+//!             #[schemars(crate = "sdk::schemars", rename = "add_noteArguments")]
+//!             struct __ToolArgs {
+//!                 /// The note's text.
+//!                 text: String,
+//!             }
+//!             sdk::Tool::new("add_note", "Saves a note for the calling agent.")
+//!                 .destructive(false)
+//!                 .output::<u64>() // wrapped as {"result": ...}: not an object
+//!                 .handler(|__args: __ToolArgs, __call: sdk::ToolCall| async move {
+//!                     // `&self` and the injected parameters come from the call.
+//!                     let __state: sdk::State<Self> = __call.extract()?;
+//!                     let __param0: AgentStore = __call.extract()?;
+//!                     Ok::<_, sdk::ToolError>(Result::map(
+//!                         Self::add_note(&*__state, __param0, __args.text).await,
+//!                         sdk::Json,
+//!                     ))
+//!                 })
+//!         });
+//!         builder.build()
+//!     }
+//!
+//!     pub fn run(self) -> std::process::ExitCode {
+//!         sdk::run(|| self.plugin())
+//!     }
+//! }
+//! ```
+//!
+//! A failed extraction (no agent in the request, say) and an `Err` from the method both become
+//! an `isError: true` result whose text is the error's `Display`.
+//!
+//! When the declaration has errors, the expansion is the errors, every one at the token it is
+//! about, plus the impl block and stand-ins for `manifest`, `plugin` and `run`, so that the
+//! errors are not buried under "no function named `run`".
+//!
+//! [`Plugin::builder`]: https://docs.rs/nanofleet-sdk/latest/nanofleet_sdk/plugin/struct.Plugin.html#method.builder
+//! [`Tool::new`]: https://docs.rs/nanofleet-sdk/latest/nanofleet_sdk/tool/struct.Tool.html#method.new
+
+mod attr;
+mod expand;
+mod parse;
+#[path = "../../nanofleet-sdk/src/manifest/rules.rs"]
+mod rules;
+mod validate;
+
+use proc_macro::TokenStream;
+
+/// Declares a NanoFleet plugin: its manifest, and its tools as the `#[tool]` methods of the
+/// impl block it is put on.
+///
+/// ```no_run
+/// use std::sync::Mutex;
+///
+/// use nanofleet_sdk::{plugin, AgentId, AgentStore, Context, ToolError};
+///
+/// #[derive(Default)]
+/// struct Tasks {
+///     /// State shared by every call and every agent: tools take `&self`.
+///     created: Mutex<u64>,
+/// }
+///
+/// /// A task list per agent.
+/// #[plugin(
+///     name = "tasks",
+///     image = "ghcr.io/acme/tasks:0.1.0",
+///     mcp_port = 8080,
+///     ui_port = 8081,
+///     sidebar(icon = "list-checks", label = "Tasks"),
+///     required_env_vars = ["TASKS_API_KEY"],
+/// )]
+/// impl Tasks {
+///     /// Adds a task for the calling agent and returns its id.
+///     #[tool(title = "Add a task", destructive = false)]
+///     async fn add_task(
+///         &self,
+///         store: AgentStore,
+///         /// What has to be done.
+///         title: String,
+///         /// 1 (highest) to 5.
+///         #[arg(default = 3)]
+///         priority: u8,
+///         /// When it is due, as `YYYY-MM-DD`.
+///         due: Option<String>,
+///     ) -> Result<u64, ToolError> {
+///         let line = format!("{priority} {title} {}", due.unwrap_or_default());
+///         let id = store.collection::<String>("tasks").insert(&line).await?;
+///         *self.created.lock().map_err(|_| "poisoned")? += 1;
+///         Ok(id)
+///     }
+///
+///     /// Lists the calling agent's tasks.
+///     #[tool(read_only)]
+///     async fn list_tasks(store: AgentStore, ctx: Context) -> Result<Vec<String>, ToolError> {
+///         if ctx.is_cancelled() {
+///             return Err("cancelled".into());
+///         }
+///         let tasks = store.collection::<String>("tasks").list().await?;
+///         Ok(tasks.into_iter().map(|(_, line)| line).collect())
+///     }
+///
+///     /// Says which agent is calling.
+///     #[tool(name = "whoami", read_only, idempotent)]
+///     fn who_am_i(agent: AgentId) -> String {
+///         agent.to_string()
+///     }
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     Tasks::default().run()
+/// }
+/// ```
+///
+/// It adds three methods to the type:
+///
+/// - `fn manifest() -> Manifest`;
+/// - `fn plugin(self) -> Result<Plugin, nanofleet_sdk::Error>`: the plugin, with `self` as the
+///   state every `&self` tool sees (so the type must be `Send + Sync + 'static`);
+/// - `fn run(self) -> std::process::ExitCode`: the whole binary (`serve`, `manifest`, `tools`,
+///   `--help`), for `main`.
+///
+/// # Attributes
+///
+/// | Key | | Manifest field |
+/// |---|---|---|
+/// | `name = "..."` | required | `name`: lowercase letters, digits and `-` |
+/// | `image = "..."` | required | `image`: a Docker image reference |
+/// | `mcp_port = 8080` | required | `mcpPort`: 1024–65535 |
+/// | `version = "..."` | default: `CARGO_PKG_VERSION` | `version`: a semantic version |
+/// | `description = "..."` | default: the impl block's doc comment, else `CARGO_PKG_DESCRIPTION` | `description` |
+/// | `author = "..."` | default: `CARGO_PKG_AUTHORS` | `author` |
+/// | `ui_port = 8081` | | `uiPort`: not `mcp_port` |
+/// | `sidebar(icon = "...", label = "...", route = "...")` | needs `ui_port`; `route` defaults to `/plugins/{name}/ui` | `sidebar` |
+/// | `required_env_vars = ["A", "B"]` | | `requiredEnvVars`: valid names, none starting with `NANO_` |
+/// | `ui = Self::ui` | | a method `fn(&self) -> nanofleet_sdk::ui::Ui` giving the web UI served on `ui_port` (needs `ui_port`) |
+///
+/// The values are checked when the plugin compiles, with the same rules the SDK applies at run
+/// time (one definition, `nanofleet_sdk::manifest::rules`), and every problem is reported at
+/// once, at the value that breaks the rule.
+///
+/// # Tools
+///
+/// Each method marked [`#[tool]`](macro@tool) becomes a tool named after the method, described
+/// by its doc comment. The method may be `async` or not, and take `&self` or no `self` at all
+/// (`&mut self` and `self` are refused: calls run concurrently and share the one plugin value;
+/// use interior mutability or the `AgentStore`).
+///
+/// **Parameters** are of two kinds, told apart by the last segment of their type's path:
+///
+/// - `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, `Context`, `NanoApi`,
+///   `Option<NanoApi>` and `State<T>` are taken from the call and never appear in the input
+///   schema. They may be any pattern. A tool taking `AgentStore` or `SharedStore` makes the
+///   plugin open its store at start-up; one taking `NanoApi` makes `NANO_API_URL` and
+///   `NANO_INTERNAL_TOKEN` start-up requirements (`Option<NanoApi>` does not).
+/// - Every other parameter is an argument: a property of the input schema named after the
+///   parameter, decoded with serde (so its type must implement `Deserialize` and
+///   `JsonSchema`), described by the parameter's `///` comment. `Option<T>` arguments are
+///   optional. An argument must be a plain name (not `_` or a pattern), owned (not `&str`), and
+///   concrete (not `impl Trait`). `#[arg(...)]` adjusts one:
+///   - `#[arg(default = expr)]`: optional, `expr` when missing (and `default` in the schema);
+///   - `#[arg(default)]`: optional, `Default::default()` when missing;
+///   - `#[arg(rename = "name")]`: the property's name in the schema.
+///
+/// **Return types** decide the result:
+///
+/// | Returns | Result |
+/// |---|---|
+/// | `String`, `&'static str` | one text block |
+/// | `()` | an empty success |
+/// | `CallToolResult` | as is |
+/// | any other `T` (`Json<T>` too) | structured content, with `T`'s schema as `outputSchema` (wrapped as `{"result": ...}` unless it is an object) |
+/// | `Result<T, E>` (also `io::Result<T>`, `anyhow::Result<T>`) | `Ok` as above; `Err` as an `isError: true` result with `E`'s `Display` text |
+#[proc_macro_attribute]
+pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::plugin(args.into(), input.into()).into()
+}
+
+/// Marks a method of a [`#[plugin(...)]`](macro@plugin) impl block as a tool.
+///
+/// ```no_run
+/// # use nanofleet_sdk::plugin;
+/// # struct Dice;
+/// #[plugin(name = "dice", image = "acme/dice:1.0.0", mcp_port = 8080)]
+/// impl Dice {
+///     /// Rolls a die with the given number of sides.
+///     #[tool(title = "Roll a die", read_only = false, idempotent = false, open_world = false)]
+///     fn roll(
+///         /// How many sides the die has.
+///         #[arg(default = 6)]
+///         sides: u32,
+///     ) -> Result<u32, String> {
+///         if sides == 0 {
+///             return Err("a die needs at least one side".into());
+///         }
+///         Ok(1 + std::process::id() % sides)
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// | Key | |
+/// |---|---|
+/// | `name = "..."` | the tool's name (default: the method's): `^[a-z][a-z0-9_]*$`, at most 64 characters, unique in the plugin |
+/// | `description = "..."` | what the model reads to choose the tool (default: the doc comment; one of the two is required) |
+/// | `title = "..."` | a human-readable title |
+/// | `read_only`, `destructive`, `idempotent`, `open_world` | the MCP annotations; `read_only` alone means `read_only = true` |
+///
+/// `#[tool]` only means something inside a `#[plugin(...)]` impl block, which reads and removes
+/// it. Anywhere else it is an error, since a free function has no plugin to belong to:
+///
+/// ```compile_fail
+/// use nanofleet_sdk::tool;
+///
+/// /// Adds two numbers.
+/// #[tool] // error: `#[tool]` goes on a method inside an impl block marked `#[plugin(...)]`
+/// fn add(a: i64, b: i64) -> i64 {
+///     a + b
+/// }
+/// # fn main() {}
+/// ```
+#[proc_macro_attribute]
+pub fn tool(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::free_tool(input.into()).into()
+}

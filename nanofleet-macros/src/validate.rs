@@ -1,0 +1,576 @@
+//! The rules a plugin declaration must follow, checked at compile time. Rules about manifest
+//! values come from the SDK's `manifest/rules.rs`, so the macro and the SDK cannot disagree;
+//! the rest are about the shape of tool methods.
+//!
+//! Every problem is reported, each at the token it is about, and only a declaration without
+//! any becomes a [`Plugin`] for `expand`.
+
+use std::collections::{HashMap, HashSet};
+
+use syn::{Ident, ImplItem, LitInt, LitStr, Pat, Type, ext::IdentExt};
+
+use crate::{
+    attr::{Errors, violation},
+    parse::{self, Output, ParamKind, Receiver},
+    rules,
+};
+
+/// The methods `#[plugin]` adds to the impl block.
+pub(crate) const GENERATED_METHODS: [&str; 3] = ["manifest", "plugin", "run"];
+
+/// A declaration that follows every rule.
+pub(crate) struct Plugin<'a> {
+    pub manifest: Manifest,
+    /// The function giving the UI, checked to come with a `ui_port`.
+    pub ui: Option<&'a syn::ExprPath>,
+    pub tools: Vec<Tool<'a>>,
+    pub item: &'a syn::ItemImpl,
+}
+
+/// The manifest's values; `None` means "from Cargo.toml".
+pub(crate) struct Manifest {
+    pub name: String,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    pub image: String,
+    pub mcp_port: u16,
+    pub ui_port: Option<u16>,
+    pub sidebar: Option<Sidebar>,
+    pub required_env_vars: Vec<String>,
+}
+
+pub(crate) struct Sidebar {
+    pub icon: String,
+    pub label: String,
+    pub route: String,
+}
+
+/// A tool with its final name and description.
+pub(crate) struct Tool<'a> {
+    pub name: String,
+    pub description: String,
+    pub def: &'a parse::Tool,
+}
+
+pub(crate) fn plugin<'a>(plugin: &'a parse::Plugin, errors: &Errors) -> Option<Plugin<'a>> {
+    impl_block(&plugin.item, errors);
+    let manifest = manifest(plugin, errors);
+    let tools = tools(&plugin.tools, errors);
+    let ui = plugin.attrs.ui.as_ref();
+    if let (Some(ui), None) = (ui, &plugin.attrs.ui_port) {
+        errors.at(
+            ui,
+            "`ui` needs `ui_port`: the plugin serves its UI on a port of its own",
+        );
+    }
+    Some(Plugin {
+        ui,
+        manifest: manifest?,
+        tools,
+        item: &plugin.item,
+    })
+    .filter(|_| errors.is_empty())
+}
+
+fn impl_block(item: &syn::ItemImpl, errors: &Errors) {
+    if let Some((_, trait_path, _)) = &item.trait_ {
+        errors.at(
+            trait_path,
+            "`#[plugin(...)]` goes on an inherent impl block (`impl MyPlugin { ... }`), not on a \
+             trait impl",
+        );
+    }
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        errors.at(
+            &item.generics,
+            "`#[plugin(...)]` does not support generic impl blocks: the plugin state needs one \
+             concrete type",
+        );
+    }
+    for impl_item in &item.items {
+        if let ImplItem::Fn(method) = impl_item {
+            let ident = &method.sig.ident;
+            if GENERATED_METHODS.iter().any(|name| ident == name) {
+                errors.at(
+                    ident,
+                    format!(
+                        "`#[plugin(...)]` generates `{ident}`: rename this method (a tool keeps \
+                         its name with `#[tool(name = \"{ident}\")]`)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn manifest(plugin: &parse::Plugin, errors: &Errors) -> Option<Manifest> {
+    let attrs = &plugin.attrs;
+    // Missing keys were reported by `parse`.
+    let (name, image, mcp_port) = (&attrs.name, &attrs.image, &attrs.mcp_port);
+
+    if let Some(name) = name {
+        for v in rules::plugin_name_violations(&name.value()) {
+            errors.at(name, violation(&v));
+        }
+    }
+    if let Some(version) = &attrs.version
+        && let Err(v) = rules::check_version(&version.value())
+    {
+        errors.at(version, violation(&v));
+    }
+    if let Some(image) = image
+        && let Err(v) = rules::check_image_ref(&image.value())
+    {
+        errors.at(image, violation(&v));
+    }
+    let mcp = mcp_port.as_ref().and_then(|lit| port(lit, errors));
+    let ui = attrs.ui_port.as_ref().and_then(|lit| port(lit, errors));
+    if let (Some(lit), Some(ui), Some(mcp)) = (&attrs.ui_port, ui, mcp)
+        && ui == mcp
+    {
+        errors.at(
+            lit,
+            format!(
+                "`ui_port` and `mcp_port` are both {ui}: the MCP server and the UI need a port \
+                 each"
+            ),
+        );
+    }
+
+    let sidebar = attrs.sidebar.as_ref().and_then(|sidebar| {
+        if attrs.ui_port.is_none() {
+            errors.at(
+                &sidebar.key,
+                "`sidebar` needs `ui_port`: the host serves the sidebar's page from the \
+                 plugin's UI port",
+            );
+        }
+        let (icon, label) = (&sidebar.icon, &sidebar.label);
+        for lit in [icon, label].into_iter().flatten() {
+            if lit.value().trim().is_empty() {
+                errors.at(lit, "this is empty: the dashboard shows it in the sidebar");
+            }
+        }
+        let route = match (&sidebar.route, &name) {
+            (Some(route), _) => route.value(),
+            (None, Some(name)) => rules::default_sidebar_route(&name.value()),
+            (None, None) => String::new(),
+        };
+        Some(Sidebar {
+            icon: icon.as_ref()?.value(),
+            label: label.as_ref()?.value(),
+            route,
+        })
+    });
+
+    let mut required_env_vars = Vec::new();
+    let mut seen = HashSet::new();
+    for var in attrs.required_env_vars.iter().flatten() {
+        let value = var.value();
+        if !seen.insert(value.clone()) {
+            errors.at(
+                var,
+                format!("`{value}` is listed twice in `required_env_vars`"),
+            );
+            continue;
+        }
+        if let Err(v) = rules::check_env_var_name(&value) {
+            errors.at(var, violation(&v));
+        } else if let Err(v) = rules::check_env_var_not_reserved(&value) {
+            errors.at(var, violation(&v));
+        }
+        required_env_vars.push(value);
+    }
+
+    let doc_or_attr = match &attrs.description {
+        Some(lit) => Some(lit.value()),
+        None => plugin.doc.clone(),
+    };
+
+    Some(Manifest {
+        name: name.as_ref()?.value(),
+        version: attrs.version.as_ref().map(LitStr::value),
+        description: doc_or_attr,
+        author: attrs.author.as_ref().map(LitStr::value),
+        image: image.as_ref()?.value(),
+        mcp_port: mcp?,
+        ui_port: ui,
+        sidebar,
+        required_env_vars,
+    })
+}
+
+/// A port literal, checked with the SDK's rule; literals too large for a `u32` are reported
+/// as written.
+fn port(lit: &LitInt, errors: &Errors) -> Option<u16> {
+    let Ok(value) = lit.base10_parse::<u32>() else {
+        errors.at(
+            lit,
+            format!(
+                "port {} is outside {}–{}",
+                lit.base10_digits(),
+                rules::MIN_PORT,
+                rules::MAX_PORT
+            ),
+        );
+        return None;
+    };
+    if let Err(v) = rules::check_port(value) {
+        errors.at(lit, violation(&v));
+        return None;
+    }
+    u16::try_from(value).ok()
+}
+
+fn tools<'a>(defs: &'a [parse::Tool], errors: &Errors) -> Vec<Tool<'a>> {
+    let mut names: HashMap<String, Ident> = HashMap::new();
+    let mut tools = Vec::with_capacity(defs.len());
+    for def in defs {
+        let (name, name_span) = match &def.name {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (def.ident.unraw().to_string(), def.ident.span()),
+        };
+        if let Err(v) = rules::check_tool_name(&name) {
+            errors.at_span(name_span, violation(&v));
+        }
+        if let Some(first) = names.get(&name) {
+            errors.at_span(
+                name_span,
+                format!("duplicate tool name `{name}`, first declared by `fn {first}`"),
+            );
+        } else {
+            names.insert(name.clone(), def.ident.clone());
+        }
+
+        let description = match (&def.description, &def.doc) {
+            (Some(lit), _) => {
+                let text = lit.value();
+                if text.trim().is_empty() {
+                    errors.at(
+                        lit,
+                        "the tool's description is empty: the model chooses tools by it",
+                    );
+                }
+                text
+            }
+            (None, Some(doc)) => doc.clone(),
+            (None, None) => {
+                errors.at(
+                    &def.ident,
+                    format!(
+                        "the tool `{name}` has no description: add a `///` doc comment or \
+                         `#[tool(description = \"...\")]`; the model chooses tools by it"
+                    ),
+                );
+                String::new()
+            }
+        };
+
+        signature(def, errors);
+        tools.push(Tool {
+            name,
+            description,
+            def,
+        });
+    }
+    tools
+}
+
+/// The shape of a tool method: receiver, generics, parameters, return type.
+fn signature(def: &parse::Tool, errors: &Errors) {
+    if let Receiver::Unsupported(receiver) = &def.receiver {
+        let why = if receiver.reference.is_some() {
+            "a tool cannot take `&mut self`: calls run concurrently and share the plugin; take \
+             `&self` and keep mutable state behind a `Mutex` or in the `AgentStore`"
+        } else {
+            "a tool takes `&self` or no `self` at all: the plugin is shared by every call"
+        };
+        errors.at(receiver, why);
+    }
+    if !def.generics.params.is_empty() || def.generics.where_clause.is_some() {
+        errors.at(
+            &def.generics,
+            "a tool cannot be generic: its input and output schemas are derived from concrete \
+             types",
+        );
+    }
+    if let Some(unsafety) = def.unsafety {
+        errors.at(
+            unsafety,
+            "a tool cannot be an `unsafe fn`: nothing could uphold its contract",
+        );
+    }
+
+    let mut json_names = HashSet::new();
+    for param in &def.params {
+        if let Type::ImplTrait(_) = parse::ungroup(&param.ty) {
+            errors.at(
+                &param.ty,
+                "a tool parameter cannot be `impl Trait`: it needs a concrete type to be decoded \
+                 from the call's JSON arguments",
+            );
+            continue;
+        }
+        match param.kind {
+            ParamKind::Injected(injected) => {
+                if let Some(arg_attr) = &param.arg_attr {
+                    errors.at(
+                        arg_attr,
+                        format!(
+                            "`#[arg(...)]` applies to arguments the caller passes; `{}` is \
+                             supplied by the SDK",
+                            injected.type_name()
+                        ),
+                    );
+                }
+            }
+            ParamKind::Argument => {
+                if let Type::Reference(_) = parse::ungroup(&param.ty) {
+                    errors.at(
+                        &param.ty,
+                        "a tool argument cannot be a reference: arguments are decoded from JSON \
+                         into owned values (use `String`, not `&str`)",
+                    );
+                }
+                let Some(ident) = argument_name(&param.pat, errors) else {
+                    continue;
+                };
+                let json_name = match &param.rename {
+                    Some(lit) => lit.value(),
+                    None => ident.unraw().to_string(),
+                };
+                if !json_names.insert(json_name.clone()) {
+                    let at = param.rename.as_ref().map_or(ident.span(), LitStr::span);
+                    errors.at_span(
+                        at,
+                        format!("two arguments of this tool are named `{json_name}`"),
+                    );
+                }
+            }
+        }
+    }
+
+    if let Some(ty) = opaque(&def.output) {
+        errors.at(
+            ty,
+            "a tool cannot return `impl Trait`: its output schema is derived from the concrete \
+             type",
+        );
+    }
+}
+
+/// The name an argument has in the input schema: the parameter's, which must be a plain one.
+fn argument_name<'p>(pat: &'p Pat, errors: &Errors) -> Option<&'p Ident> {
+    match pat {
+        Pat::Ident(pat) if pat.subpat.is_none() => Some(&pat.ident),
+        Pat::Wild(_) => {
+            errors.at(
+                pat,
+                "a tool argument needs a name: it is the argument's name in the input schema",
+            );
+            None
+        }
+        _ => {
+            errors.at(
+                pat,
+                "a tool argument cannot be a pattern: its name is the argument's name in the \
+                 input schema; bind it to a name and destructure it in the body",
+            );
+            None
+        }
+    }
+}
+
+fn opaque(output: &Output) -> Option<&Type> {
+    match output {
+        Output::Opaque(ty) => Some(ty),
+        Output::Result(ok) => opaque(ok),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::parse_quote;
+
+    use super::*;
+
+    /// The messages for `#[plugin(args)] impl`.
+    fn check(args: TokenStream, item: syn::ItemImpl) -> Vec<String> {
+        let errors = Errors::default();
+        let parsed = parse::plugin(args, item, &errors);
+        let _ = plugin(&parsed, &errors);
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn plugin_errors(args: TokenStream) -> Vec<String> {
+        check(args, parse_quote!(impl P {}))
+    }
+
+    const OK: &str = r#"name = "notes", image = "n/notes:1", mcp_port = 8080"#;
+
+    fn ok_args(extra: TokenStream) -> TokenStream {
+        let ok: TokenStream = OK.parse().unwrap_or_default();
+        quote!(#ok, #extra)
+    }
+
+    #[test]
+    fn a_valid_declaration_has_no_errors() {
+        let errors = check(
+            ok_args(quote!(
+                ui_port = 8081,
+                sidebar(icon = "i", label = "l"),
+                required_env_vars = ["API_KEY"]
+            )),
+            parse_quote! {
+                /// Notes.
+                impl P {
+                    /// Adds.
+                    #[tool]
+                    async fn add(&self, store: AgentStore, text: String) -> Result<u64, ToolError> { todo!() }
+                    #[tool(description = "Lists.")]
+                    fn list() -> Vec<String> { todo!() }
+                }
+            },
+        );
+        assert_eq!(errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_required_attributes() {
+        assert_eq!(
+            plugin_errors(quote!()),
+            [
+                "missing `name` in `#[plugin(...)]`: add `name = \"my-plugin\"`",
+                "missing `image` in `#[plugin(...)]`: add `image = \"acme/my-plugin:0.1.0\"`",
+                "missing `mcp_port` in `#[plugin(...)]`: add `mcp_port = 8080`",
+            ]
+        );
+    }
+
+    #[test]
+    fn manifest_values_follow_the_sdk_rules() {
+        let errors = plugin_errors(quote!(
+            name = "My Notes",
+            version = "v1.0",
+            image = "N/x",
+            mcp_port = 80,
+            ui_port = 70000,
+            required_env_vars = ["1X", "NANO_API_URL", "OK", "OK"]
+        ));
+        let firsts: Vec<&str> = errors
+            .iter()
+            .map(|e| e.lines().next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                "the plugin name `My Notes` contains `M`: only lowercase letters, digits and `-` are allowed",
+                "`v1.0` is not a semantic version: unexpected character 'v' while parsing major version number",
+                "`N/x` is not a valid image reference: its repository `N/x` contains uppercase letters",
+                "port 80 is outside 1024–65535",
+                "port 70000 is outside 1024–65535",
+                "`1X` is not a valid environment variable name: use letters, digits and `_`, not starting with a digit",
+                "`NANO_API_URL` is reserved: names starting with `NANO_` belong to the host",
+                "`OK` is listed twice in `required_env_vars`",
+            ]
+        );
+        assert!(
+            errors[0].ends_with("= help: try `my-notes`"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn huge_ports_are_reported_as_written() {
+        let errors = plugin_errors(quote!(name = "n", image = "n:1", mcp_port = 99999999999));
+        assert_eq!(errors, ["port 99999999999 is outside 1024–65535"]);
+    }
+
+    #[test]
+    fn ui_port_rules() {
+        assert_eq!(
+            plugin_errors(ok_args(quote!(ui_port = 8080))),
+            ["`ui_port` and `mcp_port` are both 8080: the MCP server and the UI need a port each"]
+        );
+        assert_eq!(
+            plugin_errors(ok_args(quote!(sidebar(icon = "i", label = "l")))),
+            [
+                "`sidebar` needs `ui_port`: the host serves the sidebar's page from the plugin's UI port"
+            ]
+        );
+        assert_eq!(
+            plugin_errors(ok_args(quote!(ui_port = 8081, sidebar(label = "")))),
+            [
+                "missing `icon` in `sidebar(...)`: add `icon = \"layout\"`",
+                "this is empty: the dashboard shows it in the sidebar"
+            ]
+        );
+    }
+
+    #[test]
+    fn tool_rules() {
+        let errors = check(
+            OK.parse().unwrap_or_default(),
+            parse_quote! {
+                impl P {
+                    /// D.
+                    #[tool] fn addNote(&mut self) {}
+                    /// D.
+                    #[tool(name = "x")] fn a(self) {}
+                    /// D.
+                    #[tool(name = "x")] fn b<T>(_: String, (c, d): (u8, u8), e: impl Display) -> impl Serialize {}
+                    #[tool] fn c(s: &str, #[arg(default)] store: AgentStore, #[arg(rename = "s")] t: u8) {}
+                    fn run(&self) {}
+                }
+            },
+        );
+        assert_eq!(
+            errors,
+            [
+                "`#[plugin(...)]` generates `run`: rename this method (a tool keeps its name with `#[tool(name = \"run\")]`)",
+                "the tool name `addNote` must start with a lowercase letter and contain only lowercase letters, digits and `_`\n= help: try `add_note`",
+                "a tool cannot take `&mut self`: calls run concurrently and share the plugin; take `&self` and keep mutable state behind a `Mutex` or in the `AgentStore`",
+                "a tool takes `&self` or no `self` at all: the plugin is shared by every call",
+                "duplicate tool name `x`, first declared by `fn a`",
+                "a tool cannot be generic: its input and output schemas are derived from concrete types",
+                "a tool argument needs a name: it is the argument's name in the input schema",
+                "a tool argument cannot be a pattern: its name is the argument's name in the input schema; bind it to a name and destructure it in the body",
+                "a tool parameter cannot be `impl Trait`: it needs a concrete type to be decoded from the call's JSON arguments",
+                "a tool cannot return `impl Trait`: its output schema is derived from the concrete type",
+                "the tool `c` has no description: add a `///` doc comment or `#[tool(description = \"...\")]`; the model chooses tools by it",
+                "a tool argument cannot be a reference: arguments are decoded from JSON into owned values (use `String`, not `&str`)",
+                "`#[arg(...)]` applies to arguments the caller passes; `AgentStore` is supplied by the SDK",
+                "two arguments of this tool are named `s`",
+            ]
+        );
+    }
+
+    #[test]
+    fn trait_and_generic_impls_are_rejected() {
+        let errors = check(
+            OK.parse().unwrap_or_default(),
+            parse_quote!(
+                impl<T> Tr for P<T> {}
+            ),
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn raw_identifiers_name_tools_without_the_prefix() {
+        let errors = check(
+            OK.parse().unwrap_or_default(),
+            parse_quote!(impl P { /// D.
+                #[tool] fn r#match(r#type: String) {} }),
+        );
+        assert_eq!(errors, Vec::<String>::new());
+    }
+}

@@ -1,0 +1,14 @@
+use nanofleet_sdk::{plugin, AgentStore};
+
+struct Notes;
+
+#[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+impl Notes {
+    /// Adds.
+    #[tool]
+    fn add(&self, #[arg(default)] store: AgentStore) {
+        let _ = store;
+    }
+}
+
+fn main() {}

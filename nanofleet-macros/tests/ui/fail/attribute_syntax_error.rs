@@ -1,0 +1,8 @@
+use nanofleet_sdk::plugin;
+
+struct Notes;
+
+#[plugin(name "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+impl Notes {}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use nanofleet_sdk::plugin;
+
+struct Notes;
+
+#[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+impl Notes {
+    /// Adds.
+    #[tool]
+    fn add(&self, text: String, #[arg(rename = "text")] body: String) -> String {
+        text + &body
+    }
+}
+
+fn main() {}

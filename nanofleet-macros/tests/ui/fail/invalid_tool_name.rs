@@ -1,0 +1,12 @@
+use nanofleet_sdk::plugin;
+
+struct Notes;
+
+#[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+impl Notes {
+    /// Lists.
+    #[tool(name = "listNotes")]
+    fn list(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use nanofleet_sdk::plugin;
+
+struct Notes;
+
+#[plugin(
+    name = "notes",
+    image = "nanofleet/notes:0.1.0",
+    mcp_port = 8080,
+    required_env_vars = ["NANO_INTERNAL_TOKEN"],
+)]
+impl Notes {}
+
+fn main() {}

@@ -1,0 +1,14 @@
+//! What `nanofleet-macros` expands to. Not a public API: names here may change in any release.
+
+pub use crate::cli::run;
+pub use crate::{
+    AgentId, AgentStore, Context, Error, NanoApi, Plugin,
+    manifest::{Manifest, Sidebar},
+    plugin::PluginBuilder,
+    tool::{FromToolCall, IntoToolResult, Json, NoArgs, State, Tool, ToolCall, ToolError},
+};
+pub use rmcp;
+pub use schemars;
+pub use serde;
+pub use serde_json;
+pub use tokio;

@@ -1,0 +1,100 @@
+//! The command line every plugin binary answers: `serve` (the default), `manifest`, `--help`.
+
+use std::process::ExitCode;
+
+use crate::{Error, Plugin};
+
+const HELP: &str = "\
+USAGE:
+    {bin} [serve]      Serve MCP on 0.0.0.0:<mcpPort> (and the UI on <uiPort>) until SIGTERM
+    {bin} manifest     Print manifest.json and exit
+    {bin} tools        Print the tools (as tools/list reports them) as JSON and exit
+    {bin} --help       Print this help
+
+ENVIRONMENT (set by the NanoFleet host in the plugin container):
+    NANO_API_URL                          The host's API, for callbacks
+    NANO_INTERNAL_TOKEN                   This install's secret (callbacks, signatures, nf_token)
+    NANO_PLUGIN_ID                        The plugin's id on the host
+    NANOFLEET_REQUIRE_AGENT_SIGNATURE=1   Refuse requests without a valid agent_sig
+    NANOFLEET_DATA_DIR                    Where per-agent data lives (default /data)
+    NANOFLEET_MCP_ADDR, NANOFLEET_UI_ADDR Listen addresses (default 0.0.0.0:<port>)
+    NANOFLEET_ALLOWED_HOSTS               Extra Host names accepted on /mcp, or *
+    NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN=1  Accept NanoFleet's own nf_token unchecked
+    RUST_LOG                              Log filter (default info)
+";
+
+/// Runs a plugin binary: builds the plugin with `build` and acts on the command line.
+///
+/// `main` is one line: `fn main() -> std::process::ExitCode { nanofleet_sdk::cli::run(build) }`.
+/// Errors are printed to stderr as sentences and give exit code 1; a wrong command gives 2.
+pub fn run(build: impl FnOnce() -> Result<Plugin, Error>) -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let bin = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map_or_else(|| "plugin".to_owned(), |n| n.to_string_lossy().into_owned());
+    let command = args.get(1).map(String::as_str);
+    if matches!(command, Some("--help" | "-h" | "help")) {
+        return emit(&HELP.replace("{bin}", &bin));
+    }
+    if let Some(extra) = args.get(2) {
+        eprintln!("error: unexpected argument `{extra}`; see `{bin} --help`");
+        return ExitCode::from(2);
+    }
+    let plugin = match build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Some("manifest") => emit(&format!("{}\n", plugin.manifest().to_json_pretty())),
+        Some("tools") => match serde_json::to_string_pretty(plugin.tools()) {
+            Ok(text) => emit(&format!("{text}\n")),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        None | Some("serve") => serve_blocking(plugin),
+        Some(other) => {
+            eprintln!("error: unknown command `{other}`; see `{bin} --help`");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`plugin tools | head`) is not a crash.
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_blocking(plugin: Plugin) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::serve(plugin)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! # nanofleet-sdk
+//!
+//! Everything a [NanoFleet](https://github.com/nanofleet) plugin needs at run time: the
+//! [`Manifest`] and its validation, an MCP server on rmcp's Streamable HTTP transport that the
+//! NanoFleet host's install probe and ordinary MCP clients both accept ([`serve`]), per-request
+//! agent identity ([`AgentId`]) with optional signatures, a per-agent store ([`AgentStore`]), the
+//! internal-token guard for callback routes ([`auth`]), the [`NanoApi`] client and an in-process
+//! test client ([`testing`]).
+//!
+//! The `#[plugin]` / `#[tool]` macros of `nanofleet-macros` are sugar over the programmatic API
+//! in [`mod@plugin`] and [`mod@tool`], the way `serde_derive` is sugar over `serde`.
+//!
+//! ```no_run
+//! use nanofleet_sdk::{Manifest, Plugin, tool::{Tool, ToolCall, ToolError}};
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Greet {
+//!     /// Who to greet.
+//!     name: String,
+//! }
+//!
+//! # async fn run() -> Result<(), nanofleet_sdk::Error> {
+//! let manifest = Manifest::new("hello", "0.1.0", "hello:0.1.0", 8080);
+//! let plugin = Plugin::builder(manifest)
+//!     .tool(Tool::new("greet", "Greets someone.").input::<Greet>().handler(
+//!         |args: Greet, _call: ToolCall| async move {
+//!             Ok::<_, ToolError>(format!("Hello, {}!", args.name))
+//!         },
+//!     ))
+//!     .build()?;
+//! nanofleet_sdk::serve(plugin).await
+//! # }
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod agent;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod env;
+mod error;
+pub mod identity;
+pub mod manifest;
+pub mod plugin;
+pub mod server;
+pub mod store;
+pub mod testing;
+
+pub mod tool;
+pub mod ui;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use agent::AgentId;
+pub use api::NanoApi;
+pub use error::Error;
+pub use manifest::Manifest;
+/// `#[plugin(...)]` on an impl block and `#[tool]` on its methods: see [`macro@plugin`].
+pub use nanofleet_macros::{plugin, tool};
+pub use plugin::Plugin;
+pub use server::serve;
+pub use store::{AgentStore, SharedStore};
+pub use tool::{Context, LogLevel, Tool, ToolCall, ToolError};
+
+/// The exact rmcp release this SDK is built on, re-exported so plugins never mix versions.
+pub use rmcp;
+/// The schemars release the input and output schemas are generated with.
+pub use schemars;
+/// serde, so a plugin crate can derive `Serialize`/`Deserialize` for its own types without a
+/// dependency of its own.
+pub use serde;
+/// serde_json, for building and reading JSON values in tools.
+pub use serde_json;

@@ -1,0 +1,360 @@
+//! A plugin: its [`Manifest`], its tools and optional state and UI, assembled once at start-up
+//! by [`PluginBuilder`], and the rmcp [`ServerHandler`] that serves them.
+
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
+    },
+    service::RequestContext,
+};
+
+use crate::{
+    api::NanoApi,
+    env::PluginEnv,
+    error::{BuildProblem, Error},
+    manifest::{Manifest, rules},
+    store::{Store, StoreError},
+    tool::{ErasedHandler, Tool, ToolCall, is_valid_input_schema},
+    ui::Ui,
+};
+
+/// The default data directory inside a NanoFleet plugin container (a named volume).
+pub const DEFAULT_DATA_DIR: &str = "/data";
+
+/// A plugin ready to serve: built by [`Plugin::builder`], run by [`crate::serve`] or driven
+/// in-process by [`crate::testing::TestClient`].
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) def: Arc<Definition>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.def.manifest.name)
+            .field("tools", &self.def.tools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Definition {
+    pub(crate) manifest: Manifest,
+    pub(crate) tools: Vec<McpTool>,
+    pub(crate) handlers: HashMap<String, ErasedHandler>,
+    pub(crate) state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    pub(crate) ui: Option<Ui>,
+    pub(crate) instructions: Option<String>,
+    pub(crate) uses_store: bool,
+    pub(crate) requires_host_api: bool,
+}
+
+impl Plugin {
+    /// Starts declaring a plugin described by `manifest`.
+    pub fn builder(manifest: Manifest) -> PluginBuilder {
+        PluginBuilder {
+            manifest,
+            tools: Vec::new(),
+            state: HashMap::new(),
+            ui: None,
+            instructions: None,
+            uses_store: false,
+            requires_host_api: false,
+        }
+    }
+
+    /// The plugin's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.def.manifest
+    }
+
+    /// The tools as `tools/list` reports them.
+    pub fn tools(&self) -> &[McpTool] {
+        &self.def.tools
+    }
+
+    /// Binds the plugin to its environment: what `serve` does before listening, and what tests
+    /// do to run a plugin in-process.
+    pub fn start(&self, env: PluginEnv) -> Result<Arc<Running>, Error> {
+        Running::new(Arc::clone(&self.def), env, None)
+    }
+
+    /// Like [`Plugin::start`], with `store` in place of the one in the data directory (tests,
+    /// applications that manage storage themselves).
+    pub fn start_with_store(&self, env: PluginEnv, store: Store) -> Result<Arc<Running>, Error> {
+        Running::new(Arc::clone(&self.def), env, Some(store))
+    }
+}
+
+/// Declares a plugin. Tools are registered here, once; nothing is rebuilt per request.
+#[must_use]
+pub struct PluginBuilder {
+    manifest: Manifest,
+    tools: Vec<Tool>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    ui: Option<Ui>,
+    instructions: Option<String>,
+    uses_store: bool,
+    requires_host_api: bool,
+}
+
+impl PluginBuilder {
+    /// Adds a tool.
+    pub fn tool(mut self, tool: Tool) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Adds shared state, reachable from handlers as [`State<T>`](crate::tool::State).
+    /// One value per type.
+    pub fn state<T: Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state.insert(TypeId::of::<T>(), Arc::new(state));
+        self
+    }
+
+    /// Serves a web UI on the manifest's `uiPort`; see [`crate::ui`].
+    pub fn ui(mut self, ui: Ui) -> Self {
+        self.ui = Some(ui);
+        self
+    }
+
+    /// Instructions for the model, sent in the `initialize` result. Defaults to the manifest's
+    /// description.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+
+    /// Declares that tools use the per-agent store, so it is opened (and its directory checked)
+    /// at start-up rather than on the first call.
+    pub fn uses_store(mut self) -> Self {
+        self.uses_store = true;
+        self
+    }
+
+    /// Declares that tools call the host's API ([`NanoApi`]), so `NANO_API_URL` and
+    /// `NANO_INTERNAL_TOKEN` are checked at start-up, with an error naming what is missing,
+    /// rather than at the first call.
+    pub fn requires_host_api(mut self) -> Self {
+        self.requires_host_api = true;
+        self
+    }
+
+    /// Checks the manifest and every tool, reporting all problems at once.
+    pub fn build(self) -> Result<Plugin, Error> {
+        let mut problems: Vec<BuildProblem> = self
+            .manifest
+            .validate()
+            .errors()
+            .map(|d| BuildProblem::new(format!("manifest {d}")))
+            .collect();
+        let mut handlers = HashMap::new();
+        let mut tools = Vec::with_capacity(self.tools.len());
+        for tool in self.tools {
+            if let Err(v) = rules::check_tool_name(&tool.name) {
+                problems.push(BuildProblem::new(format!(
+                    "tool `{}`: {}",
+                    tool.name, v.message
+                )));
+            }
+            if tool.description.trim().is_empty() {
+                problems.push(BuildProblem::new(format!(
+                    "tool `{}` has no description: the model chooses tools by it",
+                    tool.name
+                )));
+            }
+            let Some(handler) = tool.handler.clone() else {
+                problems.push(BuildProblem::new(format!(
+                    "tool `{}` has no handler",
+                    tool.name
+                )));
+                continue;
+            };
+            let input = tool.input_schema.clone().unwrap_or_default();
+            if !is_valid_input_schema(&input) {
+                problems.push(BuildProblem::new(format!(
+                    "tool `{}`: the input schema must describe an object (MCP passes arguments \
+                     by name); use a struct for the arguments",
+                    tool.name
+                )));
+            }
+            if handlers.insert(tool.name.to_string(), handler).is_some() {
+                problems.push(BuildProblem::new(format!(
+                    "tool `{}` is declared twice",
+                    tool.name
+                )));
+                continue;
+            }
+            let mut mcp = McpTool::new(tool.name.clone(), tool.description.clone(), input);
+            mcp.title = tool.title.clone();
+            mcp.output_schema = tool.output_schema.clone();
+            if tool.annotations != Default::default() {
+                mcp.annotations = Some(tool.annotations.clone());
+            }
+            tools.push(mcp);
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidPlugin(problems));
+        }
+        Ok(Plugin {
+            def: Arc::new(Definition {
+                instructions: self
+                    .instructions
+                    .or_else(|| Some(self.manifest.description.clone()).filter(|d| !d.is_empty())),
+                manifest: self.manifest,
+                tools,
+                handlers,
+                state: self.state,
+                ui: self.ui,
+                uses_store: self.uses_store,
+                requires_host_api: self.requires_host_api,
+            }),
+        })
+    }
+}
+
+/// A plugin bound to its environment: what every request is served from.
+pub struct Running {
+    pub(crate) def: Arc<Definition>,
+    pub(crate) env: PluginEnv,
+    data_dir: PathBuf,
+    store: OnceLock<Result<Store, String>>,
+    nano_api: OnceLock<Result<NanoApi, String>>,
+    info: ServerConfig,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("plugin", &self.def.manifest.name)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    fn new(def: Arc<Definition>, env: PluginEnv, store: Option<Store>) -> Result<Arc<Self>, Error> {
+        if env.require_agent_signature && env.internal_token.is_none() {
+            return Err(Error::Config(
+                "NANOFLEET_REQUIRE_AGENT_SIGNATURE is set but NANO_INTERNAL_TOKEN is not: \
+                 signatures cannot be checked without the token"
+                    .into(),
+            ));
+        }
+        let data_dir = env
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        #[allow(deprecated)] // logging: see `Context::log`
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_logging()
+            .build();
+        let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            def.manifest.name.clone(),
+            def.manifest.version.clone(),
+        ));
+        if let Some(text) = &def.instructions {
+            info = info.with_instructions(text.clone());
+        }
+        let running = Arc::new(Self {
+            def,
+            env,
+            data_dir,
+            store: store.map(|s| OnceLock::from(Ok(s))).unwrap_or_default(),
+            nano_api: OnceLock::new(),
+            info,
+        });
+        if running.def.uses_store {
+            running.store().map_err(|e| Error::Config(e.to_string()))?;
+        }
+        if running.def.requires_host_api {
+            running.nano_api().map_err(Error::Config)?;
+        }
+        Ok(running)
+    }
+
+    /// The plugin's store, opened on first use.
+    pub(crate) fn store(&self) -> Result<Store, StoreError> {
+        match self
+            .store
+            .get_or_init(|| Store::open(&self.data_dir).map_err(|e| e.to_string()))
+        {
+            Ok(s) => Ok(s.clone()),
+            Err(msg) => Err(StoreError::Worker(msg.clone())),
+        }
+    }
+
+    pub(crate) fn nano_api(&self) -> Result<NanoApi, String> {
+        self.nano_api
+            .get_or_init(|| NanoApi::from_env(&self.env).map_err(|e| e.to_string()))
+            .clone()
+    }
+
+    pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.def
+            .state
+            .get(&TypeId::of::<T>())
+            .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+    }
+
+    /// The plugin's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.def.manifest
+    }
+
+    /// The environment the plugin runs with.
+    pub fn env(&self) -> &PluginEnv {
+        &self.env
+    }
+}
+
+/// The rmcp handler: one per HTTP request in stateless mode, so it is only an `Arc` clone.
+#[derive(Clone)]
+pub(crate) struct McpHandler(pub(crate) Arc<Running>);
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        self.0.info.clone()
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.0.def.tools.clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(handler) = self.0.def.handlers.get(request.name.as_ref()) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                Some(serde_json::json!({
+                    "tools": self.0.def.tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>()
+                })),
+            ));
+        };
+        let call = ToolCall {
+            ctx: context,
+            plugin: Arc::clone(&self.0),
+        };
+        Ok(handler(request.arguments, call).await.into())
+    }
+
+    fn get_tool(&self, name: &str) -> Option<McpTool> {
+        self.0.def.tools.iter().find(|t| t.name == name).cloned()
+    }
+}

@@ -1,0 +1,468 @@
+//! Serving a plugin: MCP at `POST /mcp` on `0.0.0.0:<mcpPort>`, `GET /healthz`, and the UI on
+//! `uiPort` when the plugin has one.
+//!
+//! # What the `/mcp` endpoint accepts
+//!
+//! MCP is answered by rmcp's Streamable HTTP service in its stateless mode with JSON replies
+//! (a reply falls back to SSE only when a tool sends progress or log notifications before its
+//! result). In front of it, a thin layer makes the endpoint acceptable to NanoFleet's install
+//! probe, which needs a session id *and* JSON replies, something rmcp does not combine:
+//!
+//! - an `initialize` reply carries a fresh `Mcp-Session-Id` header. The server keeps nothing per
+//!   session (every request stands alone, and identity is read per request), so a client may
+//!   send the id back or not, and `tools/list` works before `notifications/initialized`;
+//! - `DELETE /mcp` with a session id is accepted (`204`): there is nothing to tear down;
+//! - `GET /mcp` (a standalone SSE stream) is `405`, which the MCP spec allows.
+//!
+//! # Who may call
+//!
+//! - **Host check.** rmcp refuses a `Host` it does not know (DNS-rebinding protection). The
+//!   accepted hosts are `localhost`, `127.0.0.1`, `::1`, the container's DNS name
+//!   `nanofleet-plugin-<name>` (and `nanofleet-plugin-<NANO_PLUGIN_ID>`), and whatever `NANOFLEET_ALLOWED_HOSTS` adds (comma-separated;
+//!   `*` turns the check off, for a plugin behind a proxy that rewrites `Host`).
+//! - **Origin check.** Agents are not browsers and send no `Origin`. Any request that carries
+//!   one is refused (`403`), so a web page cannot drive a plugin from a user's browser.
+//! - **Agent identity.** `agent_id` is read from each request's query string. When the host
+//!   sets `NANOFLEET_REQUIRE_AGENT_SIGNATURE=1`, every request naming an agent must carry a
+//!   valid `agent_sig` (see [`crate::identity`]), or it is refused with `403` before any tool
+//!   runs. A signature that is present is always checked when the token is known.
+//! - **Body size.** Bodies over [`MAX_BODY_BYTES`] get `413`.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
+use http_body_util::{BodyExt, Full, Limited};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    agent::{AgentId, AgentIdError},
+    env::PluginEnv,
+    error::Error,
+    identity::{self, AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM},
+    plugin::{McpHandler, Plugin, Running},
+    tool::RequestAgent,
+};
+
+/// The largest request body accepted on `/mcp`.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The session header of MCP's Streamable HTTP transport.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Serves `plugin` with the environment the host injected, until SIGTERM or SIGINT.
+///
+/// Reads the environment ([`PluginEnv::from_env`]), installs a `tracing` subscriber when none
+/// is set (`RUST_LOG` filters it; default `info`), binds `0.0.0.0:<mcpPort>` (or
+/// `NANOFLEET_MCP_ADDR`) and, when the plugin has a UI, `0.0.0.0:<uiPort>` (or
+/// `NANOFLEET_UI_ADDR`).
+pub async fn serve(plugin: Plugin) -> Result<(), Error> {
+    init_tracing();
+    let env = PluginEnv::from_env()?;
+    serve_with(plugin, env, shutdown_signal()).await
+}
+
+/// Serves `plugin` with an explicit environment until `shutdown` resolves. In-flight requests
+/// are finished before it returns.
+pub async fn serve_with(
+    plugin: Plugin,
+    env: PluginEnv,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let running = plugin.start(env)?;
+    let bound = bind(&running).await?;
+    tracing::info!(
+        plugin = %running.manifest().name,
+        version = %running.manifest().version,
+        mcp = %bound.mcp_addr,
+        ui = ?bound.ui_addr,
+        "serving"
+    );
+    bound.run(shutdown).await
+}
+
+/// Listening sockets for a running plugin, bound but not yet serving: lets a caller learn the
+/// actual addresses (port `0` binds a free port) before requests arrive.
+pub struct Bound {
+    running: Arc<Running>,
+    mcp: tokio::net::TcpListener,
+    ui: Option<(tokio::net::TcpListener, Router)>,
+    /// The address `/mcp` is served on.
+    pub mcp_addr: SocketAddr,
+    /// The address the UI is served on, when the plugin has one.
+    pub ui_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("mcp_addr", &self.mcp_addr)
+            .field("ui_addr", &self.ui_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the MCP (and UI) sockets of a started plugin.
+pub async fn bind(running: &Arc<Running>) -> Result<Bound, Error> {
+    let manifest = running.manifest();
+    let mcp_addr = running
+        .env()
+        .mcp_addr
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], manifest.mcp_port)));
+    let mcp = listen(mcp_addr).await?;
+    let ui = match crate::ui::router(running)? {
+        Some(router) => {
+            let port = manifest.ui_port.ok_or_else(|| {
+                Error::Config("the plugin has a UI but its manifest has no uiPort".into())
+            })?;
+            let addr = running
+                .env()
+                .ui_addr
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
+            Some((listen(addr).await?, router))
+        }
+        None => None,
+    };
+    Ok(Bound {
+        running: Arc::clone(running),
+        mcp_addr: mcp.local_addr().map_err(Error::Serve)?,
+        ui_addr: match &ui {
+            Some((l, _)) => Some(l.local_addr().map_err(Error::Serve)?),
+            None => None,
+        },
+        mcp,
+        ui,
+    })
+}
+
+impl Bound {
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let stop = CancellationToken::new();
+        let app = router(&self.running, stop.child_token());
+        let deadline_stop = stop.clone();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let mcp = axum::serve(self.mcp, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let servers = async move {
+            match self.ui {
+                Some((listener, ui)) => {
+                    let ui = axum::serve(listener, ui)
+                        .with_graceful_shutdown(stop.clone().cancelled_owned());
+                    let (a, b) = tokio::join!(mcp.into_future(), ui.into_future());
+                    a.and(b)
+                }
+                None => mcp.await,
+            }
+        };
+        // A client holding a connection open must not keep the process from stopping.
+        let deadline = async move {
+            deadline_stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            res = servers => res.map_err(Error::Serve),
+            () = deadline => {
+                tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// The `/mcp` + `/healthz` router of a started plugin, for mounting in another axum app or
+/// driving in-process. `stop` ends rmcp's in-flight streams on shutdown.
+pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
+    let name = running.manifest().name.clone();
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    hosts.push(format!("nanofleet-plugin-{name}"));
+    // The host names the container after the id it installed the plugin under.
+    if let Some(id) = running.env().plugin_id.as_deref().filter(|id| *id != name) {
+        hosts.push(format!("nanofleet-plugin-{id}"));
+    }
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(stop)
+        .enforce_origin_validation();
+    if running.env().allowed_hosts.iter().any(|h| h == "*") {
+        config = config.disable_allowed_hosts();
+    } else {
+        hosts.extend(running.env().allowed_hosts.iter().cloned());
+        config = config.with_allowed_hosts(hosts);
+    }
+    let handler = McpHandler(Arc::clone(running));
+    let mcp = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    let endpoint = Arc::new(Endpoint {
+        mcp,
+        running: Arc::clone(running),
+    });
+    let health = Arc::clone(running);
+    Router::new()
+        .route("/mcp", any(mcp_endpoint).with_state(endpoint))
+        .route(
+            "/healthz",
+            get(move || {
+                let m = health.manifest();
+                let body = serde_json::json!({"status": "ok", "name": m.name, "version": m.version});
+                async move { axum::Json(body) }
+            }),
+        )
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                // The query string can carry `agent_sig`: log the path only.
+                .make_span_with(|req: &Request| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                }),
+        )
+}
+
+struct Endpoint {
+    mcp: StreamableHttpService<McpHandler, NeverSessionManager>,
+    running: Arc<Running>,
+}
+
+async fn mcp_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response {
+    match *req.method() {
+        Method::POST => ep.post(req).await,
+        Method::DELETE if req.headers().contains_key(SESSION_HEADER) => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Method::DELETE => json_error(
+            StatusCode::BAD_REQUEST,
+            "missing_session",
+            "DELETE /mcp ends a session and needs its Mcp-Session-Id header",
+        ),
+        _ => {
+            let mut resp = json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this MCP endpoint takes POST (and DELETE to end a session); it opens no SSE stream on GET",
+            );
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+            resp
+        }
+    }
+}
+
+impl Endpoint {
+    async fn post(&self, req: Request) -> Response {
+        let (mut parts, body) = req.into_parts();
+        let agent = match self.identify(parts.uri.query()) {
+            Ok(agent) => agent,
+            Err(resp) => return *resp,
+        };
+        parts.extensions.insert(agent);
+
+        // A client that already holds a session id is past `initialize`: stream its body to
+        // rmcp untouched. Otherwise read it (bounded) to see whether it is `initialize`.
+        let (body, initialize) = if parts.headers.contains_key(SESSION_HEADER) {
+            (Body::new(body), false)
+        } else {
+            match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                Ok(collected) => {
+                    let bytes = collected.to_bytes();
+                    let init = is_initialize(&bytes);
+                    (Body::new(Full::new(bytes)), init)
+                }
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return json_error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                    );
+                }
+                Err(e) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_body",
+                        &format!("the request body could not be read: {e}"),
+                    );
+                }
+            }
+        };
+        let resp = self.mcp.handle(Request::from_parts(parts, body)).await;
+        let (mut parts, body) = resp.into_parts();
+        if initialize
+            && parts.status.is_success()
+            && let Ok(value) = HeaderValue::from_str(&new_session_id())
+        {
+            parts.headers.insert(SESSION_HEADER, value);
+        }
+        Response::from_parts(parts, Body::new(body))
+    }
+
+    /// Reads `agent_id` (and checks `agent_sig`) from the query string. A forged or missing
+    /// required signature ends the request here; an unusable id is kept as an error for the
+    /// tools that need an agent, so tools that don't still work.
+    fn identify(&self, query: Option<&str>) -> Result<RequestAgent, Box<Response>> {
+        let (mut id, mut sig, mut repeated) = (None, None, false);
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if key == AGENT_ID_PARAM {
+                repeated |= id.replace(value).is_some();
+            } else if key == AGENT_SIGNATURE_PARAM {
+                sig = Some(value);
+            }
+        }
+        let agent = match (id, repeated) {
+            (_, true) => Err(AgentIdError::Ambiguous),
+            (None, _) => Err(AgentIdError::Missing),
+            (Some(raw), _) => AgentId::new(raw),
+        };
+        let Ok(agent_id) = &agent else {
+            return Ok(RequestAgent(agent));
+        };
+        let env = self.running.env();
+        let plugin_id = env
+            .plugin_id
+            .as_deref()
+            .unwrap_or(&self.running.manifest().name);
+        match (sig, &env.internal_token) {
+            (Some(sig), Some(token))
+                if identity::verify_agent(token, plugin_id, agent_id.as_str(), &sig).is_err() =>
+            {
+                tracing::warn!(agent = %agent_id, "refused a request with a forged agent signature");
+                return Err(Box::new(json_error(
+                    StatusCode::FORBIDDEN,
+                    "agent_signature_invalid",
+                    "the agent_sig parameter does not match agent_id: use the URL the host wrote \
+                     in the agent's .mcp.json",
+                )));
+            }
+            (None, _) if env.require_agent_signature => {
+                return Err(Box::new(json_error(
+                    StatusCode::FORBIDDEN,
+                    "agent_signature_required",
+                    "this plugin requires signed agent ids: the URL must carry agent_sig, as the \
+                     host writes it in the agent's .mcp.json",
+                )));
+            }
+            // Without the token a signature cannot be checked; NanoFleet's host sends none.
+            _ => {}
+        }
+        Ok(RequestAgent(agent))
+    }
+}
+
+fn is_initialize(body: &[u8]) -> bool {
+    // Cheap filter first: only a body that mentions the method is parsed.
+    if memchr::memmem::find(body, b"\"initialize\"").is_none() {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Probe<'_>>(body)
+        .is_ok_and(|p| p.method.as_deref() == Some("initialize"))
+}
+
+fn new_session_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// Resolves on SIGINT or SIGTERM (the signal `docker stop` sends).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default `info`),
+/// unless the application installed one already.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Container logs are read through `docker logs`, not a terminal: no colour codes there.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+/// How long the server waits for in-flight requests at shutdown before giving up on them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initialize_is_recognised_only_as_the_method() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"t":"initialize"}}}"#
+        ));
+        assert!(!is_initialize(b"not json \"initialize\""));
+    }
+
+    #[test]
+    fn session_ids_are_128_bit_hex_and_fresh() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

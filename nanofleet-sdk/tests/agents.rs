@@ -1,0 +1,187 @@
+//! Agent identity per request, the per-agent store through MCP, and signed agent ids.
+
+mod common;
+
+use common::*;
+use nanofleet_sdk::{
+    env::PluginEnv,
+    identity::{InternalToken, sign_agent},
+    testing::TestClient,
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn identity_is_read_per_request_not_per_session() {
+    let client = TestClient::new(&plugin()).expect("starts");
+    let router = client.router();
+    let (resp, _) = post_json(&router, "/mcp?agent_id=alice", initialize_body()).await;
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .expect("session")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for agent in ["alice", "bob"] {
+        let req = post(&format!("/mcp?agent_id={agent}"))
+            .header("mcp-session-id", &session)
+            .body(rpc(2, "tools/call", json!({"name": "whoami"})).into())
+            .expect("request");
+        let (_, body) = send(&router, req).await;
+        assert_eq!(json(&body)["result"]["content"][0]["text"], agent, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn each_agent_has_its_own_store() {
+    let client = TestClient::new(&plugin()).expect("starts");
+    let (alice, bob) = (
+        client.connect_as("alice").await.expect("alice"),
+        client.connect_as("bob").await.expect("bob"),
+    );
+    for expected in 1..=3 {
+        assert_eq!(
+            alice.call_json("count", json!({})).await.expect("count")["count"],
+            expected
+        );
+    }
+    assert_eq!(
+        bob.call_json("count", json!({})).await.expect("count")["count"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_tool_needing_an_agent_fails_clearly_without_one() {
+    let client = TestClient::new(&plugin()).expect("starts");
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[], "?agent_id=<id>"),
+        (&[("agent_id", "")], "empty"),
+        (&[("agent_id", &"x".repeat(200))], "200 bytes"),
+        (&[("agent_id", "a\u{7}b")], "control character"),
+        (&[("agent_id", "a"), ("agent_id", "b")], "more than once"),
+    ];
+    for (query, expected) in cases {
+        let session = client
+            .connect_with_query(query)
+            .await
+            .expect("tools that need no agent still work");
+        // A tool without an agent still works...
+        assert_eq!(
+            session
+                .call_text("echo", json!({"text": "ok"}))
+                .await
+                .expect("echo"),
+            "ok"
+        );
+        // ...one that needs an agent fails with a message saying why, for both kinds.
+        for tool in ["whoami", "count"] {
+            let result = session.call(tool, json!({})).await.expect("call");
+            assert_eq!(result.is_error, Some(true), "{tool} {query:?}");
+            let text = nanofleet_sdk::testing::result_text(&result);
+            assert!(text.contains(expected), "{query:?}: {text}");
+        }
+    }
+}
+
+fn signed_env(require: bool) -> (PluginEnv, InternalToken) {
+    let token = InternalToken::generate();
+    let env = PluginEnv {
+        internal_token: Some(token.clone()),
+        plugin_id: Some("probe".into()),
+        require_agent_signature: require,
+        ..PluginEnv::default()
+    };
+    (env, token)
+}
+
+#[tokio::test]
+async fn signatures_are_required_when_the_host_says_so() {
+    let (env, token) = signed_env(true);
+    let client = TestClient::with_env(&plugin(), env).expect("starts");
+    let router = client.router();
+    let good = sign_agent(&token, "probe", "alice");
+    let forged = sign_agent(&InternalToken::generate(), "probe", "alice");
+    let for_bob = sign_agent(&token, "probe", "bob");
+    let call = || rpc(1, "tools/call", json!({"name": "whoami"}));
+    for (query, status, code) in [
+        (
+            "agent_id=alice".to_owned(),
+            403,
+            Some("agent_signature_required"),
+        ),
+        (
+            format!("agent_id=alice&agent_sig={forged}"),
+            403,
+            Some("agent_signature_invalid"),
+        ),
+        (
+            format!("agent_id=alice&agent_sig={for_bob}"),
+            403,
+            Some("agent_signature_invalid"),
+        ),
+        (
+            "agent_id=alice&agent_sig=v1.AAAA".to_owned(),
+            403,
+            Some("agent_signature_invalid"),
+        ),
+        (format!("agent_id=alice&agent_sig={good}"), 200, None),
+    ] {
+        let (resp, body) = post_json(&router, &format!("/mcp?{query}"), call()).await;
+        assert_eq!(resp.status().as_u16(), status, "{query}: {body}");
+        if let Some(code) = code {
+            assert_eq!(json(&body)["error"], code, "{body}");
+        } else {
+            assert_eq!(
+                json(&body)["result"]["content"][0]["text"],
+                "alice",
+                "{body}"
+            );
+        }
+    }
+    // The install probe names no agent and still lists tools.
+    let probe = client.connect_anonymous().await.expect("probe");
+    assert_eq!(probe.list_tools().await.expect("tools").len(), 3);
+    // The rmcp client with the host-written URL works end to end.
+    let alice = client.connect_signed("alice", &good).await.expect("signed");
+    assert_eq!(
+        alice.call_text("whoami", json!({})).await.expect("whoami"),
+        "alice"
+    );
+}
+
+#[tokio::test]
+async fn a_present_signature_is_checked_even_when_not_required() {
+    let (env, token) = signed_env(false);
+    let client = TestClient::with_env(&plugin(), env).expect("starts");
+    let router = client.router();
+    let (resp, _) = post_json(
+        &router,
+        "/mcp?agent_id=alice",
+        rpc(1, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "bare agent_id accepted, as NanoFleet's host sends it"
+    );
+    let forged = sign_agent(&token, "probe", "mallory");
+    let (resp, _) = post_json(
+        &router,
+        &format!("/mcp?agent_id=alice&agent_sig={forged}"),
+        rpc(1, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(resp.status(), 403);
+}
+
+#[tokio::test]
+async fn requiring_signatures_without_a_token_is_a_startup_error() {
+    let env = PluginEnv {
+        require_agent_signature: true,
+        ..PluginEnv::default()
+    };
+    let err = TestClient::with_env(&plugin(), env).expect_err("must refuse");
+    assert!(err.to_string().contains("NANO_INTERNAL_TOKEN"), "{err}");
+}

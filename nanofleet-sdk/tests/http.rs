@@ -1,0 +1,289 @@
+//! The `/mcp` endpoint at the HTTP level: NanoFleet's install probe, bad input, Host and
+//! Origin policy, body limits.
+
+mod common;
+
+use axum::body::Body;
+use common::*;
+use http::{Request, StatusCode, header};
+use nanofleet_sdk::testing::TestClient;
+
+fn client() -> TestClient {
+    TestClient::new(&plugin()).expect("plugin starts")
+}
+
+#[tokio::test]
+async fn nanofleet_install_probe_lists_tools_in_plain_json() {
+    let router = client().router();
+    // 1. initialize: 2xx with a session id.
+    let (resp, body) = post_json(&router, "/mcp", initialize_body()).await;
+    assert!(resp.status().is_success(), "{} {body}", resp.status());
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .expect("initialize must hand out a session id")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        json(&body)["result"]["serverInfo"]["name"] == "probe",
+        "{body}"
+    );
+    // 2. tools/list with that session, no notifications/initialized, parsed as plain JSON.
+    let req = post("/mcp")
+        .header("mcp-session-id", &session)
+        .body(Body::from(rpc(2, "tools/list", serde_json::json!({}))))
+        .expect("request");
+    let (resp, body) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    let ct = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .expect("content type");
+    assert!(
+        ct.to_str().expect("ascii").starts_with("application/json"),
+        "{ct:?}"
+    );
+    let names: Vec<String> = json(&body)["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(names, ["echo", "whoami", "count"]);
+    // 3. DELETE with the session header is accepted.
+    let req = Request::delete("/mcp")
+        .header(header::HOST, "localhost")
+        .header("mcp-session-id", &session)
+        .body(Body::empty())
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+}
+
+#[tokio::test]
+async fn stateless_clients_need_no_session_at_all() {
+    let router = client().router();
+    let call = rpc(
+        7,
+        "tools/call",
+        serde_json::json!({"name": "echo", "arguments": {"text": "hi", "times": 2}}),
+    );
+    let (resp, body) = post_json(&router, "/mcp?agent_id=a", call).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert!(resp.headers().get("mcp-session-id").is_none());
+    assert_eq!(
+        json(&body)["result"]["content"][0]["text"],
+        "hihi",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn container_dns_name_is_accepted_and_unknown_hosts_are_not() {
+    let router = client().router();
+    for (host, ok) in [
+        ("nanofleet-plugin-probe:8080", true),
+        ("localhost:8080", true),
+        ("127.0.0.1", true),
+        ("evil.example:8080", false),
+        ("nanofleet-plugin-other:8080", false),
+    ] {
+        let req = Request::post("/mcp")
+            .header(header::HOST, host)
+            .header(header::ACCEPT, ACCEPT_BOTH)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(rpc(1, "tools/list", serde_json::json!({}))))
+            .expect("request");
+        let (resp, body) = send(&router, req).await;
+        assert_eq!(
+            resp.status().is_success(),
+            ok,
+            "Host {host}: {} {body}",
+            resp.status()
+        );
+        if !ok {
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "Host {host}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn browser_cross_origin_requests_are_refused() {
+    let router = client().router();
+    let req = post("/mcp")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from(initialize_body()))
+        .expect("request");
+    let (resp, body) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn malformed_json_gets_a_parse_error_not_a_crash() {
+    let router = client().router();
+    for bad in [
+        "{",
+        "not json",
+        "[1,2",
+        "{\"jsonrpc\":\"2.0\",\"id\":1}",
+        "",
+    ] {
+        let (resp, body) = post_json(&router, "/mcp", bad.to_owned()).await;
+        assert!(
+            resp.status().is_client_error(),
+            "{bad:?}: {} {body}",
+            resp.status()
+        );
+    }
+    // The server is still healthy afterwards.
+    let (resp, _) = post_json(&router, "/mcp", rpc(1, "tools/list", serde_json::json!({}))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_method_is_method_not_found() {
+    let router = client().router();
+    let (resp, body) = post_json(
+        &router,
+        "/mcp",
+        rpc(3, "tools/frobnicate", serde_json::json!({})),
+    )
+    .await;
+    assert!(
+        resp.status().is_success() || resp.status().is_client_error(),
+        "{body}"
+    );
+    let v = json(&body);
+    assert_eq!(v["error"]["code"], -32601, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_tool_is_an_invalid_params_error_listing_the_tools() {
+    let router = client().router();
+    let (_, body) = post_json(
+        &router,
+        "/mcp",
+        rpc(
+            4,
+            "tools/call",
+            serde_json::json!({"name": "nope", "arguments": {}}),
+        ),
+    )
+    .await;
+    let v = json(&body);
+    assert_eq!(v["error"]["code"], -32602, "{body}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("nope"),
+        "{body}"
+    );
+    assert_eq!(
+        v["error"]["data"]["tools"],
+        serde_json::json!(["echo", "whoami", "count"])
+    );
+}
+
+#[tokio::test]
+async fn arguments_of_the_wrong_type_name_the_field() {
+    let router = client().router();
+    for (args, field) in [
+        (serde_json::json!({"text": 5}), "`text`"),
+        (serde_json::json!({"text": "x", "times": "many"}), "`times`"),
+        (serde_json::json!({"times": 1}), "`text`"),
+    ] {
+        let (resp, body) = post_json(
+            &router,
+            "/mcp",
+            rpc(
+                5,
+                "tools/call",
+                serde_json::json!({"name": "echo", "arguments": args}),
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK, "{body}");
+        let v = json(&body);
+        assert_eq!(v["result"]["isError"], true, "{body}");
+        let text = v["result"]["content"][0]["text"].as_str().expect("text");
+        assert!(text.contains(field), "{field} not named in {text}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let router = client().router();
+    let huge = "x".repeat(nanofleet_sdk::server::MAX_BODY_BYTES + 1);
+    let call = rpc(
+        6,
+        "tools/call",
+        serde_json::json!({"name": "echo", "arguments": {"text": huge}}),
+    );
+    let (resp, _) = post_json(&router, "/mcp", call.clone()).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Also when the client holds a session (the body then streams to rmcp's own limit).
+    let req = post("/mcp")
+        .header("mcp-session-id", "abc")
+        .body(Body::from(call))
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn wrong_content_type_and_accept_are_refused() {
+    let router = client().router();
+    let req = Request::post("/mcp")
+        .header(header::HOST, "localhost")
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(initialize_body()))
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let req = Request::post("/mcp")
+        .header(header::HOST, "localhost")
+        .header(header::ACCEPT, "text/html")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(initialize_body()))
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
+}
+
+#[tokio::test]
+async fn get_is_405_and_delete_needs_a_session() {
+    let router = client().router();
+    let req = Request::get("/mcp")
+        .header(header::HOST, "localhost")
+        .body(Body::empty())
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        resp.headers().get(header::ALLOW).expect("allow"),
+        "POST, DELETE"
+    );
+    let req = Request::delete("/mcp")
+        .header(header::HOST, "localhost")
+        .body(Body::empty())
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn healthz_names_the_plugin() {
+    let router = client().router();
+    let req = Request::get("/healthz")
+        .body(Body::empty())
+        .expect("request");
+    let (resp, body) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        json(&body),
+        serde_json::json!({"status": "ok", "name": "probe", "version": "1.2.3"})
+    );
+}

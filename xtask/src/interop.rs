@@ -1,0 +1,107 @@
+//! The Python interop suite: the official MCP Python SDK against the `notes` example, run as
+//! a real process on a free loopback port.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+
+use crate::process::{self, Guard, cargo, free_port, wait_healthy};
+
+const VENV: &str = "target/py-venv";
+const REQUIREMENTS: &str = "interop/python/requirements.txt";
+
+/// Creates (or reuses) the venv with the pinned official MCP SDK (also the bench's Python peer).
+pub(crate) fn ensure_venv() -> Result<PathBuf> {
+    let root = crate::root();
+    let venv = root.join(VENV);
+    let python = venv.join("bin/python");
+    let requirements = std::fs::read_to_string(root.join(REQUIREMENTS))
+        .with_context(|| format!("cannot read {REQUIREMENTS}"))?;
+    let stamp = venv.join(".requirements");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) {
+        return Ok(python);
+    }
+    eprintln!(
+        "creating {VENV} with {}",
+        requirements
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    process::run(Command::new("python3").args(["-m", "venv", VENV]))
+        .context("python3 -m venv failed: install python3 and python3-venv")?;
+    process::run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        REQUIREMENTS,
+    ]))?;
+    std::fs::write(&stamp, requirements)?;
+    Ok(python)
+}
+
+/// The `notes` plugin running as a child process on a free loopback port.
+struct NotesProcess {
+    _child: Guard,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    remove_data: bool,
+}
+
+impl Drop for NotesProcess {
+    fn drop(&mut self) {
+        if self.remove_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+fn start_notes(data_dir: &Path, port: u16, remove_data: bool) -> Result<NotesProcess> {
+    cargo(&["build", "--quiet", "-p", "notes"])?;
+    let binary = crate::target_dir().join("debug/notes");
+    std::fs::create_dir_all(data_dir)?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let child = Command::new(&binary)
+        .env("NANOFLEET_MCP_ADDR", addr.to_string())
+        .env("NANOFLEET_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let mut guard = Guard(child);
+    wait_healthy(addr, &mut guard.0, Duration::from_secs(20))?;
+    Ok(NotesProcess {
+        _child: guard,
+        addr,
+        data_dir: data_dir.to_owned(),
+        remove_data,
+    })
+}
+
+/// `cargo xtask interop`: pytest with the official Python client against `notes`.
+pub(crate) fn run() -> Result<()> {
+    let python = ensure_venv()?;
+    let data = crate::root().join(format!("target/interop-data-{}", std::process::id()));
+    let notes = start_notes(&data, free_port()?, true)?;
+    process::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "interop/python",
+            ])
+            .env("NANOFLEET_NOTES_URL", format!("http://{}/mcp", notes.addr)),
+    )
+}
