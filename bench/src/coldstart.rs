@@ -75,7 +75,11 @@ pub struct Row {
 }
 
 /// Runs `reps` cold starts of each image, interleaved.
-pub async fn run(engine: &Engine, images: &[(String, PluginImage)], reps: usize) -> Result<Vec<Row>> {
+pub async fn run(
+    engine: &Engine,
+    images: &[(String, PluginImage)],
+    reps: usize,
+) -> Result<Vec<Row>> {
     engine
         .rt
         .ensure_network()
@@ -87,7 +91,10 @@ pub async fn run(engine: &Engine, images: &[(String, PluginImage)], reps: usize)
             let name = engine.plugin_name(&format!("cs-{package}-{rep}"));
             let sample = one(engine, &name, image).await;
             // Removed before anything else happens, whether or not it came up.
-            let removed = engine.rt.remove(&nanofleet_host::labels::container_name(&name)).await;
+            let removed = engine
+                .rt
+                .remove(&nanofleet_host::labels::container_name(&name))
+                .await;
             let volume = engine.rt.remove_volume(&name).await;
             let sample = sample.with_context(|| format!("cold start of {}", image.tag))?;
             removed.map_err(|e| anyhow!("{e}"))?;
@@ -151,7 +158,10 @@ async fn one(engine: &Engine, name: &str, image: &PluginImage) -> Result<Sample>
     let token = InternalToken::generate();
     spec.env = BTreeMap::from([
         ("NANO_API_URL".into(), "http://127.0.0.1:9".into()),
-        ("NANO_INTERNAL_TOKEN".into(), token.expose_secret().to_owned()),
+        (
+            "NANO_INTERNAL_TOKEN".into(),
+            token.expose_secret().to_owned(),
+        ),
         ("NANO_PLUGIN_ID".into(), name.to_owned()),
         ("NANOFLEET_REQUIRE_AGENT_SIGNATURE".into(), "1".into()),
     ]);
@@ -218,8 +228,7 @@ async fn tools_list(ip: IpAddr, port: u16, host: &str) -> bool {
     };
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
         Ok(Ok(reply)) => {
-            reply.starts_with(b"HTTP/1.1 200")
-                && reply.windows(8).any(|w| w == b"\"tools\":")
+            reply.starts_with(b"HTTP/1.1 200") && reply.windows(8).any(|w| w == b"\"tools\":")
         }
         _ => false,
     }

@@ -368,7 +368,10 @@ fn wrap(cmd: Command, wrapper: &[String]) -> Command {
         return cmd;
     };
     let mut wrapped = Command::new(program);
-    wrapped.args(args).arg(cmd.get_program()).args(cmd.get_args());
+    wrapped
+        .args(args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (key, value) in cmd.get_envs() {
         match value {
             Some(value) => wrapped.env(key, value),

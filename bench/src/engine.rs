@@ -66,12 +66,8 @@ impl Engine {
             }
             Err(e) => problems.push(format!("cannot list containers: {e}")),
         }
-        let plugins = std::mem::take(
-            &mut *self
-                .plugins
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let plugins =
+            std::mem::take(&mut *self.plugins.lock().unwrap_or_else(PoisonError::into_inner));
         for plugin in plugins {
             if let Err(e) = self.rt.remove_volume(&plugin).await {
                 problems.push(format!("cannot remove the volume of {plugin}: {e}"));

@@ -170,14 +170,18 @@ async fn measure(
         install(&host, image(images, package)?, &name).await?;
         installed.push(name);
     }
-    let mut reconcile = vec![
-        reconcile_passes(&host, settings.reconciles, "3 plugins, no agents".into()).await?,
-    ];
+    let mut reconcile =
+        vec![reconcile_passes(&host, settings.reconciles, "3 plugins, no agents".into()).await?];
 
     // Agents: 1 + 100 + 1000, each with its own workspace.
     let total: usize = LINK_BATCHES.iter().sum();
     let workspaces: Vec<(String, PathBuf)> = (0..total)
-        .map(|i| (format!("agent-{i}"), dir.join("agents").join(format!("agent-{i}"))))
+        .map(|i| {
+            (
+                format!("agent-{i}"),
+                dir.join("agents").join(format!("agent-{i}")),
+            )
+        })
         .collect();
     for (_, ws) in &workspaces {
         std::fs::create_dir_all(ws)?;
@@ -258,7 +262,10 @@ async fn reconcile_passes(host: &Host, passes: usize, setting: String) -> Result
     let mut actions = Vec::new();
     for _ in 0..passes {
         let t = Instant::now();
-        let report = host.reconcile().await.map_err(|e| anyhow!("reconcile: {e}"))?;
+        let report = host
+            .reconcile()
+            .await
+            .map_err(|e| anyhow!("reconcile: {e}"))?;
         times.push(ms(t.elapsed()));
         actions.extend(report.actions.iter().map(|a| format!("{a:?}")));
     }

@@ -173,12 +173,7 @@ async fn worker(
             workload.list.clone()
         };
         uri.clear();
-        let _ = write!(
-            uri,
-            "/mcp?agent_id=b{}-{index}-{}",
-            workload.run,
-            i / 2
-        );
+        let _ = write!(uri, "/mcp?agent_id=b{}-{index}-{}", workload.run, i / 2);
         let req = http::Request::post(uri.as_str())
             .header(http::header::HOST, &host)
             .header(http::header::CONTENT_TYPE, "application/json")

@@ -200,7 +200,10 @@ async fn run(args: &Args) -> Result<bool> {
             eprintln!("cleanup: {p}");
         }
         if problems.is_empty() {
-            eprintln!("cleanup: every container and volume of {} removed", engine.instance);
+            eprintln!(
+                "cleanup: every container and volume of {} removed",
+                engine.instance
+            );
         }
     }
     let all_ran = outcome?;

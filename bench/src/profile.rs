@@ -266,9 +266,7 @@ fn parse_annotate(text: &str) -> Result<Annotated> {
             continue;
         }
         let (location, object) = match rest.rsplit_once(" [") {
-            Some((loc, obj)) if obj.ends_with(']') => {
-                (loc, obj.trim_end_matches(']').to_owned())
-            }
+            Some((loc, obj)) if obj.ends_with(']') => (loc, obj.trim_end_matches(']').to_owned()),
             _ => (rest, last_object.clone()),
         };
         last_object.clone_from(&object);
@@ -364,7 +362,9 @@ fn is_malloc(f: &str) -> bool {
 /// The cost category of a crate.
 fn category(krate: &str) -> &'static str {
     match krate {
-        "sqlite (C)" | "rusqlite" | "libsqlite3_sys" | "hashlink" => "SQLite (C library + rusqlite)",
+        "sqlite (C)" | "rusqlite" | "libsqlite3_sys" | "hashlink" => {
+            "SQLite (C library + rusqlite)"
+        }
         "serde_json" | "serde" | "serde_core" | "ryu" | "itoa" | "schemars" => {
             "JSON (serde, serde_json)"
         }
@@ -436,7 +436,10 @@ pub fn render(targets: &[Target]) -> String {
             t.ir_per_call,
             t.file.display()
         );
-        let _ = writeln!(out, "### Self cost by category\n\n| category | Ir per call | share |\n|---|---:|---:|");
+        let _ = writeln!(
+            out,
+            "### Self cost by category\n\n| category | Ir per call | share |\n|---|---:|---:|"
+        );
         for s in &t.categories {
             let _ = writeln!(
                 out,
@@ -446,7 +449,10 @@ pub fn render(targets: &[Target]) -> String {
                 s.percent
             );
         }
-        let _ = writeln!(out, "\n### Self cost by crate (top 20)\n\n| crate | share |\n|---|---:|");
+        let _ = writeln!(
+            out,
+            "\n### Self cost by crate (top 20)\n\n| crate | share |\n|---|---:|"
+        );
         for s in &t.crates {
             let _ = writeln!(out, "| `{}` | {:.1}% |", s.name, s.percent);
         }
@@ -460,7 +466,10 @@ pub fn render(targets: &[Target]) -> String {
         for s in &t.top_inclusive {
             let _ = writeln!(out, "| `{}` | {:.1}% |", escape(&s.name), s.percent);
         }
-        let _ = writeln!(out, "\n### Top self costs\n\n| function | share |\n|---|---:|");
+        let _ = writeln!(
+            out,
+            "\n### Top self costs\n\n| function | share |\n|---|---:|"
+        );
         for s in &t.top_self {
             let _ = writeln!(out, "| `{}` | {:.1}% |", escape(&s.name), s.percent);
         }
@@ -506,7 +515,10 @@ Ir                file:function
         let a = parse_annotate(text).expect("parses");
         assert_eq!(a.total, 853_218);
         assert_eq!(a.functions.len(), 3);
-        assert_eq!(a.functions[1].function, "serde_json::ser::format_escaped_str");
+        assert_eq!(
+            a.functions[1].function,
+            "serde_json::ser::format_escaped_str"
+        );
         assert_eq!(a.functions[2].object, "/x/target/release/notes");
         assert_eq!(crate_of(&a.functions[1].function, ""), "serde_json");
         assert_eq!(crate_of(&a.functions[2].function, ""), "alloc");

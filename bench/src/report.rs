@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::{
-    coldstart, contenders::Skipped, hostops, images, profile,
+    coldstart,
+    contenders::Skipped,
+    hostops, images, profile,
     svg::ratio,
     throughput::{self, Settings},
 };
@@ -137,7 +139,10 @@ impl Report {
         });
         for c in &self.cold_start {
             checks.push(Check {
-                what: format!("cold start {}, create call → first tools/list (median)", c.package),
+                what: format!(
+                    "cold start {}, create call → first tools/list (median)",
+                    c.package
+                ),
                 target: "< 300 ms".into(),
                 measured: format!(
                     "{:.0} ms over {} starts",
@@ -175,7 +180,10 @@ impl Report {
         checks.push(Check {
             what: "idle RSS, nanofleet macros (notes)".into(),
             target: "< 10 MiB".into(),
-            measured: idle.map_or_else(|| "not measured".into(), |k| format!("{} MiB", mib(Some(k)))),
+            measured: idle.map_or_else(
+                || "not measured".into(),
+                |k| format!("{} MiB", mib(Some(k))),
+            ),
             met: idle.map(|k| (k as f64) < 10.0 * 1024.0),
         });
         self.checks = checks;
@@ -225,7 +233,11 @@ impl Report {
                 Some(false) => "**no**",
                 None => "n/a",
             };
-            let _ = writeln!(out, "| {} | {} | {} | {met} |", c.what, c.target, c.measured);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {met} |",
+                c.what, c.target, c.measured
+            );
         }
         let _ = writeln!(out);
     }
@@ -250,7 +262,11 @@ impl Report {
             "| contender | conc. | calls/s (median) | min–max over rounds | p50 µs | p99 µs | ours ÷ this (calls/s) | this ÷ ours (p50) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &t.rows {
-            let lo = r.calls_per_sec_runs.iter().copied().fold(f64::MAX, f64::min);
+            let lo = r
+                .calls_per_sec_runs
+                .iter()
+                .copied()
+                .fold(f64::MAX, f64::min);
             let hi = r.calls_per_sec_runs.iter().copied().fold(0.0, f64::max);
             let name = if r.ours {
                 format!("**{}** (ours)", r.contender)

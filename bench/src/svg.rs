@@ -104,7 +104,11 @@ fn panel(s: &mut String, y0: f64, concurrency: usize, rows: &[&Row]) {
             r##"<rect x="{BAR_X}" y="{cy:.1}" width="{w:.1}" height="{BAR_H}" fill="{fill}" rx="2"/>"##
         );
         if r.calls_per_sec_runs.len() > 1 {
-            let lo = r.calls_per_sec_runs.iter().copied().fold(f64::MAX, f64::min);
+            let lo = r
+                .calls_per_sec_runs
+                .iter()
+                .copied()
+                .fold(f64::MAX, f64::min);
             let hi = r.calls_per_sec_runs.iter().copied().fold(0.0, f64::max);
             let my = cy + BAR_H / 2.0;
             let _ = writeln!(
@@ -122,9 +126,10 @@ fn panel(s: &mut String, y0: f64, concurrency: usize, rows: &[&Row]) {
                 my + 5.0
             );
         }
-        let label_x = x(r.calls_per_sec_median.max(
-            r.calls_per_sec_runs.iter().copied().fold(0.0, f64::max),
-        )) + 8.0;
+        let label_x = x(r
+            .calls_per_sec_median
+            .max(r.calls_per_sec_runs.iter().copied().fold(0.0, f64::max)))
+            + 8.0;
         let ratio = if r.ours {
             "ours".to_owned()
         } else {
