@@ -263,7 +263,7 @@ async fn scenario(
     // API, authenticated by kanban's own token and scoped to agents linked to it.
     let assign = run_agent(
         &dirs.of("alice"),
-        json!([{"server": "kanban", "tool": "assign_task", "args": {"id": 1, "agent_id": "bob"}}]),
+        json!([{"server": "kanban", "tool": "assign_task", "args": {"id": 1, "assignee": "bob"}}]),
     )
     .await;
     assert_eq!(structured(&assign[0])["notified"], true, "{}", assign[0]);

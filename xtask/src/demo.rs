@@ -180,7 +180,7 @@ async fn script(
         "alice",
         "kanban",
         "assign_task",
-        json!({"id": 1, "agent_id": "bob"}),
+        json!({"id": 1, "assignee": "bob"}),
     )
     .await?;
     let messages = host.store().messages_for_agent("bob").await?;

@@ -199,11 +199,11 @@ impl Kanban {
         /// The task's id.
         id: u64,
         /// The id of the agent to give the task to.
-        agent_id: String,
+        assignee: String,
     ) -> Result<Assignment, ToolError> {
-        let assignee = AgentId::new(&agent_id).map_err(|_| {
+        let assignee = AgentId::new(&assignee).map_err(|_| {
             format!(
-                "`agent_id` {agent_id:?} is not an agent id: ids are 1 to {MAX_AGENT_ID_LEN} \
+                "`assignee` {assignee:?} is not an agent id: ids are 1 to {MAX_AGENT_ID_LEN} \
                  bytes, without control characters or surrounding white space"
             )
         })?;

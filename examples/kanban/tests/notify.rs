@@ -80,7 +80,7 @@ fn client(api_url: Option<String>) -> TestClient {
 
 async fn assign(agent: &AgentClient, id: u64, to: &str) -> Value {
     agent
-        .call_json("assign_task", json!({"id": id, "agent_id": to}))
+        .call_json("assign_task", json!({"id": id, "assignee": to}))
         .await
         .expect("assign_task")
 }

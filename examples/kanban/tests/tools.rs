@@ -105,8 +105,8 @@ async fn others_tasks_look_like_missing_ones() {
     assert_eq!(theirs.replace('1', "N"), missing.replace("99", "N"));
     assert!(theirs.contains("no task 1 assigned to you"), "{theirs}");
 
-    let theirs = error(&bob, "assign_task", json!({"id": 1, "agent_id": "bob"})).await;
-    let missing = error(&bob, "assign_task", json!({"id": 99, "agent_id": "bob"})).await;
+    let theirs = error(&bob, "assign_task", json!({"id": 1, "assignee": "bob"})).await;
+    let missing = error(&bob, "assign_task", json!({"id": 99, "assignee": "bob"})).await;
     assert_eq!(theirs.replace('1', "N"), missing.replace("99", "N"));
 
     let list = alice
@@ -126,7 +126,7 @@ async fn assigning_hands_a_task_over() {
     create(&alice, "Hand me on").await;
 
     let assigned = alice
-        .call_json("assign_task", json!({"id": 1, "agent_id": "bob"}))
+        .call_json("assign_task", json!({"id": 1, "assignee": "bob"}))
         .await
         .expect("assign");
     assert_eq!(assigned["task"]["assignee"], "bob");
@@ -140,15 +140,15 @@ async fn assigning_hands_a_task_over() {
     error(&alice, "move_task", json!({"id": 1, "column": "done"})).await;
 
     // The assignee hands it on; the creator may still take it back; anyone else may not.
-    bob.call_json("assign_task", json!({"id": 1, "agent_id": "carol"}))
+    bob.call_json("assign_task", json!({"id": 1, "assignee": "carol"}))
         .await
         .expect("bob hands on");
     error(&bob, "move_task", json!({"id": 1, "column": "done"})).await;
     alice
-        .call_json("assign_task", json!({"id": 1, "agent_id": "alice"}))
+        .call_json("assign_task", json!({"id": 1, "assignee": "alice"}))
         .await
         .expect("the creator takes it back");
-    let refused = error(&carol, "assign_task", json!({"id": 1, "agent_id": "carol"})).await;
+    let refused = error(&carol, "assign_task", json!({"id": 1, "assignee": "carol"})).await;
     assert!(refused.contains("no task 1"), "{refused}");
     assert_eq!(
         titles(&alice, json!({"column": "doing"})).await,
@@ -192,8 +192,8 @@ async fn bad_input_names_the_field_and_the_problem() {
         ),
         (
             "assign_task",
-            json!({"id": 1, "agent_id": " bob"}),
-            ["`agent_id` \" bob\"", "not an agent id"],
+            json!({"id": 1, "assignee": " bob"}),
+            ["`assignee` \" bob\"", "not an agent id"],
         ),
     ];
     for (tool, args, expected) in cases {
@@ -250,7 +250,7 @@ async fn tools_are_described_and_annotated() {
         .expect("properties");
     let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["agent_id", "id"]);
+    assert_eq!(names, ["assignee", "id"]);
 }
 
 #[tokio::test]
