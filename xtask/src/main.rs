@@ -6,7 +6,10 @@
 //! - `cargo xtask bench [--quick] [--only <section>]`: tool-call throughput and latency side by
 //!   side with plain rmcp, the Python and TypeScript SDKs and bare axum; memory, image sizes,
 //!   cold start, host operations, and a callgrind profile (see `bench/README.md`).
-//! - `cargo xtask demo [--once]`: run the `notes` example and call it as two agents.
+//! - `cargo xtask demo [--once]`: build the example images, run a host, install the plugins,
+//!   link two agents, call tools as each, and serve the API until Ctrl-C (`--once`: exit).
+//! - `cargo xtask image <package>... | --all`: plugin images `FROM scratch`, no registry.
+//! - `cargo xtask e2e`: images, host and agents in containers on the engine.
 
 mod demo;
 mod image;
@@ -29,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// fmt check, clippy -D warnings, workspace tests, Python interop, quick bench.
+    /// fmt check, clippy -D warnings, workspace tests, rustdoc, Python interop, e2e,
+    /// demo --once, quick bench.
     Ci,
     /// The official Python MCP SDK client against the `notes` example plugin.
     Interop,
