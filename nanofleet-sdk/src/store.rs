@@ -115,31 +115,83 @@ pub struct Store {
 
 struct StoreInner {
     path: PathBuf,
-    // SQLite serialises writers anyway, so one connection owned by one thread does all the
-    // work, in arrival order. Compared with a mutex-guarded connection on tokio's blocking
-    // pool, concurrent calls queue instead of parking pool threads on the lock, and the
-    // connection never changes threads (`cargo xtask bench` measures the difference).
+    conn: ConnectionThread,
+}
+
+/// One SQLite connection owned by a thread of its own, which runs calls in arrival order.
+///
+/// SQLite serialises writers anyway, so one connection does all of a store's work. Compared
+/// with a mutex-guarded connection on Tokio's blocking pool, concurrent callers queue instead
+/// of parking pool threads on the lock, and the connection never changes threads
+/// (`cargo xtask bench` measures the difference). The plugin store and the host's store both
+/// run on it. The thread ends when the last clone is dropped and the queue is empty.
+#[derive(Clone)]
+pub struct ConnectionThread {
     jobs: mpsc::Sender<Job>,
 }
 
-/// A unit of work for the store thread.
+/// A unit of work for a [`ConnectionThread`].
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// Moves `conn` to a thread of its own that runs jobs until every [`Store`] clone is dropped.
-fn spawn_worker(path: &Path, mut conn: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
-    let (jobs, queue) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("nanofleet-store".into())
-        .spawn(move || {
-            while let Ok(job) = queue.recv() {
-                job(&mut conn);
-            }
-        })
-        .map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            source: Box::new(e),
-        })?;
-    Ok(jobs)
+/// Why a [`ConnectionThread::call`] produced no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The call panicked. Its open transaction, if any, was rolled back, and the thread
+    /// serves the next call.
+    #[error("a store call panicked")]
+    Panicked,
+    /// The thread is gone, so nothing can be run on the connection any more.
+    #[error("the store thread has stopped")]
+    Stopped,
+}
+
+impl ConnectionThread {
+    /// Moves `conn` to a new thread called `name`.
+    ///
+    /// # Errors
+    ///
+    /// When the operating system refuses a thread.
+    pub fn spawn(name: &str, mut conn: Connection) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on the connection, after every call queued before it, and returns its value.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Panicked`] when `f` panicked, [`CallError::Stopped`] when the thread is gone.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, CallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // A panicking call must not take the thread (and every later call) with it; an
+            // open rusqlite transaction rolls back as the panic unwinds through it.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .map_err(|_| CallError::Panicked);
+            // The caller may have gone away (its request was cancelled): nothing to tell.
+            let _ = reply.send(outcome);
+        });
+        self.jobs.send(job).map_err(|_| CallError::Stopped)?;
+        answer.await.map_err(|_| CallError::Stopped)?
+    }
+}
+
+impl std::fmt::Debug for ConnectionThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionThread").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -167,9 +219,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn, &path)?;
-        let jobs = spawn_worker(&path, conn)?;
+        let conn =
+            ConnectionThread::spawn("nanofleet-store", conn).map_err(|e| StoreError::Open {
+                path: path.clone(),
+                source: Box::new(e),
+            })?;
         Ok(Self {
-            inner: Arc::new(StoreInner { path, jobs }),
+            inner: Arc::new(StoreInner { path, conn }),
         })
     }
 
@@ -178,9 +234,13 @@ impl Store {
         let path = PathBuf::from(":memory:");
         let mut conn = Connection::open_in_memory()?;
         migrate(&mut conn, &path)?;
-        let jobs = spawn_worker(&path, conn)?;
+        let conn =
+            ConnectionThread::spawn("nanofleet-store", conn).map_err(|e| StoreError::Open {
+                path: path.clone(),
+                source: Box::new(e),
+            })?;
         Ok(Self {
-            inner: Arc::new(StoreInner { path, jobs }),
+            inner: Arc::new(StoreInner { path, conn }),
         })
     }
 
@@ -215,22 +275,11 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // A panicking job must not take the store thread (and every later call) with it;
-            // an open rusqlite transaction rolls back as the panic unwinds through it.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| Err(StoreError::Worker("a store call panicked".into())));
-            // The caller may have gone away (its request was cancelled): nothing to tell.
-            let _ = reply.send(outcome);
-        });
         self.inner
-            .jobs
-            .send(job)
-            .map_err(|_| StoreError::Worker("the store thread has stopped".into()))?;
-        answer
+            .conn
+            .call(f)
             .await
-            .map_err(|_| StoreError::Worker("the store thread has stopped".into()))?
+            .map_err(|e| StoreError::Worker(e.to_string()))?
     }
 }
 

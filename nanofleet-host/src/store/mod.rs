@@ -31,7 +31,7 @@ mod records;
 mod secret;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
@@ -44,6 +44,7 @@ pub use records::{
 };
 pub use secret::{SECRET_KEY_ENV, SECRET_KEY_FILE, SECRET_KEY_LEN, SecretKey};
 
+use nanofleet_sdk::store::ConnectionThread;
 use secret::Sealer;
 
 /// The file name of the database inside the data directory.
@@ -262,8 +263,8 @@ pub enum StoreError {
 
 /// The host's desired state.
 ///
-/// Cheap to clone: clones share one connection. Every method runs its SQL on Tokio's
-/// blocking pool, so they are safe to await from async code. Open it once per process.
+/// Cheap to clone: clones share one connection, owned by a thread of its own that runs every
+/// method's SQL, so they are safe to await from async code. Open it once per process.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -272,9 +273,9 @@ pub struct Store {
 struct StoreInner {
     path: PathBuf,
     sealer: Sealer,
-    // One connection behind a mutex: SQLite serialises writers anyway, and the host's write
-    // rate (installs, links, status changes) is far below what one connection sustains.
-    conn: Mutex<Connection>,
+    // One connection on a thread of its own (SQLite serialises writers anyway), shared with
+    // the plugin store's design.
+    conn: ConnectionThread,
 }
 
 // Written by hand so that no secret can reach a log through `{:?}`.
@@ -345,12 +346,14 @@ impl Store {
         migrate(&mut conn, &path)?;
         let sealer = Sealer::new(key);
         check_key(&mut conn, &sealer)?;
+        let conn = ConnectionThread::spawn("nanofleet-host-store", conn).map_err(|e| {
+            StoreError::Open {
+                path: path.clone(),
+                source: Box::new(e),
+            }
+        })?;
         Ok(Self {
-            inner: Arc::new(StoreInner {
-                path,
-                sealer,
-                conn: Mutex::new(conn),
-            }),
+            inner: Arc::new(StoreInner { path, sealer, conn }),
         })
     }
 
@@ -359,22 +362,18 @@ impl Store {
         &self.inner.path
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the store's thread.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &Sealer) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .conn
-                .lock()
-                .map_err(|_| StoreError::Worker("a previous store call panicked".into()))?;
-            f(&mut conn, &inner.sealer)
-        })
-        .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+        self.inner
+            .conn
+            .call(move |conn| f(conn, &inner.sealer))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
     }
 
     /// Runs `f` in an IMMEDIATE transaction, committed when `f` succeeds.
