@@ -347,7 +347,7 @@ async fn sections(
         };
         match profile::run(
             &contenders,
-            &["nanofleet-macros", "plain-rmcp"],
+            &["nanofleet-macros", "nanofleet-programmatic", "plain-rmcp"],
             settings,
             &args.bin_dir,
             &args.out_dir,

@@ -15,7 +15,7 @@ use std::{
     sync::{Arc, mpsc},
 };
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, config::DbConfig, params};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::agent::AgentId;
@@ -149,10 +149,18 @@ pub enum CallError {
 impl ConnectionThread {
     /// Moves `conn` to a new thread called `name`.
     ///
+    /// It also turns on SQLite's query planner stability guarantee on `conn`: the bundled
+    /// SQLite is built with `STAT4`, under which a cached statement whose parameter meets an
+    /// index is prepared again at every new binding, which callgrind showed as 11% of a
+    /// tool call's instructions. Store queries are simple key lookups whose plan does not
+    /// depend on the values.
+    ///
     /// # Errors
     ///
-    /// When the operating system refuses a thread.
+    /// When SQLite refuses the setting or the operating system refuses a thread.
     pub fn spawn(name: &str, mut conn: Connection) -> std::io::Result<Self> {
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(std::io::Error::other)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name(name.to_owned())
