@@ -227,14 +227,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn, &path)?;
-        let conn =
-            ConnectionThread::spawn("nanofleet-store", conn).map_err(|e| StoreError::Open {
-                path: path.clone(),
-                source: Box::new(e),
-            })?;
-        Ok(Self {
-            inner: Arc::new(StoreInner { path, conn }),
-        })
+        Self::start(path, conn)
     }
 
     /// Opens a store in memory, for tests.
@@ -242,6 +235,11 @@ impl Store {
         let path = PathBuf::from(":memory:");
         let mut conn = Connection::open_in_memory()?;
         migrate(&mut conn, &path)?;
+        Self::start(path, conn)
+    }
+
+    /// Hands the migrated connection to the store's thread.
+    fn start(path: PathBuf, conn: Connection) -> Result<Self, StoreError> {
         let conn =
             ConnectionThread::spawn("nanofleet-store", conn).map_err(|e| StoreError::Open {
                 path: path.clone(),
