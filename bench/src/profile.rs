@@ -1,6 +1,6 @@
-//! Where a tool call's instructions go: the release `notes` binary (and plain rmcp on the
-//! same store, for comparison) under callgrind, serving a fixed number of `tools/call`
-//! requests from the load generator at concurrency 1.
+//! Where a tool call's instructions go: the release `notes` binary (and, for comparison, the
+//! same plugin on the programmatic API and plain rmcp on the same store) under callgrind,
+//! serving a fixed number of `tools/call` requests from the load generator at concurrency 1.
 //!
 //! Instrumentation is off while the server starts and warms up, on for exactly the measured
 //! calls, then off again before it shuts down, so start-up and shutdown are not in the
