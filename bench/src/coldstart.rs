@@ -24,7 +24,10 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 use nanofleet_host::runtime::{ContainerSpec, Runtime, image::PluginImage};
-use nanofleet_sdk::identity::InternalToken;
+use nanofleet_sdk::{
+    contracts::{env, names},
+    identity::InternalToken,
+};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -93,7 +96,7 @@ pub async fn run(
             // Removed before anything else happens, whether or not it came up.
             let removed = engine
                 .rt
-                .remove(&nanofleet_host::labels::container_name(&name))
+                .remove(&nanofleet_host::names::container_name(&name))
                 .await;
             let volume = engine.rt.remove_volume(&name).await;
             let sample = sample.with_context(|| format!("cold start of {}", image.tag))?;
@@ -157,13 +160,13 @@ async fn one(engine: &Engine, name: &str, image: &PluginImage) -> Result<Sample>
     spec.instance = engine.instance.clone();
     let token = InternalToken::generate();
     spec.env = BTreeMap::from([
-        ("NANO_API_URL".into(), "http://127.0.0.1:9".into()),
+        (env::NANO_API_URL.into(), "http://127.0.0.1:9".into()),
         (
-            "NANO_INTERNAL_TOKEN".into(),
+            env::NANO_INTERNAL_TOKEN.into(),
             token.expose_secret().to_owned(),
         ),
-        ("NANO_PLUGIN_ID".into(), name.to_owned()),
-        ("NANOFLEET_REQUIRE_AGENT_SIGNATURE".into(), "1".into()),
+        (env::NANO_PLUGIN_ID.into(), name.to_owned()),
+        (env::NANOFLEET_REQUIRE_AGENT_SIGNATURE.into(), "1".into()),
     ]);
     let t0 = Instant::now();
     let state = engine
@@ -175,7 +178,7 @@ async fn one(engine: &Engine, name: &str, image: &PluginImage) -> Result<Sample>
     let ip = state
         .ip
         .with_context(|| format!("container {} has no address", state.name))?;
-    let host = format!("nanofleet-plugin-{name}:{}", m.mcp_port);
+    let host = format!("{}:{}", names::container_name(name), m.mcp_port);
     let deadline = engine_done + READY_TIMEOUT;
     loop {
         if tools_list(ip, m.mcp_port, &host).await {

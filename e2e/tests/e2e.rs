@@ -3,6 +3,7 @@
 //! on `nanofleet-net` that read the `.mcp.json` the host wrote and call plugins by their
 //! container names. Run by `cargo xtask e2e` (which builds the images first) and in CI.
 
+use nanofleet_host::names;
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -72,7 +73,7 @@ async fn images(rt: &DockerRuntime) -> BTreeMap<String, PluginImage> {
 async fn run_agent(workspace: &Path, script: Value) -> Vec<Value> {
     let container = GenericImage::new(AGENT_IMAGE.0, AGENT_IMAGE.1)
         .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(0)))
-        .with_network(labels::NETWORK)
+        .with_network(names::NETWORK)
         .with_mount(Mount::bind_mount(workspace.to_string_lossy(), "/workspace"))
         .with_env_var("AGENT_SCRIPT", script.to_string())
         .with_startup_timeout(Duration::from_secs(120))
@@ -362,7 +363,7 @@ async fn assert_nothing_left(rt: &DockerRuntime) {
         .unwrap_or_default();
     let ours: Vec<_> = volumes
         .iter()
-        .filter(|v| PLUGINS.iter().any(|p| v.name == labels::volume_name(p)))
+        .filter(|v| PLUGINS.iter().any(|p| v.name == names::volume_name(p)))
         .map(|v| v.name.clone())
         .collect();
     assert!(ours.is_empty(), "volumes left behind: {ours:?}");

@@ -19,13 +19,12 @@
 pub mod api;
 pub mod discovery;
 pub mod host;
-pub mod labels;
 pub mod linking;
 pub mod runtime;
 pub mod store;
 
 pub use host::{Host, HostConfig, HostError, HostEvent, InstallOptions};
-pub use nanofleet_sdk::manifest;
+pub use nanofleet_contracts::{labels, manifest, names};
 
 /// The README's examples (a plugin and an embedding host), compiled as doctests so they cannot
 /// drift from the code. Here rather than in the SDK: this crate sees both.

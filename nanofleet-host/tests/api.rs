@@ -1024,7 +1024,7 @@ fn running(plugin: &str, ui_port: u16, addr: SocketAddr) -> ContainerState {
     ContainerState {
         plugin: plugin.into(),
         id: "fake".into(),
-        name: nanofleet_host::labels::container_name(plugin),
+        name: nanofleet_host::names::container_name(plugin),
         running: true,
         version: None,
         config_hash: None,
@@ -1052,7 +1052,7 @@ async fn defect_6_the_ui_proxy_wants_auth_and_hands_the_plugin_a_fresh_verifiabl
     assert_eq!(down.code(), "plugin_unavailable");
 
     app.runtime.containers.lock().expect("lock").insert(
-        nanofleet_host::labels::container_name("board"),
+        nanofleet_host::names::container_name("board"),
         running("board", 8081, addr),
     );
 
@@ -1202,7 +1202,7 @@ async fn the_ui_proxy_streams_both_ways() {
     let release = Arc::new(tokio::sync::Notify::new());
     let addr = stand_in_ui(Arc::clone(&seen), Arc::clone(&release)).await;
     app.runtime.containers.lock().expect("lock").insert(
-        nanofleet_host::labels::container_name("stream"),
+        nanofleet_host::names::container_name("stream"),
         running("stream", 8081, addr),
     );
 

@@ -4,12 +4,12 @@
 
 mod support;
 
+use nanofleet_host::names;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use nanofleet_host::{
-    labels,
     runtime::Runtime,
     store::{PluginRecord, SECRET_KEY_ENV, Store},
 };
@@ -557,7 +557,7 @@ async fn install_ls_call_logs_rm_against_the_engine() {
             .collect();
         assert!(left.is_empty(), "containers left: {left:?}");
         assert!(
-            rt.inspect(&labels::container_name(&name))
+            rt.inspect(&names::container_name(&name))
                 .await
                 .expect("inspect")
                 .is_none()

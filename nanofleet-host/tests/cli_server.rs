@@ -4,13 +4,14 @@
 
 mod support;
 
+use nanofleet_host::names;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nanofleet_host::{labels, runtime::Runtime, store::SECRET_KEY_ENV};
+use nanofleet_host::{runtime::Runtime, store::SECRET_KEY_ENV};
 use nanofleet_sdk::manifest::Manifest;
 use serde_json::Value;
 use support::*;
@@ -478,7 +479,7 @@ async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
         assert!(run.stdout().contains("serving"), "{}", run.stdout());
 
         // The reconciler runs inside serve: a removed container comes back.
-        let container = labels::container_name(&name);
+        let container = names::container_name(&name);
         rt.remove(&container).await.expect("docker rm -f");
         let removed = Instant::now();
         loop {

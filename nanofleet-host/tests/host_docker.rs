@@ -5,6 +5,7 @@
 
 mod support;
 
+use nanofleet_host::names;
 use std::{
     collections::{BTreeMap, HashMap},
     path::Path,
@@ -15,7 +16,6 @@ use std::{
 use nanofleet_host::{
     Host, HostConfig, HostError, InstallOptions,
     host::Action,
-    labels,
     runtime::{DockerRuntime, Runtime, RuntimeError},
     store::{AgentRecord, Status},
 };
@@ -303,7 +303,7 @@ async fn defect_2_restart_and_uninstall_work_on_stopped_and_deleted_containers()
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = labels::container_name(&name);
+        let container = names::container_name(&name);
         fx.rt.stop(&container).await.expect("stop");
         fx.rt
             .stop(&container)
@@ -353,7 +353,7 @@ async fn defect_3_the_reconciler_repairs_removed_and_stopped_containers() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = labels::container_name(&name);
+        let container = names::container_name(&name);
 
         let started = Instant::now();
         let idle = fx.host.reconcile().await.expect("reconcile");
@@ -409,7 +409,7 @@ async fn defect_3_engine_events_trigger_repair_without_a_manual_pass() {
             })
             .await;
         });
-        let container = labels::container_name(&name);
+        let container = names::container_name(&name);
         let before = fx
             .rt
             .inspect(&container)
@@ -489,7 +489,7 @@ async fn a_host_restart_makes_no_duplicates_and_rolls_back_a_crashed_install() {
             .filter(|c| c.plugin == name || c.plugin == crashed)
             .collect();
         assert_eq!(ours.len(), 1, "{ours:?}");
-        assert_eq!(ours[0].name, labels::container_name(&name));
+        assert_eq!(ours[0].name, names::container_name(&name));
         assert!(
             host.store()
                 .get_plugin(&crashed)
@@ -511,7 +511,7 @@ async fn defect_4_a_failed_upgrade_keeps_the_old_version_serving() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = labels::container_name(&name);
+        let container = names::container_name(&name);
         let old_id = fx
             .rt
             .inspect(&container)
@@ -637,7 +637,7 @@ async fn defect_5_required_env_vars_are_checked_and_injected() {
         let inspected = fx
             .rt
             .docker()
-            .inspect_container(&labels::container_name(&name), None)
+            .inspect_container(&names::container_name(&name), None)
             .await
             .expect("inspect");
         let env: HashMap<String, String> = inspected
@@ -738,7 +738,7 @@ async fn disabling_stops_and_enabling_starts_across_reconciles() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = labels::container_name(&name);
+        let container = names::container_name(&name);
         let record = fx.host.set_enabled(&name, false).await.expect("disable");
         assert_eq!(record.status, Status::Stopped);
         assert!(

@@ -19,7 +19,7 @@ fn target(plugin: &str) -> LinkTarget {
     LinkTarget::new(
         plugin,
         agent_url(
-            &nanofleet_host::labels::plugin_base_url(plugin, 8080),
+            &nanofleet_host::names::plugin_base_url(plugin, 8080),
             "agent-1",
             None,
         ),

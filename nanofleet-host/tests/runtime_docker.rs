@@ -7,6 +7,7 @@
 //! plugin names and removes the containers and volumes it made, even when it fails; the
 //! last test out removes the networks.
 
+use nanofleet_host::names;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -111,7 +112,7 @@ async fn a_plugin_container_is_created_hardened() {
     let plugin = unique_plugin();
     with_cleanup(&rt, &[&plugin], async {
         let spec = spec(&plugin, &hello_image().await);
-        let name = labels::container_name(&plugin);
+        let name = names::container_name(&plugin);
         let state = rt.create_and_start(&spec).await.expect("created");
         assert_eq!(
             (state.name.as_str(), state.plugin.as_str()),
@@ -124,7 +125,7 @@ async fn a_plugin_container_is_created_hardened() {
         assert!(
             seen.ip.is_some(),
             "an address on {}: {seen:?}",
-            labels::NETWORK
+            names::NETWORK
         );
         assert_eq!(seen.version.as_deref(), Some("0.1.0"));
         assert_eq!(seen.config_hash, Some(spec.config_hash()));
@@ -189,7 +190,7 @@ async fn a_plugin_container_is_created_hardened() {
         assert_eq!(mounts[0].destination.as_deref(), Some("/data"));
         assert_eq!(
             mounts[0].name.as_deref(),
-            Some(labels::volume_name(&plugin).as_str())
+            Some(names::volume_name(&plugin).as_str())
         );
         assert_eq!(mounts[0].rw, Some(true));
         assert_eq!(mounts[0].typ.as_deref(), Some("volume"));
@@ -200,17 +201,14 @@ async fn a_plugin_container_is_created_hardened() {
             .expect("networks");
         assert_eq!(
             networks.keys().collect::<Vec<_>>(),
-            [labels::NETWORK],
+            [names::NETWORK],
             "egress is off"
         );
-        let aliases = networks[labels::NETWORK]
-            .aliases
-            .clone()
-            .unwrap_or_default();
+        let aliases = networks[names::NETWORK].aliases.clone().unwrap_or_default();
         assert!(aliases.contains(&name), "{aliases:?}");
         let network = rt
             .docker()
-            .inspect_network(labels::NETWORK, None)
+            .inspect_network(names::NETWORK, None)
             .await
             .expect("network");
         assert_eq!(network.internal, Some(true));
@@ -224,7 +222,7 @@ async fn a_plugin_container_is_created_hardened() {
         );
         let volume = rt
             .docker()
-            .inspect_volume(&labels::volume_name(&plugin))
+            .inspect_volume(&names::volume_name(&plugin))
             .await
             .expect("volume");
         assert_eq!(volume.labels.get(labels::PLUGIN), Some(&plugin));
@@ -252,7 +250,7 @@ async fn egress_adds_the_egress_network_only() {
             .into_keys()
             .collect();
         networks.sort();
-        assert_eq!(networks, [EGRESS_NETWORK, labels::NETWORK]);
+        assert_eq!(networks, [EGRESS_NETWORK, names::NETWORK]);
         let egress = rt
             .docker()
             .inspect_network(EGRESS_NETWORK, None)
@@ -300,7 +298,7 @@ async fn loopback_mode_publishes_a_plugin_that_answers() {
             .collect();
         networks.sort();
         // Docker publishes nothing for a container on internal networks only.
-        assert_eq!(networks, [labels::NETWORK, PUBLISH_NETWORK]);
+        assert_eq!(networks, [names::NETWORK, PUBLISH_NETWORK]);
         let publish = rt
             .docker()
             .inspect_network(PUBLISH_NETWORK, None)
@@ -376,7 +374,7 @@ async fn stop_and_remove_are_idempotent() {
             .expect("removing a removed container is fine");
         assert_eq!(rt.inspect(&name).await.expect("inspect"), None);
 
-        let never = labels::container_name(&unique_plugin());
+        let never = names::container_name(&unique_plugin());
         rt.stop(&never)
             .await
             .expect("stopping a container that never existed is fine");
@@ -416,7 +414,7 @@ async fn an_upgrade_can_start_under_a_temporary_name_and_rename() {
     let plugin = unique_plugin();
     with_cleanup(&rt, &[&plugin], async {
         let mut next = spec(&plugin, &hello_image().await);
-        next.container_name = Some(format!("{}-next", labels::container_name(&plugin)));
+        next.container_name = Some(format!("{}-next", names::container_name(&plugin)));
         let state = rt.create_and_start(&next).await.expect("created");
         let raw = rt
             .docker()
@@ -426,16 +424,16 @@ async fn an_upgrade_can_start_under_a_temporary_name_and_rename() {
         let aliases = raw
             .network_settings
             .and_then(|n| n.networks)
-            .expect("networks")[labels::NETWORK]
+            .expect("networks")[names::NETWORK]
             .aliases
             .clone()
             .unwrap_or_default();
         assert!(
-            aliases.contains(&labels::container_name(&plugin)),
+            aliases.contains(&names::container_name(&plugin)),
             "{aliases:?}"
         );
 
-        let canonical = labels::container_name(&plugin);
+        let canonical = names::container_name(&plugin);
         rt.rename(&state.name, &canonical).await.expect("rename");
         let renamed = rt
             .inspect(&canonical)
@@ -530,7 +528,7 @@ async fn logs_and_follow_logs_return_lines() {
             .expect("a line");
         assert!(line.contains("serving"), "{line}");
 
-        let missing = labels::container_name(&unique_plugin());
+        let missing = names::container_name(&unique_plugin());
         let err = rt.logs(&missing, 10).await.expect_err("no container");
         assert!(matches!(err, RuntimeError::NotFound(_)), "{err:?}");
     })
@@ -680,7 +678,7 @@ async fn networks_are_created_once_healed_when_duplicated_and_removed_when_unuse
         // Two host processes racing can still leave two networks of one name (API 1.41 allows
         // it, and such a name can no longer be used): the next ensure heals it.
         let duplicate = bollard::models::NetworkCreateRequest {
-            name: labels::NETWORK.to_owned(),
+            name: names::NETWORK.to_owned(),
             internal: Some(true),
             labels: Some(std::collections::HashMap::from([(
                 labels::MANAGED_BY.to_owned(),
@@ -692,7 +690,7 @@ async fn networks_are_created_once_healed_when_duplicated_and_removed_when_unuse
             .create_network(duplicate)
             .await
             .expect("a duplicate");
-        assert_eq!(networks_named(&rt, labels::NETWORK).await.len(), 2);
+        assert_eq!(networks_named(&rt, names::NETWORK).await.len(), 2);
         rt.ensure_network().await.expect("heals");
         assert_one_network_each(&rt).await;
     })
@@ -702,7 +700,7 @@ async fn networks_are_created_once_healed_when_duplicated_and_removed_when_unuse
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
-    for name in [labels::NETWORK, EGRESS_NETWORK, PUBLISH_NETWORK] {
+    for name in [names::NETWORK, EGRESS_NETWORK, PUBLISH_NETWORK] {
         assert!(
             networks_named(&rt, name).await.is_empty(),
             "{name} is still there"
@@ -725,7 +723,7 @@ async fn networks_named(rt: &DockerRuntime, name: &str) -> Vec<bollard::models::
 }
 
 async fn assert_one_network_each(rt: &DockerRuntime) {
-    for (name, internal) in [(labels::NETWORK, true), (EGRESS_NETWORK, false)] {
+    for (name, internal) in [(names::NETWORK, true), (EGRESS_NETWORK, false)] {
         let found = networks_named(rt, name).await;
         assert_eq!(found.len(), 1, "exactly one {name}: {found:?}");
         assert_eq!(found[0].internal, Some(internal), "{name}");

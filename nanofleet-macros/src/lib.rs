@@ -117,9 +117,10 @@
 mod attr;
 mod expand;
 mod parse;
-#[path = "../../nanofleet-sdk/src/manifest/rules.rs"]
-mod rules;
 mod validate;
+
+/// The manifest rules the host applies at install time, applied here at compile time.
+use nanofleet_contracts::manifest::rules;
 
 use proc_macro::TokenStream;
 

@@ -55,7 +55,7 @@ const ERROR_BODY_BYTES: usize = 4 * 1024;
 
 /// Keys dropped from [`AgentInfo::extra`]: NanoFleet's agent records include each agent's own
 /// internal token, which a plugin has no use for and must not pass on (say, to an LLM).
-const SECRET_AGENT_KEYS: [&str; 1] = ["token"];
+use nanofleet_contracts::{bearer, callback};
 
 /// A client for the NanoFleet host's internal API. Cheap to clone.
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl NanoApi {
     pub fn new(base_url: impl Into<String>, token: InternalToken) -> Result<Self, NanoApiError> {
         let base_display = base_url.into().trim().trim_end_matches('/').to_owned();
         let base = parse_base_url(&base_display)?;
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+        let mut authorization = HeaderValue::try_from(bearer::header_value(token.expose_secret()))
             .map_err(|_| {
                 NanoApiError::Config("the internal token cannot be sent in an HTTP header".into())
             })?;
@@ -154,11 +154,11 @@ impl NanoApi {
     /// Accepts both a bare JSON array of agents and `{"agents": [...]}`, which is what NanoFleet
     /// itself returns.
     pub async fn list_agents(&self) -> Result<Vec<AgentInfo>, NanoApiError> {
-        let url = self.endpoint(&["internal", "agents"])?;
+        let url = self.endpoint(&callback::AGENTS_SEGMENTS)?;
         let body = self
             .get_json(url, || "the agent list (GET /internal/agents)".to_owned())
             .await?;
-        let agents = unwrap_field(body, "agents", Value::is_array);
+        let agents = unwrap_field(body, callback::AGENTS_FIELD, Value::is_array);
         let agents: Vec<AgentInfo> = decode(agents, "the agent list")?;
         Ok(agents.into_iter().map(AgentInfo::without_secrets).collect())
     }
@@ -170,7 +170,7 @@ impl NanoApi {
     pub async fn get_agent(&self, id: &str) -> Result<AgentInfo, NanoApiError> {
         let url = self.agent_endpoint(id, &[])?;
         let body = self.get_json(url, || format!("agent {id:?}")).await?;
-        let agent = unwrap_field(body, "agent", Value::is_object);
+        let agent = unwrap_field(body, callback::AGENT_FIELD, Value::is_object);
         decode(agent, "the agent").map(AgentInfo::without_secrets)
     }
 
@@ -179,11 +179,10 @@ impl NanoApi {
     ///
     /// Any 2xx status is success; the response body is ignored.
     pub async fn send_message(&self, agent_id: &str, content: &str) -> Result<(), NanoApiError> {
-        let url = self.agent_endpoint(agent_id, &["messages"])?;
-        let body = Value::Object(Map::from_iter([(
-            "content".to_owned(),
-            Value::from(content),
-        )]));
+        let url = self.agent_endpoint(agent_id, &[callback::MESSAGES_SEGMENT])?;
+        let body = callback::MessageRequest {
+            content: content.to_owned(),
+        };
         let request = self.inner.client.post(url).json(&body);
         self.send(request, || {
             format!("agent {agent_id:?} (or the host has no messages endpoint)")
@@ -209,7 +208,8 @@ impl NanoApi {
                 what: format!("agent {id:?} (not a usable id)"),
             });
         }
-        let mut segments = vec!["internal", "agents", id];
+        let mut segments = callback::AGENTS_SEGMENTS.to_vec();
+        segments.push(id);
         segments.extend_from_slice(rest);
         self.endpoint(&segments)
     }
@@ -400,7 +400,7 @@ pub struct AgentInfo {
 
 impl AgentInfo {
     fn without_secrets(mut self) -> Self {
-        for key in SECRET_AGENT_KEYS {
+        for key in callback::SECRET_AGENT_FIELDS {
             self.extra.remove(key);
         }
         self

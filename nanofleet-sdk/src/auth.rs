@@ -198,27 +198,12 @@ fn check(token: &InternalToken, headers: &HeaderMap) -> Result<(), Refusal> {
     if values.next().is_some() {
         return Err(Refusal::Ambiguous);
     }
-    let presented = bearer_token(value.as_bytes()).ok_or(Refusal::NotBearer)?;
+    let presented =
+        nanofleet_contracts::bearer::token(value.as_bytes()).ok_or(Refusal::NotBearer)?;
     if presented.is_empty() || !token.matches(presented) {
         return Err(Refusal::InvalidToken);
     }
     Ok(())
-}
-
-/// Extracts the credentials of a `Bearer` authorization value, the scheme matched
-/// case-insensitively as RFC 9110 §11.1 requires. `None` for any other scheme.
-fn bearer_token(value: &[u8]) -> Option<&[u8]> {
-    const SCHEME: &[u8] = b"bearer";
-    let (scheme, rest) = value.split_at_checked(SCHEME.len())?;
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
-        return None;
-    }
-    match rest.first() {
-        None => Some(rest),
-        Some(b' ') => Some(rest.trim_ascii()),
-        // `BearerX ...` is another scheme that merely starts with the same letters.
-        Some(_) => None,
-    }
 }
 
 #[cfg(test)]
@@ -366,12 +351,21 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
-        assert_eq!(bearer_token(b"bEaReR  abc "), Some(&b"abc"[..]));
-        assert_eq!(bearer_token(b"Bearer"), Some(&b""[..]));
-        assert_eq!(bearer_token(b"Bearerabc"), None);
-        assert_eq!(bearer_token(b"Bear"), None);
-        assert_eq!(bearer_token(b""), None);
-        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(
+            nanofleet_contracts::bearer::token(b"Bearer abc"),
+            Some(&b"abc"[..])
+        );
+        assert_eq!(
+            nanofleet_contracts::bearer::token(b"bEaReR  abc "),
+            Some(&b"abc"[..])
+        );
+        assert_eq!(
+            nanofleet_contracts::bearer::token(b"Bearer"),
+            Some(&b""[..])
+        );
+        assert_eq!(nanofleet_contracts::bearer::token(b"Bearerabc"), None);
+        assert_eq!(nanofleet_contracts::bearer::token(b"Bear"), None);
+        assert_eq!(nanofleet_contracts::bearer::token(b""), None);
+        assert_eq!(nanofleet_contracts::bearer::token(b"Basic abc"), None);
     }
 }

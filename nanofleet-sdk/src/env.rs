@@ -28,28 +28,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use reqwest::Url;
-
 use crate::identity::InternalToken;
 
-/// Base URL of the NanoFleet API, such as `http://nanofleet-api:3000`. Set by the host.
-pub const NANO_API_URL: &str = "NANO_API_URL";
-/// The plugin install's secret. Set by the host; see [`InternalToken`].
-pub const NANO_INTERNAL_TOKEN: &str = "NANO_INTERNAL_TOKEN";
-/// The plugin's name, as in its manifest. Set by the host.
-pub const NANO_PLUGIN_ID: &str = "NANO_PLUGIN_ID";
-/// Whether MCP requests must carry a valid `agent_sig` (`1`/`true`/`yes` or `0`/`false`/`no`).
-pub const NANOFLEET_REQUIRE_AGENT_SIGNATURE: &str = "NANOFLEET_REQUIRE_AGENT_SIGNATURE";
-/// Directory for the plugin's persistent data.
-pub const NANOFLEET_DATA_DIR: &str = "NANOFLEET_DATA_DIR";
-/// Socket address the MCP server binds instead of `0.0.0.0:<mcpPort>`.
-pub const NANOFLEET_MCP_ADDR: &str = "NANOFLEET_MCP_ADDR";
-/// Socket address the UI server binds instead of `0.0.0.0:<uiPort>`.
-pub const NANOFLEET_UI_ADDR: &str = "NANOFLEET_UI_ADDR";
-/// Comma-separated extra `Host` names the MCP endpoint accepts, or `*` for any.
-pub const NANOFLEET_ALLOWED_HOSTS: &str = "NANOFLEET_ALLOWED_HOSTS";
-/// Whether the UI accepts NanoFleet's own `nf_token`, which the plugin cannot verify (boolean).
-pub const NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN: &str = "NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN";
+pub use nanofleet_contracts::env::{
+    NANO_API_URL, NANO_INTERNAL_TOKEN, NANO_PLUGIN_ID, NANOFLEET_ALLOWED_HOSTS, NANOFLEET_DATA_DIR,
+    NANOFLEET_MCP_ADDR, NANOFLEET_REQUIRE_AGENT_SIGNATURE, NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
+    NANOFLEET_UI_ADDR,
+};
 
 const PLUGIN_ID_MAX_LEN: usize = 255;
 /// Longest stretch of a bad value quoted back in a message.
@@ -237,35 +222,9 @@ impl<F: Fn(&str) -> Raw> Reader<F> {
     }
 }
 
+/// The one `NANO_API_URL` rule, shared with the host.
 fn parse_api_url(value: &str) -> Result<String, String> {
-    const EXPECTED: &str = "expected an http:// or https:// URL such as http://nanofleet-api:3000";
-    let trimmed = value.trim();
-    let url = Url::parse(trimmed)
-        .map_err(|err| format!("is not a valid URL ({}: {err}): {EXPECTED}", quote(value)))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "has the unsupported scheme `{}` ({}): {EXPECTED}",
-            url.scheme(),
-            quote(value)
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("has no host ({}): {EXPECTED}", quote(value)));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        // Not quoted: the value holds a credential.
-        return Err(format!(
-            "contains a user name or password: {EXPECTED}; the internal token is sent as a \
-             bearer token, not in the URL"
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "has a query or fragment ({}): {EXPECTED}",
-            quote(value)
-        ));
-    }
-    Ok(trimmed.trim_end_matches('/').to_owned())
+    nanofleet_contracts::env::parse_api_url(value).map_err(|e| e.to_string())
 }
 
 fn parse_internal_token(value: &str) -> Result<InternalToken, String> {

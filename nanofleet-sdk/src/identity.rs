@@ -56,11 +56,9 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Query parameter carrying the calling agent's id on the MCP endpoint.
-pub const AGENT_ID_PARAM: &str = "agent_id";
-
-/// Query parameter carrying the host's signature of [`AGENT_ID_PARAM`] (see [`sign_agent`]).
-pub const AGENT_SIGNATURE_PARAM: &str = "agent_sig";
+/// Query parameters on the MCP endpoint: the calling agent's id, and the host's signature of
+/// it (see [`sign_agent`]).
+pub use nanofleet_contracts::names::{AGENT_ID_PARAM, AGENT_SIG_PARAM as AGENT_SIGNATURE_PARAM};
 
 /// Query parameter carrying the UI token on requests the host proxies to the plugin's UI.
 pub const UI_TOKEN_PARAM: &str = "nf_token";

@@ -43,7 +43,9 @@ pub mod cli;
 pub mod env;
 mod error;
 pub mod identity;
-pub mod manifest;
+/// The plugin manifest (`manifest.json`), from [`nanofleet_contracts`]: one definition shared
+/// with the macros and the host.
+pub use nanofleet_contracts::manifest;
 pub mod plugin;
 pub mod server;
 pub mod store;
@@ -66,6 +68,9 @@ pub use server::serve;
 pub use store::{AgentStore, SharedStore};
 pub use tool::{Context, LogLevel, Tool, ToolCall, ToolError};
 
+/// The formats shared with the host: env names, container names, image references, the
+/// callback API.
+pub use nanofleet_contracts as contracts;
 /// The exact rmcp release this SDK is built on, re-exported so plugins never mix versions.
 pub use rmcp;
 /// The schemars release the input and output schemas are generated with.

@@ -196,10 +196,10 @@ async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
 pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
     let name = running.manifest().name.clone();
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    hosts.push(format!("nanofleet-plugin-{name}"));
+    hosts.push(nanofleet_contracts::names::container_name(&name));
     // The host names the container after the id it installed the plugin under.
     if let Some(id) = running.env().plugin_id.as_deref().filter(|id| *id != name) {
-        hosts.push(format!("nanofleet-plugin-{id}"));
+        hosts.push(nanofleet_contracts::names::container_name(id));
     }
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)

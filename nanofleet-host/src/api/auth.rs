@@ -182,11 +182,7 @@ impl Authenticator for BearerToken {
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    nanofleet_contracts::bearer::token_str(value)
 }
 
 /// Middleware: authenticates with the configured [`Authenticator`], stores the [`Principal`]

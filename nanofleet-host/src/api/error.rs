@@ -129,6 +129,11 @@ impl From<HostError> for ApiError {
         let new = Self::new;
         match error {
             HostError::InvalidManifest(diagnostics) => Self::invalid_manifest(diagnostics),
+            HostError::InvalidConfig(_) => new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "invalid_host_config",
+                message,
+            ),
             HostError::AlreadyInstalled(_) => {
                 new(StatusCode::CONFLICT, "already_installed", message)
             }

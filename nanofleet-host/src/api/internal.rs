@@ -14,15 +14,16 @@ use axum::{
     http::{StatusCode, request::Parts},
 };
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use nanofleet_contracts::callback::{
+    Agent as InternalAgent, AgentList as InternalAgentList, MAX_MESSAGE_BYTES, MessageRequest,
+};
 
 use super::{
     ApiState,
     auth::bearer,
     error::{ApiError, ApiJson, ApiPath, ErrorBody},
 };
-use crate::store::{AgentRecord, MAX_MESSAGE_BYTES, Store};
+use crate::store::{AgentRecord, Store};
 
 /// Delivers a plugin's message to an agent. The embedding application decides what that
 /// means (queue it, wake the agent); [`StoreMessages`] records it in the store.
@@ -101,29 +102,6 @@ impl FromRequestParts<ApiState> for PluginCaller {
         }
         found.map(Self).ok_or_else(refuse)
     }
-}
-
-/// An agent as a plugin sees it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct InternalAgent {
-    /// The agent's id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-}
-
-/// `{"agents": [...]}`, the shape NanoFleet's host answers with.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct InternalAgentList {
-    /// The agents linked to the calling plugin.
-    pub agents: Vec<InternalAgent>,
-}
-
-/// A message for an agent.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct MessageRequest {
-    /// The text, at most 256 KiB.
-    pub content: String,
 }
 
 /// The agent `id`, when it is linked to `plugin`; 404 otherwise (unknown or not linked alike).

@@ -1,6 +1,7 @@
 //! `/api/plugins`: install, list, inspect, remove, restart, upgrade, enable, disable, logs, and
 //! the UI session the dashboard frames a plugin's UI with.
 
+use crate::names;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
@@ -388,7 +389,7 @@ pub(crate) async fn logs(
 ) -> Result<Response, ApiError> {
     state.host.plugin(&name).await?;
     let tail = query.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL);
-    let container = labels::container_name(&name);
+    let container = names::container_name(&name);
     let runtime = state.host.runtime();
     let body = if query.follow {
         let lines = runtime.follow_logs(&container, tail).await?;

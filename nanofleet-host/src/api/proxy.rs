@@ -51,6 +51,7 @@
 //! itself and sends `Access-Control-Allow-Origin: *`, which grants nothing since no ambient
 //! credential (cookie) is ever accepted, only the explicit token.
 
+use crate::names;
 use std::time::SystemTime;
 
 use axum::{
@@ -64,7 +65,7 @@ use axum::{
 use nanofleet_sdk::identity::{InternalToken, UI_TOKEN_PARAM, mint_ui_token, verify_ui_token};
 
 use super::{ApiState, auth::Principal, error::ApiError};
-use crate::{labels, store::PluginRecord};
+use crate::store::PluginRecord;
 
 /// `/api/plugins/{name}/ui`: redirects to `ui/`, keeping the query.
 pub const UI_ROOT: &str = "/api/plugins/{name}/ui";
@@ -205,8 +206,7 @@ async fn forward(State(state): State<ApiState>, request: Request) -> Result<Resp
 
     let mut upstream = reqwest::Request::new(parts.method.clone(), url);
     *upstream.headers_mut() = request_headers(&parts.headers);
-    if let Ok(host) = HeaderValue::from_str(&format!("{}:{ui_port}", labels::container_name(name)))
-    {
+    if let Ok(host) = HeaderValue::from_str(&format!("{}:{ui_port}", names::container_name(name))) {
         upstream.headers_mut().insert(header::HOST, host);
     }
     if !matches!(parts.method, Method::GET | Method::HEAD)
@@ -255,7 +255,7 @@ async fn upstream_addr(
     name: &str,
     ui_port: u16,
 ) -> Result<std::net::SocketAddr, ApiError> {
-    let container = labels::container_name(name);
+    let container = names::container_name(name);
     let inspected = state
         .host
         .runtime()

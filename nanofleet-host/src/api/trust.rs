@@ -6,6 +6,8 @@
 
 use axum::http::StatusCode;
 
+use nanofleet_contracts::image::{ImageRef, is_image_id};
+
 use super::error::ApiError;
 
 /// Which image references the API installs.
@@ -84,47 +86,25 @@ impl ImagePolicy {
     }
 }
 
-fn is_hex_digest(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// `repo@sha256:<hex>` or a bare image id `sha256:<hex>`.
 fn is_pinned(image: &str) -> bool {
-    if let Some(id) = image.strip_prefix("sha256:") {
-        return is_hex_digest(id);
-    }
-    image
-        .split_once('@')
-        .and_then(|(_, digest)| digest.strip_prefix("sha256:"))
-        .is_some_and(is_hex_digest)
+    is_image_id(image) || ImageRef::parse(image).is_ok_and(|r| r.is_digest_pinned())
 }
 
-/// The repository of a reference, without tag or digest, normalised; `None` for an image id.
+/// The repository of a reference, without tag or digest, in its canonical form; `None` for
+/// an image id or a string that is no reference.
 fn repository_of(image: &str) -> Option<String> {
-    if image.starts_with("sha256:") || image.is_empty() {
+    if is_image_id(image) {
         return None;
     }
-    let without_digest = image.split_once('@').map_or(image, |(name, _)| name);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    let name = match without_digest[last_slash..].find(':') {
-        Some(colon) => &without_digest[..last_slash + colon],
-        None => without_digest,
-    };
-    (!name.is_empty()).then(|| normalise(name))
+    ImageRef::parse(image).ok().map(|r| r.canonical_name())
 }
 
-/// Docker Hub short names in full: `nginx` → `docker.io/library/nginx`, `acme/x` →
-/// `docker.io/acme/x`; lower-cased registry.
-fn normalise(repository: &str) -> String {
-    let mut parts = repository.splitn(2, '/');
-    let first = parts.next().unwrap_or_default();
-    match parts.next() {
-        None => format!("docker.io/library/{first}"),
-        Some(rest) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            format!("{}/{rest}", first.to_ascii_lowercase())
-        }
-        Some(rest) => format!("docker.io/{first}/{rest}"),
-    }
+/// An allow-list entry in canonical form (`nginx` → `docker.io/library/nginx`), compared with
+/// [`repository_of`]. An entry that is no reference is kept as written, so it matches nothing
+/// by accident.
+fn normalise(entry: &str) -> String {
+    ImageRef::parse(entry).map_or_else(|_| entry.to_owned(), |r| r.canonical_name())
 }
 
 /// Refuses manifest URLs that are not `http://` or `https://` (400 `unsupported_url`).
@@ -161,7 +141,7 @@ mod tests {
         let p = ImagePolicy::AllowRepositories(vec!["ghcr.io/acme/".into(), "nginx".into()]);
         for ok in [
             "ghcr.io/acme/kanban:1",
-            "ghcr.io/acme/x/y@sha256:00",
+            &format!("ghcr.io/acme/x/y@{DIGEST}"),
             "nginx",
             "docker.io/library/nginx:1",
             "GHCR.io/acme/kanban",

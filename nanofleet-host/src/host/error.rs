@@ -27,6 +27,9 @@ pub enum HostError {
         /// The manifest's name.
         given: String,
     },
+    /// The host's configuration cannot work, e.g. a `NANO_API_URL` plugins could not use.
+    #[error("the host's configuration is not valid: {0}")]
+    InvalidConfig(String),
     /// The plugin needs API keys the host does not have.
     #[error(
         "plugin `{plugin}` needs API keys that are not set: {}; set them first (nanofleet keys set NAME)",

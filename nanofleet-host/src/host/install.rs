@@ -1,6 +1,7 @@
 //! Install, uninstall, restart, upgrade, enable and disable: each under the plugin's lock,
 //! each rolled back when a step fails.
 
+use crate::names;
 use std::net::SocketAddr;
 
 use nanofleet_sdk::{
@@ -11,7 +12,6 @@ use rmcp::model::{CallToolResult, Tool};
 
 use super::{Host, HostError, HostEvent, InstallOptions, probe};
 use crate::{
-    labels,
     runtime::RuntimeError,
     store::{Desired, PluginRecord, Status},
 };
@@ -70,7 +70,7 @@ impl Host {
     }
 
     async fn roll_back_install(&self, name: &str) {
-        if let Err(e) = self.runtime().remove(&labels::container_name(name)).await {
+        if let Err(e) = self.runtime().remove(&names::container_name(name)).await {
             tracing::error!(plugin = name, error = %e, "rollback: cannot remove the container");
         }
         if let Err(e) = self.store().delete_plugin(name).await {
@@ -187,7 +187,7 @@ impl Host {
             return Err(HostError::NotInstalled(name.to_owned()));
         }
         let agents = store.agents_of_plugin(name).await?;
-        self.runtime().remove(&labels::container_name(name)).await?;
+        self.runtime().remove(&names::container_name(name)).await?;
         store.delete_plugin(name).await?;
         for agent in agents {
             self.sync_agent(&agent, &[name.to_owned()]).await?;
@@ -203,7 +203,7 @@ impl Host {
     pub async fn restart(&self, name: &str) -> Result<PluginRecord, HostError> {
         let _guard = self.lock(name).await;
         let (record, token) = self.installed(name).await?;
-        let container = labels::container_name(name);
+        let container = names::container_name(name);
         let state = self.runtime().inspect(&container).await?;
         let spec = self.spec_for(&record, &token).await?;
         let tools = match state {
@@ -241,8 +241,8 @@ impl Host {
         let mut next = old.clone();
         next.manifest = manifest;
         next.egress = options.egress || old.egress;
-        let canonical = labels::container_name(&name);
-        let staging = format!("{canonical}-next");
+        let canonical = names::container_name(&name);
+        let staging = names::staging_container_name(&name);
         // A staging container left by an interrupted upgrade is not serving anyone.
         self.runtime().remove(&staging).await?;
         let tools = self.bring_up(&next, &token, Some(staging.clone())).await?;
@@ -289,7 +289,7 @@ impl Host {
     ) -> Result<CallToolResult, HostError> {
         let (record, token) = self.installed(plugin).await?;
         let (addr, host) = self
-            .target_of(&labels::container_name(plugin), record.manifest.mcp_port)
+            .target_of(&names::container_name(plugin), record.manifest.mcp_port)
             .await
             .map_err(|_| HostError::NotRunning(plugin.to_owned()))?;
         let signature = record

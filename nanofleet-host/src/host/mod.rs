@@ -14,6 +14,7 @@ mod install;
 mod probe;
 mod reconcile;
 
+use crate::names;
 use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
@@ -22,6 +23,7 @@ use std::{
     time::Duration,
 };
 
+use nanofleet_contracts::env;
 use nanofleet_sdk::{identity::InternalToken, manifest::Manifest};
 use tokio::sync::broadcast;
 
@@ -65,7 +67,7 @@ impl HostConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            api_url: "http://nanofleet-api:3000".into(),
+            api_url: env::DEFAULT_API_URL.into(),
             require_signatures: true,
             publish_loopback: false,
             ready_timeout: Duration::from_secs(30),
@@ -138,6 +140,8 @@ impl std::fmt::Debug for Host {
 impl Host {
     /// Opens the store in `config.data_dir` and checks that the engine answers.
     pub async fn open(config: HostConfig, runtime: Arc<dyn Runtime>) -> Result<Self, HostError> {
+        env::parse_api_url(&config.api_url)
+            .map_err(|e| HostError::InvalidConfig(format!("api_url (NANO_API_URL) {e}")))?;
         let store = Store::open(&config.data_dir)?;
         runtime.ping().await?;
         Ok(Self::with_store(config, runtime, store))
@@ -234,14 +238,18 @@ impl Host {
             .store
             .api_key_values(&m.required_env_vars)
             .await?;
-        env.insert("NANO_API_URL".into(), self.inner.config.api_url.clone());
+        // The same rule the plugin applies when it reads the variable: a value it would refuse
+        // is refused here, before anything starts.
+        let api_url = env::parse_api_url(&self.inner.config.api_url)
+            .map_err(|e| HostError::InvalidConfig(format!("api_url (NANO_API_URL) {e}")))?;
+        env.insert(env::NANO_API_URL.into(), api_url);
         env.insert(
-            "NANO_INTERNAL_TOKEN".into(),
+            env::NANO_INTERNAL_TOKEN.into(),
             token.expose_secret().to_owned(),
         );
-        env.insert("NANO_PLUGIN_ID".into(), m.name.clone());
+        env.insert(env::NANO_PLUGIN_ID.into(), m.name.clone());
         env.insert(
-            "NANOFLEET_REQUIRE_AGENT_SIGNATURE".into(),
+            env::NANOFLEET_REQUIRE_AGENT_SIGNATURE.into(),
             if require_signature { "1" } else { "0" }.into(),
         );
         Ok(env)
@@ -256,7 +264,7 @@ impl Host {
         };
         Some((
             addr,
-            format!("{}:{mcp_port}", labels::container_name(&state.plugin)),
+            format!("{}:{mcp_port}", names::container_name(&state.plugin)),
         ))
     }
 
@@ -264,12 +272,12 @@ impl Host {
     /// network, or the published loopback port in development mode.
     async fn agent_base_url(&self, m: &Manifest) -> Result<String, HostError> {
         if !self.inner.config.publish_loopback {
-            return Ok(labels::plugin_base_url(&m.name, m.mcp_port));
+            return Ok(names::plugin_base_url(&m.name, m.mcp_port));
         }
         let state = self
             .inner
             .runtime
-            .inspect(&labels::container_name(&m.name))
+            .inspect(&names::container_name(&m.name))
             .await?;
         match state.and_then(|s| s.published.get(&m.mcp_port).copied()) {
             Some(addr) => Ok(format!("http://{addr}/mcp")),

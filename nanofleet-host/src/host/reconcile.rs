@@ -2,13 +2,13 @@
 //! `.mcp.json` match the links. Each step looks before it acts, so a pass with nothing to do
 //! changes nothing.
 
+use crate::names;
 use std::time::Duration;
 
 use futures::StreamExt;
 
 use super::{Host, HostError, HostEvent};
 use crate::{
-    labels,
     runtime::EventAction,
     store::{Desired, Status},
 };
@@ -86,7 +86,7 @@ impl Host {
             let known = plugins.iter().any(|p| p.name == container.plugin);
             // Leftovers: a plugin no longer installed, or a staging container of an upgrade
             // that was interrupted.
-            if !known || container.name != labels::container_name(&container.plugin) {
+            if !known || container.name != names::container_name(&container.plugin) {
                 let _guard = self.lock(&container.plugin).await;
                 self.runtime().remove(&container.name).await?;
                 report.actions.push(Action::RemovedOrphan(container.name));
@@ -104,7 +104,7 @@ impl Host {
     pub async fn reconcile_plugin(&self, name: &str) -> Result<Vec<super::Action>, HostError> {
         let _guard = self.lock(name).await;
         let mut actions = Vec::new();
-        let container = labels::container_name(name);
+        let container = names::container_name(name);
         let Some(record) = self.store().get_plugin(name).await? else {
             return Ok(actions);
         };

@@ -7,7 +7,7 @@ use nanofleet_sdk::identity::{AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM};
 /// The URL at which the agent `agent_id` reaches a plugin whose MCP endpoint is `base_url`:
 /// `<base_url>?agent_id=<id>[&agent_sig=<signature>]`.
 ///
-/// `base_url` is [`labels::plugin_base_url`](crate::labels::plugin_base_url) (or a loopback
+/// `base_url` is [`names::plugin_base_url`](crate::names::plugin_base_url) (or a loopback
 /// URL in development); when it already has a query string the parameters are appended with
 /// `&`. The values are percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`), so an id
 /// holding `&`, `=`, `#`, spaces or any Unicode reaches the plugin intact through any query

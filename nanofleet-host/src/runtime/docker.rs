@@ -7,7 +7,7 @@
 //! published on the host.
 //!
 //! Networks:
-//! - [`labels::NETWORK`] (`nanofleet-net`) is `internal`: plugins and agents reach each other
+//! - [`names::NETWORK`] (`nanofleet-net`) is `internal`: plugins and agents reach each other
 //!   there, and nothing on it reaches the outside. Every plugin joins it, with the alias
 //!   `nanofleet-plugin-<name>`.
 //! - [`EGRESS_NETWORK`] is an ordinary bridge; plugins granted egress join it too.
@@ -19,6 +19,7 @@
 //! Engine API 1.41 (Docker 20.10) is enough: a container is created on one network and
 //! connected to the others before it starts.
 
+use crate::names;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -39,7 +40,7 @@ use bollard::query_parameters::{
     StopContainerOptionsBuilder,
 };
 use futures::StreamExt as _;
-use nanofleet_sdk::manifest::rules;
+use nanofleet_contracts::ImageRef;
 
 use super::{
     BoxFut, BoxStream, ContainerSpec, ContainerState, DATA_DIR, EventAction, Runtime, RuntimeError,
@@ -47,7 +48,7 @@ use super::{
 };
 use crate::labels;
 
-/// The bridge network plugins granted egress join, next to [`labels::NETWORK`].
+/// The bridge network plugins granted egress join, next to [`names::NETWORK`].
 pub const EGRESS_NETWORK: &str = "nanofleet-egress";
 
 /// The development-only network that lets Docker publish ports of plugins without egress.
@@ -166,7 +167,7 @@ impl DockerRuntime {
         &self.endpoint
     }
 
-    /// The host's address on the internal network [`labels::NETWORK`] (its gateway), created
+    /// The host's address on the internal network [`names::NETWORK`] (its gateway), created
     /// if missing. Plugins reach the host's callback API there: bind the API to it and give
     /// plugins `NANO_API_URL=http://<this>:<port>`.
     pub async fn internal_gateway(&self) -> Result<std::net::IpAddr, RuntimeError> {
@@ -174,11 +175,11 @@ impl DockerRuntime {
         let network = self
             .docker
             .inspect_network(
-                labels::NETWORK,
+                names::NETWORK,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
             .await
-            .map_err(|e| self.fail(format!("inspect network {}", labels::NETWORK), e))?;
+            .map_err(|e| self.fail(format!("inspect network {}", names::NETWORK), e))?;
         network
             .ipam
             .and_then(|ipam| ipam.config)
@@ -186,7 +187,7 @@ impl DockerRuntime {
             .flatten()
             .find_map(|c| c.gateway.and_then(|g| g.parse().ok()))
             .ok_or_else(|| RuntimeError::Engine {
-                operation: format!("find the gateway of {}", labels::NETWORK),
+                operation: format!("find the gateway of {}", names::NETWORK),
                 message: "the network has no IPv4 gateway".into(),
             })
     }
@@ -210,7 +211,7 @@ impl DockerRuntime {
     // -----------------------------------------------------------------------------------------
 
     async fn ensure_networks(&self, egress: bool, publish: bool) -> Result<(), RuntimeError> {
-        self.ensure_one_network(labels::NETWORK, true, &[]).await?;
+        self.ensure_one_network(names::NETWORK, true, &[]).await?;
         if egress {
             self.ensure_one_network(EGRESS_NETWORK, false, &[]).await?;
         }
@@ -353,7 +354,7 @@ impl DockerRuntime {
 
     async fn remove_networks_if_unused(&self) -> Result<(), RuntimeError> {
         let _serialised = NETWORK_LOCK.lock().await;
-        for name in [PUBLISH_NETWORK, EGRESS_NETWORK, labels::NETWORK] {
+        for name in [PUBLISH_NETWORK, EGRESS_NETWORK, names::NETWORK] {
             for network in self.networks_named(name).await? {
                 let (Some(id), true) = (network.id, is_managed(network.labels.as_ref())) else {
                     // Not ours (or unnamed): never removed.
@@ -488,7 +489,7 @@ impl DockerRuntime {
         // Creating an existing volume returns it unchanged, so this is idempotent. An existing
         // volume without our labels (say, from NanoFleet itself) is used as it is: it holds
         // the plugin's data.
-        let name = labels::volume_name(plugin);
+        let name = names::volume_name(plugin);
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
             labels: Some(managed_labels(Some(plugin))),
@@ -647,7 +648,7 @@ impl DockerRuntime {
     }
 
     async fn delete_volume(&self, plugin: &str) -> Result<(), RuntimeError> {
-        let name = labels::volume_name(plugin);
+        let name = names::volume_name(plugin);
         let volume = match self.docker.inspect_volume(&name).await {
             Ok(volume) => volume,
             Err(e) if status(&e) == Some(404) => return Ok(()),
@@ -703,20 +704,16 @@ impl DockerRuntime {
         image: &str,
         progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<(), RuntimeError> {
-        let reference = rules::parse_image_ref(image).map_err(|v| {
+        let reference = ImageRef::parse(image).map_err(|v| {
             RuntimeError::InvalidSpec(format!("cannot pull `{}`: {v}", image.escape_debug()))
         })?;
         // Without a tag the engine would pull *every* tag of the repository.
-        let options = if reference.digest.is_some() {
+        let options = if reference.is_digest_pinned() {
             CreateImageOptionsBuilder::new().from_image(image).build()
         } else {
-            let repository = image
-                .strip_suffix(reference.tag.unwrap_or_default())
-                .and_then(|r| r.strip_suffix(':'))
-                .unwrap_or(image);
             CreateImageOptionsBuilder::new()
-                .from_image(repository)
-                .tag(reference.tag.unwrap_or("latest"))
+                .from_image(&reference.name())
+                .tag(reference.tag_or_default())
                 .build()
         };
         let mut stream = self.docker.create_image(Some(options), None, None);
@@ -938,19 +935,19 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
         }),
         mounts: Some(vec![Mount {
             target: Some(DATA_DIR.into()),
-            source: Some(labels::volume_name(&spec.plugin)),
+            source: Some(names::volume_name(&spec.plugin)),
             typ: Some(MountType::VOLUME),
             read_only: Some(false),
             ..Default::default()
         }]),
-        network_mode: Some(labels::NETWORK.into()),
+        network_mode: Some(names::NETWORK.into()),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         ..Default::default()
     };
     // The alias is the canonical name whatever the container is called, so agents keep
     // reaching `nanofleet-plugin-<name>` during an upgrade under a temporary name.
     let endpoint = EndpointSettings {
-        aliases: Some(vec![labels::container_name(&spec.plugin)]),
+        aliases: Some(vec![names::container_name(&spec.plugin)]),
         ..Default::default()
     };
     Ok(ContainerCreateBody {
@@ -962,7 +959,7 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
         hostname: Some(truncate_hostname(&name)),
         host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(labels::NETWORK.into(), endpoint)])),
+            endpoints_config: Some(HashMap::from([(names::NETWORK.into(), endpoint)])),
         }),
         ..Default::default()
     })
@@ -1075,10 +1072,10 @@ fn state_from_summary(summary: ContainerSummary) -> ContainerState {
     }
 }
 
-/// The address on [`labels::NETWORK`]; the engine reports `""` for a stopped container.
+/// The address on [`names::NETWORK`]; the engine reports `""` for a stopped container.
 fn plugin_network_ip(networks: &HashMap<String, EndpointSettings>) -> Option<IpAddr> {
     networks
-        .get(labels::NETWORK)?
+        .get(names::NETWORK)?
         .ip_address
         .as_deref()?
         .parse()

@@ -29,7 +29,7 @@ use std::process::Command;
 use bollard::body_full;
 use bollard::query_parameters::{BuildImageOptionsBuilder, TagImageOptionsBuilder};
 use futures::StreamExt as _;
-use nanofleet_sdk::manifest::rules;
+use nanofleet_contracts::{ImageRef, manifest::rules};
 
 use sha2::{Digest, Sha256};
 
@@ -220,8 +220,12 @@ pub async fn build_image(
             })?,
     };
     for extra in &build.extra_tags {
-        let (repo, tag) = split_tag(extra);
-        let options = TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
+        let reference = ImageRef::parse(extra)
+            .map_err(|v| RuntimeError::InvalidSpec(format!("cannot tag image as {extra}: {v}")))?;
+        let options = TagImageOptionsBuilder::new()
+            .repo(&reference.name())
+            .tag(reference.tag_or_default())
+            .build();
         docker
             .docker()
             .tag_image(&id, Some(options))
@@ -237,15 +241,6 @@ fn with_output(message: String, output: &std::collections::VecDeque<String>) -> 
     } else {
         let tail: Vec<&str> = output.iter().map(String::as_str).collect();
         format!("{message} (last build output: {})", tail.join(" | "))
-    }
-}
-
-/// `repo:tag` → (`repo`, `tag`), `latest` when there is none. A `:` before the last `/` is a
-/// registry port, not a tag.
-fn split_tag(reference: &str) -> (&str, &str) {
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (reference, "latest"),
     }
 }
 
@@ -636,21 +631,7 @@ mod tests {
         let err = build_context(&build, ids).expect_err("no binary");
         assert!(err.to_string().contains("/nonexistent/binary"), "{err}");
     }
-
-    #[test]
-    fn tags_split_at_the_last_colon_after_the_last_slash() {
-        assert_eq!(split_tag("a/b:1"), ("a/b", "1"));
-        assert_eq!(split_tag("a/b"), ("a/b", "latest"));
-        assert_eq!(
-            split_tag("localhost:5000/a"),
-            ("localhost:5000/a", "latest")
-        );
-        assert_eq!(split_tag("localhost:5000/a:2"), ("localhost:5000/a", "2"));
-    }
 }
-
-/// Image label recording which binary an image holds, so an unchanged binary is not rebuilt.
-pub const BINARY_DIGEST_LABEL: &str = "com.nanofleet.binary-sha256";
 
 /// A plugin image [`build_plugin_image`] made or found up to date.
 #[derive(Debug, Clone)]
@@ -693,18 +674,22 @@ pub async fn build_plugin_image(
         .as_ref()
         .and_then(|i| i.config.as_ref())
         .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(BINARY_DIGEST_LABEL))
+        .and_then(|l| l.get(labels::IMAGE_BINARY_DIGEST))
         .is_some_and(|d| *d == digest);
     if !up_to_date {
         let mut build = ImageBuild::new(&tag, &binary);
-        build.extra_tags = vec![dev_tag(&tag)];
+        build.extra_tags = vec![
+            ImageRef::parse(&tag)
+                .map_err(|v| fail(v.to_string()))?
+                .dev_tag(),
+        ];
         build.expose = std::iter::once(manifest.mcp_port)
             .chain(manifest.ui_port)
             .collect();
         build.labels = BTreeMap::from([
             (labels::IMAGE_MANIFEST.to_owned(), manifest.to_json_pretty()),
             (labels::VERSION.to_owned(), manifest.version.clone()),
-            (BINARY_DIGEST_LABEL.to_owned(), digest),
+            (labels::IMAGE_BINARY_DIGEST.to_owned(), digest),
         ]);
         build_image(docker, &build).await?;
     }
@@ -724,15 +709,6 @@ pub async fn build_plugin_image(
     })
 }
 
-/// `repo:tag` → `repo:dev` (a `:` before the last `/` is a registry port, not a tag).
-pub fn dev_tag(tag: &str) -> String {
-    let repo = match tag.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => tag,
-    };
-    format!("{repo}:dev")
-}
-
 /// The plugin's own account of its manifest, checked.
 fn plugin_manifest(binary: &Path) -> Result<nanofleet_sdk::manifest::Manifest, String> {
     let out = Command::new(binary)
@@ -750,17 +726,4 @@ fn plugin_manifest(binary: &Path) -> Result<nanofleet_sdk::manifest::Manifest, S
         .into_result()
         .map(|(manifest, _warnings)| manifest)
         .map_err(|d| format!("{} prints an invalid manifest:\n{d}", binary.display()))
-}
-
-#[cfg(test)]
-mod plugin_image_tests {
-    use super::dev_tag;
-
-    #[test]
-    fn dev_tags_keep_the_repository_and_registry_port() {
-        assert_eq!(dev_tag("nanofleet/notes:0.1.0"), "nanofleet/notes:dev");
-        assert_eq!(dev_tag("localhost:5000/a/b:1.2"), "localhost:5000/a/b:dev");
-        assert_eq!(dev_tag("localhost:5000/a/b"), "localhost:5000/a/b:dev");
-        assert_eq!(dev_tag("notes"), "notes:dev");
-    }
 }

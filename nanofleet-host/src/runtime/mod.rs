@@ -12,6 +12,7 @@
 //! NanoFleet, where a second stop throws), and creating one whose name is taken is a
 //! [`RuntimeError::Conflict`] the caller decides about.
 
+use crate::names;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -79,7 +80,7 @@ pub struct ContainerSpec {
     /// The plugin's name, as in its manifest.
     pub plugin: String,
     /// The container's name. `None` (the normal case) means
-    /// [`labels::container_name`]`(plugin)`. An upgrade can start the new version under
+    /// [`names::container_name`]`(plugin)`. An upgrade can start the new version under
     /// another name next to the old one, then [`Runtime::rename`] it; the container is
     /// reachable as `nanofleet-plugin-<plugin>` on the network under either name.
     pub container_name: Option<String>,
@@ -139,7 +140,7 @@ impl ContainerSpec {
     pub fn name(&self) -> String {
         self.container_name
             .clone()
-            .unwrap_or_else(|| labels::container_name(&self.plugin))
+            .unwrap_or_else(|| names::container_name(&self.plugin))
     }
 
     /// A SHA-256 (64 hex digits) over a canonical encoding of everything that shapes the
@@ -325,7 +326,7 @@ pub struct ContainerState {
     pub config_hash: Option<String>,
     /// Container port → host address, for ports published in loopback mode.
     pub published: BTreeMap<u16, SocketAddr>,
-    /// The container's address on the plugin network ([`labels::NETWORK`]), while it has
+    /// The container's address on the plugin network ([`names::NETWORK`]), while it has
     /// one: what a host attached to that network can probe.
     pub ip: Option<IpAddr>,
     /// The engine's state word: `created`, `running`, `restarting`, `exited`, `paused`,
@@ -444,7 +445,7 @@ pub trait Runtime: Send + Sync {
     /// Checks that the engine answers.
     fn ping(&self) -> BoxFut<'_, Result<(), RuntimeError>>;
 
-    /// Creates the networks plugins use, if missing: the internal [`labels::NETWORK`] and one
+    /// Creates the networks plugins use, if missing: the internal [`names::NETWORK`] and one
     /// with outside access for plugins granted egress. Idempotent.
     fn ensure_network(&self) -> BoxFut<'_, Result<(), RuntimeError>>;
 

@@ -4,9 +4,8 @@ use rusqlite::params;
 
 use super::{MessageRecord, Store, StoreError, clip, exists, now};
 
-/// The largest message accepted, in bytes: one plugin must not fill the host's disk in one
-/// call.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// The longest message a plugin may send, from the callback contract.
+pub use nanofleet_contracts::callback::MAX_MESSAGE_BYTES;
 
 impl Store {
     /// Records a message from `plugin` to `agent`; returns its id.

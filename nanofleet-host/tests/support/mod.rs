@@ -3,6 +3,7 @@
 //! a test fails.
 #![allow(dead_code)]
 
+use nanofleet_host::names;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -168,7 +169,7 @@ pub async fn with_cleanup(rt: &DockerRuntime, plugins: &[&str], body: impl Futur
 }
 
 pub async fn remove_plugin(rt: &DockerRuntime, plugin: &str) {
-    let mut names = vec![labels::container_name(plugin)];
+    let mut names = vec![names::container_name(plugin)];
     if let Ok(all) = rt.list_managed().await {
         names.extend(
             all.into_iter()

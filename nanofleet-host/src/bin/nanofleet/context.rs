@@ -126,22 +126,11 @@ fn default_data_dir() -> Result<PathBuf, CliError> {
     ))
 }
 
+/// The one `NANO_API_URL` rule (`nanofleet_contracts::env::parse_api_url`), as a usage error.
 fn check_api_url(url: &str) -> Result<(), CliError> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest)
-            if !rest.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            Ok(())
-        }
-        _ => Err(CliError::usage(format!(
-            "--api-url `{}` is not an http:// or https:// URL; give the URL plugins reach the \
-             host API at, e.g. http://nanofleet-api:3000",
-            crate::output::clean(url)
-        ))),
-    }
+    nanofleet_contracts::env::parse_api_url(url)
+        .map(drop)
+        .map_err(|e| CliError::usage(format!("--api-url {e}")))
 }
 
 fn check_instance(instance: &str) -> Result<(), CliError> {

@@ -2,6 +2,7 @@
 //! `reconcile`. Progress goes to stderr; data (`ls`, `--json`) to stdout. With `--server`
 //! (all but `reconcile`) they go through the server's API, with the same output.
 
+use nanofleet_host::names;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -338,7 +339,7 @@ async fn local_rows(ctx: &Context) -> Result<Vec<PluginRow>, CliError> {
         .into_iter()
         .filter(|c| {
             c.instance.as_deref().unwrap_or(labels::DEFAULT_INSTANCE) == instance
-                && c.name == labels::container_name(&c.plugin)
+                && c.name == names::container_name(&c.plugin)
         })
         .map(|c| {
             let row = ContainerRow {
@@ -454,7 +455,7 @@ pub async fn rm(ctx: &Context, args: &RmArgs) -> Result<u8, CliError> {
         host.uninstall(&args.name, args.purge).await?;
         report_changes(&mut events);
     }
-    let volume = labels::volume_name(&args.name);
+    let volume = names::volume_name(&args.name);
     if args.purge {
         note(format!(
             "removed {} and its data volume {volume}: its data is gone",

@@ -1,5 +1,6 @@
-//! The names the host gives to what it creates, and the labels it finds them by: one definition,
-//! used by the runtime, the reconciler and the tests.
+//! The labels on what the host creates and on the images `nanofleet build` makes: how the host
+//! finds its own objects after a restart, and how `nanofleet inspect` reads an image without
+//! running it.
 
 /// Label on every container, volume and network the host creates.
 pub const MANAGED_BY: &str = "com.nanofleet.managed-by";
@@ -7,7 +8,8 @@ pub const MANAGED_BY: &str = "com.nanofleet.managed-by";
 pub const MANAGED_BY_VALUE: &str = "nanofleet-rs";
 /// The plugin a container or volume belongs to.
 pub const PLUGIN: &str = "com.nanofleet.plugin";
-/// The plugin version a container runs.
+/// The plugin version a container runs; also on images (NanoFleet's host reads the version
+/// from this image label).
 pub const VERSION: &str = "com.nanofleet.version";
 /// Which host instance owns a container: several hosts may share one engine (a development
 /// host beside a test run), and each reconciles only its own.
@@ -18,21 +20,9 @@ pub const DEFAULT_INSTANCE: &str = "default";
 pub const CONFIG_HASH: &str = "com.nanofleet.config-hash";
 /// Image label holding the plugin's `manifest.json`.
 pub const IMAGE_MANIFEST: &str = "com.nanofleet.manifest";
-
-/// The Docker network plugins and agents share.
-pub const NETWORK: &str = "nanofleet-net";
-
-/// The container name of a plugin: also its DNS name on [`NETWORK`].
-pub fn container_name(plugin: &str) -> String {
-    format!("nanofleet-plugin-{plugin}")
-}
-
-/// The data volume of a plugin, mounted at `/data`.
-pub fn volume_name(plugin: &str) -> String {
-    format!("nanofleet-plugin-{plugin}-data")
-}
-
-/// The URL an agent uses to reach a plugin on [`NETWORK`].
-pub fn plugin_base_url(plugin: &str, mcp_port: u16) -> String {
-    format!("http://{}:{mcp_port}/mcp", container_name(plugin))
-}
+/// Image label holding the plugin's tools as `tools/list` returns them (a JSON array), taken
+/// from the binary at build time: what an image offers is known before anything runs.
+pub const IMAGE_TOOLS: &str = "com.nanofleet.tools";
+/// Image label recording the SHA-256 of the binary an image holds, so an unchanged binary is
+/// not built into a new image.
+pub const IMAGE_BINARY_DIGEST: &str = "com.nanofleet.binary-sha256";

@@ -23,7 +23,7 @@
 //! at the first, because a plugin author fixing a manifest wants the whole list.
 //!
 //! ```
-//! use nanofleet_sdk::manifest::{Manifest, Sidebar};
+//! use nanofleet_contracts::manifest::{Manifest, Sidebar};
 //!
 //! let manifest = Manifest::new("kanban", "0.1.0", "nanofleet/kanban:0.1.0", 8080)
 //!     .with_description("A task board")
@@ -49,17 +49,21 @@ pub use parse::ParsedManifest;
 
 /// The environment variables the host injects into every plugin container: the host's API
 /// URL, this install's internal token, and the plugin's id on the host.
-pub const INJECTED_ENV_VARS: [&str; 3] = rules::INJECTED_ENV_VARS;
+pub const INJECTED_ENV_VARS: [&str; 3] = crate::env::INJECTED;
 
 /// A plugin's `manifest.json`.
 ///
 /// Deserializing with serde checks only the shape; call [`Manifest::validate`] for the rules,
 /// or read untrusted text with [`Manifest::parse_json`], which does both.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     /// The plugin's name and id on the host: lowercase letters, digits and `-`, at most 64.
-    #[schemars(pattern(r"^[a-z0-9]+(-+[a-z0-9]+)*$"), length(max = 64))]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(pattern(r"^[a-z0-9]+(-+[a-z0-9]+)*$"), length(max = 64))
+    )]
     pub name: String,
     /// The plugin's version, a semantic version such as `0.1.0`.
     pub version: String,
@@ -72,11 +76,11 @@ pub struct Manifest {
     /// The Docker image the host runs, e.g. `ghcr.io/acme/kanban:1.2.3`.
     pub image: String,
     /// The port the MCP server listens on inside the container.
-    #[schemars(range(min = 1024))]
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1024)))]
     pub mcp_port: u16,
     /// The port the web UI listens on inside the container, if the plugin has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1024))]
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1024)))]
     pub ui_port: Option<u16>,
     /// The plugin's entry in the dashboard's sidebar; needs a `uiPort`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +91,8 @@ pub struct Manifest {
 }
 
 /// A plugin's entry in the dashboard's sidebar, linking to its UI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Sidebar {
     /// The icon's name, e.g. `layout`.
@@ -255,6 +260,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "schemars")]
     #[test]
     fn json_schema_uses_camel_case_and_requires_the_required_fields() {
         let schema = serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default();
