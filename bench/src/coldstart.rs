@@ -23,7 +23,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow, bail};
-use nanofleet_host::runtime::{ContainerSpec, Runtime, image::PluginImage};
+use nanofleet_build::PluginImage;
+use nanofleet_host::runtime::{ContainerSpec, Runtime};
 use nanofleet_sdk::{
     contracts::{env, names},
     identity::InternalToken,

@@ -23,9 +23,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow, bail};
-use nanofleet_host::{
-    Host, HostConfig, HostEvent, InstallOptions, runtime::image::PluginImage, store::AgentRecord,
-};
+use nanofleet_build::PluginImage;
+use nanofleet_host::{Host, HostConfig, HostEvent, InstallOptions, store::AgentRecord};
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
 
 use crate::{engine::Engine, throughput::median};

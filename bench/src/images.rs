@@ -1,17 +1,14 @@
 //! The example plugin images (`nanofleet/{hello,notes,kanban}:0.1.0`), built or found up to
-//! date by [`build_plugin_image`] (static binaries, `FROM scratch`, the workspace's `image`
-//! profile), and their sizes as the engine reports them.
+//! date by [`build_plugin`] (static binaries, `FROM scratch`, the image profile of
+//! `nanofleet build`), and their sizes as the engine reports them.
 
 use anyhow::{Result, anyhow};
-use nanofleet_host::runtime::image::{PluginImage, build_plugin_image};
+use nanofleet_build::{CargoBuild, CargoOutput, PluginBuild, PluginImage, build_plugin};
 
 use crate::engine::Engine;
 
 /// The example plugins (package = binary name).
 pub const EXAMPLES: [&str; 3] = ["hello", "notes", "kanban"];
-
-/// The cargo profile images are built with (see the workspace `Cargo.toml`).
-pub const PROFILE: &str = "image";
 
 /// One image's size.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,7 +28,13 @@ pub async fn build_all(engine: &Engine) -> Result<Vec<(String, PluginImage)>> {
     let mut images = Vec::new();
     for package in EXAMPLES {
         let started = std::time::Instant::now();
-        let image = build_plugin_image(&engine.rt, package, package, PROFILE)
+        let build = PluginBuild::new(
+            CargoBuild::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .package(package)
+                .bin(package)
+                .output(CargoOutput::Capture),
+        );
+        let image = build_plugin(&engine.rt, &build)
             .await
             .map_err(|e| anyhow!("{e}"))?;
         eprintln!(

@@ -11,14 +11,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nanofleet_build::{
+    CargoBuild, CargoOutput, ImageBuild, PluginBuild, PluginImage, build_image, build_plugin,
+    build_static,
+};
 use nanofleet_host::{
     Host, HostConfig, InstallOptions,
     api::{self, ApiConfig, BearerToken, StoreMessages},
     labels,
-    runtime::{
-        DockerRuntime, Runtime,
-        image::{ImageBuild, PluginImage, build_image, build_plugin_image, cargo_build_static},
-    },
+    runtime::{DockerRuntime, Runtime},
     store::AgentRecord,
 };
 use serde_json::{Value, json};
@@ -32,6 +33,14 @@ const AGENT_IMAGE: (&str, &str) = ("nanofleet-e2e/agent", "dev");
 const INSTANCE: &str = "e2e";
 const PLUGINS: [&str; 3] = ["hello", "notes", "kanban"];
 
+/// A package of this workspace, built as plugin images are.
+fn workspace_build(package: &str, bin: &str) -> CargoBuild {
+    CargoBuild::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .package(package)
+        .bin(bin)
+        .output(CargoOutput::Capture)
+}
+
 async fn engine() -> DockerRuntime {
     let rt = DockerRuntime::connect().unwrap_or_else(|e| panic!("{e}"));
     rt.ping().await.unwrap_or_else(|e| panic!("{e}"));
@@ -42,7 +51,7 @@ async fn engine() -> DockerRuntime {
 async fn images(rt: &DockerRuntime) -> BTreeMap<String, PluginImage> {
     let mut out = BTreeMap::new();
     for plugin in PLUGINS {
-        let image = build_plugin_image(rt, plugin, plugin, "image")
+        let image = build_plugin(rt, &PluginBuild::new(workspace_build(plugin, plugin)))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         eprintln!(
@@ -52,11 +61,13 @@ async fn images(rt: &DockerRuntime) -> BTreeMap<String, PluginImage> {
         );
         out.insert(plugin.to_owned(), image);
     }
-    let binary =
-        tokio::task::spawn_blocking(|| cargo_build_static("nanofleet-e2e", "e2e-agent", "image"))
-            .await
-            .expect("join")
-            .unwrap_or_else(|e| panic!("{e}"));
+    let binary = tokio::task::spawn_blocking(|| {
+        build_static(&workspace_build("nanofleet-e2e", "e2e-agent"))
+    })
+    .await
+    .expect("join")
+    .unwrap_or_else(|e| panic!("{e}"))
+    .path;
     let mut build = ImageBuild::new(format!("{}:{}", AGENT_IMAGE.0, AGENT_IMAGE.1), binary);
     build.labels = BTreeMap::from([(
         labels::MANAGED_BY.to_owned(),

@@ -32,6 +32,36 @@ pub fn volume_name(plugin: &str) -> String {
 /// Where a plugin's data volume is mounted inside its container.
 pub const DATA_DIR: &str = "/data";
 
+/// The numeric `uid:gid` a plugin runs as: the user of the images `nanofleet build` makes
+/// (who owns their `/data`, and so a fresh data volume) and of the containers the host starts.
+pub const PLUGIN_USER: &str = "65532:65532";
+
+/// Parses `uid` or `uid:gid`, numeric, neither of them 0. Names are refused: a scratch image
+/// has no user database to resolve them against, and a numeric id cannot silently mean root.
+///
+/// ```
+/// use nanofleet_contracts::names::parse_non_root_user;
+///
+/// assert_eq!(parse_non_root_user("65532:65532"), Ok((65532, 65532)));
+/// assert_eq!(parse_non_root_user("1000"), Ok((1000, 1000)));
+/// assert!(parse_non_root_user("0:0").is_err() && parse_non_root_user("nobody").is_err());
+/// ```
+///
+/// # Errors
+///
+/// A sentence naming the value and the expected form.
+pub fn parse_non_root_user(user: &str) -> Result<(u32, u32), String> {
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    let parse = |s: &str| s.parse::<u32>().ok().filter(|id| *id != 0);
+    match (parse(uid), parse(gid)) {
+        (Some(uid), Some(gid)) => Ok((uid, gid)),
+        _ => Err(format!(
+            "user `{}` is not a numeric non-root `uid:gid`: use e.g. `{PLUGIN_USER}`",
+            user.escape_debug()
+        )),
+    }
+}
+
 /// The MCP endpoint path every plugin serves.
 pub const MCP_PATH: &str = "/mcp";
 

@@ -3,8 +3,6 @@
 //! ../shared/research/nanofleet-host.md). Nothing is skipped; without an engine these tests
 //! fail with its error.
 
-mod support;
-
 use std::{sync::Arc, time::Duration};
 
 use axum::{
@@ -19,8 +17,8 @@ use nanofleet_host::{
     api::{self, ApiConfig, BearerToken, StoreMessages},
 };
 use nanofleet_sdk::manifest::{Manifest, Sidebar};
+use nanofleet_test_support::*;
 use serde_json::{Value, json};
-use support::*;
 use tower::ServiceExt as _;
 
 fn unique(prefix: &str) -> String {

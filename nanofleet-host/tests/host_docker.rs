@@ -3,8 +3,6 @@
 //! (../shared/research/nanofleet-host.md, "defects"): the test named for it would fail on
 //! that behaviour. Nothing is skipped; without an engine these tests fail with its error.
 
-mod support;
-
 use nanofleet_host::names;
 use std::{
     collections::{BTreeMap, HashMap},
@@ -20,6 +18,7 @@ use nanofleet_host::{
     store::{AgentRecord, Status},
 };
 use nanofleet_sdk::manifest::Manifest;
+use nanofleet_test_support::*;
 use rmcp::{
     ServiceExt,
     model::CallToolRequestParams,
@@ -28,7 +27,6 @@ use rmcp::{
     },
 };
 use serde_json::{Value, json};
-use support::*;
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())

@@ -19,16 +19,15 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures::{FutureExt as _, StreamExt as _};
+use nanofleet_build::{ImageBuild, build_image};
 use nanofleet_host::labels;
 use nanofleet_host::runtime::docker::{EGRESS_NETWORK, PUBLISH_NETWORK};
-use nanofleet_host::runtime::image::{ImageBuild, build_image, cargo_build_static};
 use nanofleet_host::runtime::{
     ContainerSpec, DockerRuntime, EventAction, Runtime, RuntimeError, RuntimeEvent,
 };
 use serde_json::{Value, json};
 
-mod support;
-use support::*;
+use nanofleet_test_support::*;
 
 fn spec(plugin: &str, image: &str) -> ContainerSpec {
     let mut spec = ContainerSpec::new(plugin, image, "0.1.0", 8080);
@@ -597,10 +596,11 @@ async fn built_images_carry_labels_tags_and_the_plugin_user() {
     let extra = format!("{tag}-extra");
     let outcome = AssertUnwindSafe(async {
         let id = hello_image().await;
-        let binary = tokio::task::spawn_blocking(|| cargo_build_static("hello", "hello", "dev"))
-            .await
-            .expect("join")
-            .expect("built");
+        let binary =
+            tokio::task::spawn_blocking(|| nanofleet_test_support::cargo_build_static("hello"))
+                .await
+                .expect("join")
+                .expect("built");
         // JSON with quotes and a newline: labels go through the API, not through LABEL lines.
         let manifest = json!({"name": "hello", "version": "0.1.0", "mcpPort": 8080,
             "description": "quotes \" and\nnewlines"})

@@ -6,12 +6,12 @@ use anyhow::{Context, Result, bail};
 use nanofleet_host::{
     Host, HostConfig, InstallOptions,
     api::{self, ApiConfig, BearerToken, StoreMessages},
-    runtime::{Runtime, image::build_plugin_image},
+    runtime::Runtime,
     store::AgentRecord,
 };
 use serde_json::{Value, json};
 
-use crate::image::{EXAMPLES, PROFILE, connect};
+use crate::image::{EXAMPLES, connect, example_build};
 
 const INSTANCE: &str = "demo";
 const PORT: u16 = 8787;
@@ -31,9 +31,12 @@ async fn demo(once: bool) -> Result<()> {
     println!("== building the example plugin images (FROM scratch, cached)");
     let mut manifests = Vec::new();
     for plugin in EXAMPLES {
-        let image = build_plugin_image(&docker, plugin, plugin, PROFILE)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let image = nanofleet_build::build_plugin(
+            &docker,
+            &example_build(plugin, nanofleet_build::CargoOutput::Inherit),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
             "   {:<26} {:>5.1} MiB",
             image.tag,

@@ -1,17 +1,22 @@
-//! `cargo xtask image`: plugin images `FROM scratch`, built from our own static binaries
-//! through the engine API (`nanofleet_host::runtime::image`). No registry is touched.
+//! `cargo xtask image`: the example plugins' images, built by the same library code as
+//! `nanofleet build` (`nanofleet_build`). No registry is touched.
 
 use anyhow::{Result, bail};
-use nanofleet_host::runtime::{
-    DockerRuntime, Runtime,
-    image::{PluginImage, build_plugin_image},
-};
+use nanofleet_build::{CargoBuild, CargoOutput, PluginBuild, PluginImage, build_plugin};
+use nanofleet_host::runtime::{DockerRuntime, Runtime};
 
 /// The example plugins, in the order `--all` builds them.
 pub(crate) const EXAMPLES: &[&str] = &["hello", "notes", "kanban"];
 
-/// The cargo profile images are built with (see the workspace `Cargo.toml`).
-pub(crate) const PROFILE: &str = "image";
+/// How an example package is built into its image: the workspace's package of that name.
+pub(crate) fn example_build(package: &str, output: CargoOutput) -> PluginBuild {
+    PluginBuild::new(
+        CargoBuild::new(crate::root())
+            .package(package)
+            .bin(package)
+            .output(output),
+    )
+}
 
 /// Builds the images of `packages` (each a plugin binary of the same name), or of every
 /// example with `all`, and prints each image's size.
@@ -31,7 +36,7 @@ pub(crate) fn run(packages: &[String], all: bool) -> Result<Vec<PluginImage>> {
         let mut built = Vec::new();
         for package in &packages {
             let started = std::time::Instant::now();
-            let image = build_plugin_image(&docker, package, package, PROFILE)
+            let image = build_plugin(&docker, &example_build(package, CargoOutput::Inherit))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(

@@ -194,7 +194,10 @@ impl DockerRuntime {
 
     /// Maps a bollard error to a [`RuntimeError`]: connection failures to `Unreachable`,
     /// 404 to `NotFound`, 409 to `Conflict`, anything else to `Engine`.
-    pub(crate) fn fail(&self, operation: impl Into<String>, err: BollardError) -> RuntimeError {
+    /// An engine error as a [`RuntimeError`], with what was being done: for code that uses
+    /// [`docker`](Self::docker) directly (image builds) and wants the runtime's diagnosis of
+    /// an unreachable engine.
+    pub fn fail(&self, operation: impl Into<String>, err: BollardError) -> RuntimeError {
         map_error(&self.endpoint, operation.into(), err)
     }
 

@@ -25,7 +25,6 @@ use sha2::{Digest, Sha256};
 use crate::labels;
 
 pub mod docker;
-pub mod image;
 
 pub use docker::DockerRuntime;
 pub use futures::stream::BoxStream;
@@ -35,11 +34,11 @@ pub use futures::stream::BoxStream;
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The user plugins run as unless told otherwise: the conventional `nonroot` of distroless
-/// images. Images built by [`image::build_image`] own `/data` by this user.
-pub const DEFAULT_USER: &str = "65532:65532";
+/// images. Images `nanofleet build` makes own `/data` by this user.
+pub use nanofleet_contracts::names::PLUGIN_USER as DEFAULT_USER;
 
 /// Where the plugin's data volume is mounted.
-pub const DATA_DIR: &str = "/data";
+pub use nanofleet_contracts::names::DATA_DIR;
 
 /// Bumped whenever the runtime changes how it turns a [`ContainerSpec`] into a container
 /// (hardening, mounts, networks). It is part of [`ContainerSpec::config_hash`], so containers
@@ -285,19 +284,7 @@ fn check_container_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Parses `uid` or `uid:gid`, numeric, neither of them 0. Names are refused: a scratch image
-/// has no user database to resolve them against, and a numeric id cannot silently mean root.
-pub(crate) fn parse_non_root_user(user: &str) -> Result<(u32, u32), String> {
-    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
-    let parse = |s: &str| s.parse::<u32>().ok().filter(|id| *id != 0);
-    match (parse(uid), parse(gid)) {
-        (Some(uid), Some(gid)) => Ok((uid, gid)),
-        _ => Err(format!(
-            "user `{}` is not a numeric non-root `uid:gid`: use e.g. `{DEFAULT_USER}`",
-            user.escape_debug()
-        )),
-    }
-}
+pub(crate) use nanofleet_contracts::names::parse_non_root_user;
 
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
     use fmt::Write as _;

@@ -2,8 +2,6 @@
 //! instance. The engine-backed tests use support's hello image and clean up whatever
 //! happens; the others run with `DOCKER_HOST` pointing nowhere, to prove they need no engine.
 
-mod support;
-
 use nanofleet_host::names;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,8 +12,8 @@ use nanofleet_host::{
     store::{PluginRecord, SECRET_KEY_ENV, Store},
 };
 use nanofleet_sdk::{identity::InternalToken, manifest::Manifest};
+use nanofleet_test_support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nanofleet");
 const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";

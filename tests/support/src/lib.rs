@@ -1,7 +1,7 @@
-//! The harness shared by the engine-backed tests: the engine check, the test images (built
-//! once per run from the example plugins as static binaries) and cleanup that runs even when
-//! a test fails.
-#![allow(dead_code)]
+//! The harness shared by this repository's engine-backed tests (the host's and the CLI's):
+//! the engine check, the test images (built once per run from the example plugins as static
+//! binaries) and cleanup that runs even when a test fails. Not published.
+#![allow(missing_docs)]
 
 use nanofleet_host::names;
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
+use nanofleet_build::{CargoBuild, CargoOutput, ImageBuild, Profile, build_image};
 use nanofleet_host::labels;
-use nanofleet_host::runtime::image::{ImageBuild, build_image, cargo_build_static};
 use nanofleet_host::runtime::{DockerRuntime, Runtime};
 use tokio::sync::{OnceCell, RwLock};
 
@@ -47,6 +47,20 @@ pub fn unique_plugin() -> String {
     format!("rt-test-{:08x}", rand::random::<u32>())
 }
 
+/// Builds a workspace package's binary statically, unoptimised (quick to build).
+pub fn cargo_build_static(package: &str) -> Result<std::path::PathBuf, String> {
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    nanofleet_build::build_static(
+        &CargoBuild::new(workspace)
+            .package(package)
+            .bin(package)
+            .profile(Profile::Debug)
+            .output(CargoOutput::Capture),
+    )
+    .map(|built| built.path)
+    .map_err(|e| e.to_string())
+}
+
 /// Builds the static binary and the image once per test process, and returns the image id.
 pub async fn test_image(
     cell: &'static OnceCell<String>,
@@ -55,10 +69,9 @@ pub async fn test_image(
 ) -> String {
     cell.get_or_try_init(|| async move {
         let started = Instant::now();
-        let binary =
-            tokio::task::spawn_blocking(move || cargo_build_static(package, package, "dev"))
-                .await
-                .map_err(|e| e.to_string())??;
+        let binary = tokio::task::spawn_blocking(move || cargo_build_static(package))
+            .await
+            .map_err(|e| e.to_string())??;
         let compiled = started.elapsed();
         let rt = runtime().await;
         let previous = rt.docker().inspect_image(tag).await.ok().and_then(|i| i.id);
@@ -111,10 +124,9 @@ pub async fn test_image_exposing(
 ) -> String {
     cell.get_or_try_init(|| async move {
         let started = Instant::now();
-        let binary =
-            tokio::task::spawn_blocking(move || cargo_build_static(package, package, "dev"))
-                .await
-                .map_err(|e| e.to_string())??;
+        let binary = tokio::task::spawn_blocking(move || cargo_build_static(package))
+            .await
+            .map_err(|e| e.to_string())??;
         let compiled = started.elapsed();
         let rt = runtime().await;
         let previous = rt.docker().inspect_image(tag).await.ok().and_then(|i| i.id);

@@ -2,8 +2,6 @@
 //! `--server`: each test has its own data directory and instance, and the remote commands
 //! run with `DOCKER_HOST` pointing nowhere, to prove they go through the API only.
 
-mod support;
-
 use nanofleet_host::names;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -13,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use nanofleet_host::{runtime::Runtime, store::SECRET_KEY_ENV};
 use nanofleet_sdk::manifest::Manifest;
+use nanofleet_test_support::*;
 use serde_json::Value;
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nanofleet");
 const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
