@@ -194,19 +194,59 @@ pub async fn build_image(
             })?,
     };
     for extra in &build.extra_tags {
-        let reference = ImageRef::parse(extra)
-            .map_err(|v| BuildError::Invalid(format!("cannot tag image as {extra}: {v}")))?;
-        let options = TagImageOptionsBuilder::new()
-            .repo(&reference.name())
-            .tag(reference.tag_or_default())
-            .build();
-        docker
-            .docker()
-            .tag_image(&id, Some(options))
-            .await
-            .map_err(|e| docker.fail(format!("tag image {} as {extra}", build.tag), e))?;
+        tag_image(docker, &id, extra).await?;
     }
     Ok(ImageId(id))
+}
+
+/// Tags the image `image` (an id or a reference) as `reference` too.
+///
+/// # Errors
+///
+/// [`BuildError::Invalid`] for a reference that does not parse; the engine's error otherwise.
+pub async fn tag_image(
+    docker: &DockerRuntime,
+    image: &str,
+    reference: &str,
+) -> Result<(), BuildError> {
+    let parsed = ImageRef::parse(reference)
+        .map_err(|v| BuildError::Invalid(format!("cannot tag image as {reference}: {v}")))?;
+    let options = TagImageOptionsBuilder::new()
+        .repo(&parsed.name())
+        .tag(parsed.tag_or_default())
+        .build();
+    docker
+        .docker()
+        .tag_image(image, Some(options))
+        .await
+        .map_err(|e| docker.fail(format!("tag image {image} as {reference}"), e))?;
+    Ok(())
+}
+
+/// Removes the tag `reference`; the image itself goes only when no other tag or container
+/// holds it. A tag that does not exist is not an error.
+///
+/// # Errors
+///
+/// The engine's error, e.g. when a running container uses the image through this tag only.
+pub async fn remove_tag(docker: &DockerRuntime, reference: &str) -> Result<(), BuildError> {
+    match docker
+        .docker()
+        .remove_image(
+            reference,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+    {
+        Ok(_)
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(docker
+            .fail(format!("remove image tag {reference}"), e)
+            .into()),
+    }
 }
 
 fn with_output(message: String, output: &VecDeque<String>) -> String {

@@ -78,6 +78,16 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a plugin crate: two tools, tests (in-process and end-to-end), a README and CI
+    New(NewArgs),
+    /// Build a plugin crate into a FROM scratch image (static binary, non-root, the manifest
+    /// and tool list as labels)
+    Build(BuildArgs),
+    /// Show a plugin image's manifest, tools, labels, size and digest, from its labels alone
+    Inspect(InspectArgs),
+    /// Build, install and link a plugin for development; rebuild and upgrade it when its
+    /// sources change, until Ctrl-C, then remove what was created
+    Dev(DevArgs),
     /// Check plugin manifests and report every problem
     #[command(after_help = VALIDATE_AFTER_HELP)]
     Validate(ValidateArgs),
@@ -250,16 +260,94 @@ pub struct ServeArgs {
     pub reconcile_interval: u64,
 }
 
+/// `new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name: lowercase letters, digits and `-` (also the crate's name)
+    pub name: String,
+    /// Where to create it [default: ./NAME]
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Add a web UI (a page the dashboard shows in its sidebar)
+    #[arg(long)]
+    pub ui: bool,
+    /// The image repository, e.g. ghcr.io/acme/NAME [default: NAME]
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image: Option<String>,
+}
+
+/// Which crate to build, shared by `build` and `dev`.
+#[derive(Debug, Args)]
+pub struct CrateArgs {
+    /// The plugin crate's directory (or its Cargo.toml) [default: .]
+    pub path: Option<PathBuf>,
+    /// The package, when PATH is a workspace of several
+    #[arg(long, short = 'p', value_name = "PACKAGE")]
+    pub package: Option<String>,
+    /// The binary target, when the package has several
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+}
+
+/// `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The crate
+    #[command(flatten)]
+    pub krate: CrateArgs,
+    /// Another reference to tag the image as (repeatable); it is always tagged as its
+    /// manifest's `image` and as REPOSITORY:dev
+    #[arg(long, short = 't', value_name = "REF")]
+    pub tag: Vec<String>,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An image reference, or the name of an installed plugin
+    pub target: String,
+    /// Print everything as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The crate
+    #[command(flatten)]
+    pub krate: CrateArgs,
+    /// The development agent's id
+    #[arg(long, value_name = "ID", default_value = "dev")]
+    pub agent: String,
+    /// How often to look for changed sources, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub poll_ms: u64,
+    /// Build, install, print the client config and exit (leaving the plugin installed), instead
+    /// of watching
+    #[arg(long)]
+    pub once: bool,
+}
+
 /// `call`.
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// The plugin
+    /// The plugin (omit it with --url)
     pub plugin: String,
     /// The tool
-    pub tool: String,
-    /// The agent id to call as (signed as the host signs linked agents' URLs)
-    #[arg(long, value_name = "ID")]
-    pub agent: String,
+    pub tool: Option<String>,
+    /// The agent id to call as (signed as the host signs linked agents' URLs); with --url,
+    /// added to the URL as agent_id unless the URL has one
+    #[arg(long, value_name = "ID", required_unless_present = "url")]
+    pub agent: Option<String>,
+    /// Call the plugin at this MCP URL (e.g. http://127.0.0.1:8080/mcp?agent_id=dev, a plugin
+    /// running locally) instead of an installed one; then the only positional is the tool
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// The tool's arguments, a JSON object, e.g. '{"name":"Ada"}'
     #[arg(long, value_name = "JSON")]
     pub args: Option<String>,

@@ -103,6 +103,12 @@ impl From<HostError> for CliError {
     }
 }
 
+impl From<nanofleet_build::BuildError> for CliError {
+    fn from(err: nanofleet_build::BuildError) -> Self {
+        Self::new(err.to_string())
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(err: StoreError) -> Self {
         Self::new(err.to_string())

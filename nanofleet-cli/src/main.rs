@@ -34,9 +34,13 @@ fn local_only(command: &Command) -> Option<&'static str> {
             "`nanofleet reconcile` works on this machine's engine only, and a server runs the \
              reconciler by itself; drop --server (and NANOFLEET_SERVER) to reconcile here",
         ),
-        Command::Call(_) => Some(
+        Command::Call(args) if args.url.is_none() => Some(
             "`nanofleet call` works on this machine only: the host API has no route to call \
              tools; run it on the server's machine without --server (and NANOFLEET_SERVER)",
+        ),
+        Command::Dev(_) => Some(
+            "`nanofleet dev` builds and runs the plugin on this machine's engine; drop --server \
+             (and NANOFLEET_SERVER)",
         ),
         Command::Serve(_) => Some(
             "`nanofleet serve` starts a server; --server (or NANOFLEET_SERVER) is for talking \
@@ -78,8 +82,11 @@ fn main() -> ExitCode {
 /// Runs the command; `Ok` carries the exit status of a command that ran to its end.
 async fn run(cli: &Cli) -> Result<u8, CliError> {
     // Needs no state at all: works before any data directory exists.
-    if let Command::Validate(args) = &cli.command {
-        return cmd::validate::run(args).await;
+    match &cli.command {
+        Command::Validate(args) => return cmd::validate::run(args).await,
+        Command::New(args) => return cmd::new::run(args),
+        Command::Build(args) => return cmd::build::run(args).await,
+        _ => {}
     }
     if cli.global.server.is_some()
         && let Some(why) = local_only(&cli.command)
@@ -89,6 +96,10 @@ async fn run(cli: &Cli) -> Result<u8, CliError> {
     let ctx = Context::new(&cli.global)?;
     match &cli.command {
         Command::Validate(args) => cmd::validate::run(args).await,
+        Command::New(args) => cmd::new::run(args),
+        Command::Build(args) => cmd::build::run(args).await,
+        Command::Inspect(args) => cmd::inspect::run(&ctx, args).await,
+        Command::Dev(args) => cmd::dev::run(&ctx, args).await,
         Command::Install(args) => cmd::plugins::install(&ctx, args).await,
         Command::Ls(args) => cmd::plugins::ls(&ctx, args).await,
         Command::Rm(args) => cmd::plugins::rm(&ctx, args).await,

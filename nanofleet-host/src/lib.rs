@@ -25,9 +25,3 @@ pub mod store;
 
 pub use host::{Host, HostConfig, HostError, HostEvent, InstallOptions};
 pub use nanofleet_contracts::{labels, manifest, names};
-
-/// The README's examples (a plugin and an embedding host), compiled as doctests so they cannot
-/// drift from the code. Here rather than in the SDK: this crate sees both.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

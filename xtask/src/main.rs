@@ -10,7 +10,10 @@
 //!   link two agents, call tools as each, and serve the API until Ctrl-C (`--once`: exit).
 //! - `cargo xtask image <package>... | --all`: plugin images `FROM scratch`, no registry.
 //! - `cargo xtask e2e`: images, host and agents in containers on the engine.
+//! - `cargo xtask author`: a plugin author's whole path outside this repository, against the
+//!   packaged crates (`nanofleet new`, tests, `build`, `inspect`, `install`, `dev`).
 
+mod author;
 mod demo;
 mod image;
 mod interop;
@@ -64,6 +67,10 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// A plugin author's whole path outside this repository, against the packaged crates:
+    /// `nanofleet new`, its tests, `build`, `inspect`, `install`, a linked agent's call, the
+    /// generated end-to-end test and `nanofleet dev`.
+    Author,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
         Command::E2e => e2e(),
         Command::Bench { quick, only } => bench(quick, &only),
         Command::Demo { once } => demo(once),
+        Command::Author => author::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

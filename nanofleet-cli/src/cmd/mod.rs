@@ -1,9 +1,13 @@
 //! One module per group of commands, and what they share.
 
 pub mod agents;
+pub mod build;
 pub mod call;
+pub mod dev;
+pub mod inspect;
 pub mod keys;
 pub mod logs;
+pub mod new;
 pub mod plugins;
 pub mod serve;
 pub mod validate;

@@ -3,6 +3,13 @@
 //! binaries) and cleanup that runs even when a test fails. Not published.
 #![allow(missing_docs)]
 
+/// The README's examples (a plugin and an embedding host), compiled as doctests so they cannot
+/// drift from the code. Here, in a crate that is not published and sees both the SDK and the
+/// host, rather than in a published crate whose package would not hold the README.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 use nanofleet_host::names;
 use std::collections::BTreeMap;
 use std::future::Future;
