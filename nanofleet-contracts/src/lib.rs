@@ -7,7 +7,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`manifest`] | `manifest.json`: the type, its rules, diagnostics that list every problem |
-//! | [`env`] | the environment variables the host injects and the SDK reads; the `NANO_API_URL` rule |
+//! | [`env`](mod@env) | the environment variables the host injects and the SDK reads; the `NANO_API_URL` rule |
 //! | [`names`] | container, network, volume and staging names; the URL an agent reaches a plugin at |
 //! | [`labels`] | labels on containers, volumes, networks and plugin images |
 //! | [`image`] | image references: parse, repository, tag, digest, the `:dev` tag |

@@ -157,7 +157,8 @@ impl DockerRuntime {
         self
     }
 
-    /// The bollard client, for Docker-specific work such as [`super::image::build_image`].
+    /// The bollard client, for Docker-specific work such as building images (the
+    /// `nanofleet-build` crate does that through it).
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
