@@ -209,7 +209,7 @@ use proc_macro::TokenStream;
 /// | `author = "..."` | default: `CARGO_PKG_AUTHORS` | `author` |
 /// | `ui_port = 8081` | | `uiPort`: not `mcp_port` |
 /// | `sidebar(icon = "...", label = "...", route = "...")` | needs `ui_port`; `route` defaults to `/plugins/{name}/ui` | `sidebar` |
-/// | `required_env_vars = ["A", "B"]` | | `requiredEnvVars`: valid names, none starting with `NANO_` |
+/// | `required_env_vars = ["A", "B"]` | the binary's `serve` refuses to start while one is unset, and `--help` lists them | `requiredEnvVars`: valid names, none starting with `NANO_` |
 /// | `ui = Self::ui` | | a method `fn(&self) -> nanofleet_sdk::ui::Ui` giving the web UI served on `ui_port` (needs `ui_port`) |
 ///
 /// The values are checked when the plugin compiles, with the same rules the SDK applies at run
@@ -226,7 +226,8 @@ use proc_macro::TokenStream;
 /// **Parameters** are of two kinds, told apart by the last segment of their type's path:
 ///
 /// - `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, `Context`, `NanoApi`,
-///   `Option<NanoApi>` and `State<T>` are taken from the call and never appear in the input
+///   `Option<NanoApi>`, `PluginEnv` (whose `var` reads the variables listed in
+///   `required_env_vars`) and `State<T>` are taken from the call and never appear in the input
 ///   schema. They may be any pattern. A tool taking `AgentStore` or `SharedStore` makes the
 ///   plugin open its store at start-up; one taking `NanoApi` makes `NANO_API_URL` and
 ///   `NANO_INTERNAL_TOKEN` start-up requirements (`Option<NanoApi>` does not).

@@ -124,6 +124,7 @@ pub(crate) enum Injected {
     SharedStore,
     Context,
     NanoApi,
+    PluginEnv,
     State,
 }
 
@@ -137,6 +138,7 @@ impl Injected {
             Injected::SharedStore => "SharedStore",
             Injected::Context => "Context",
             Injected::NanoApi => "NanoApi",
+            Injected::PluginEnv => "PluginEnv",
             Injected::State => "State<T>",
         }
     }
@@ -575,6 +577,7 @@ fn injected(ty: &Type) -> Option<Injected> {
         "SharedStore" => Injected::SharedStore,
         "Context" => Injected::Context,
         "NanoApi" => Injected::NanoApi,
+        "PluginEnv" => Injected::PluginEnv,
         "State" => Injected::State,
         "Option" => {
             let inner = last_segment(type_args(segment).next()?)?;
@@ -712,6 +715,7 @@ mod tests {
                         #[allow(unused)]
                         limit: u32,
                         state: State<Db>,
+                        env: nanofleet_sdk::env::PluginEnv,
                     ) -> Result<u64, ToolError> { todo!() }
 
                     fn helper(&self) {}
@@ -747,7 +751,8 @@ mod tests {
                 Some(Injected::OptionalAgentId),
                 None,
                 None,
-                Some(Injected::State)
+                Some(Injected::State),
+                Some(Injected::PluginEnv)
             ]
         );
         assert_eq!(tool.params[2].docs.len(), 1);

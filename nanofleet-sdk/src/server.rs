@@ -61,13 +61,13 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Serves `plugin` with the environment the host injected, until SIGTERM or SIGINT.
 ///
-/// Reads the environment ([`PluginEnv::from_env`]), installs a `tracing` subscriber when none
-/// is set (`RUST_LOG` filters it; default `info`), binds `0.0.0.0:<mcpPort>` (or
-/// `NANOFLEET_MCP_ADDR`) and, when the plugin has a UI, `0.0.0.0:<uiPort>` (or
-/// `NANOFLEET_UI_ADDR`).
+/// Reads the environment ([`PluginEnv::from_env_for`]: a variable the manifest lists in
+/// `requiredEnvVars` that is unset is an error naming it, with every other problem), installs
+/// a `tracing` subscriber when none is set (`RUST_LOG` filters it; default `info`), binds `0.0.0.0:<mcpPort>` (or `NANOFLEET_MCP_ADDR`) and, when the
+/// plugin has a UI, `0.0.0.0:<uiPort>` (or `NANOFLEET_UI_ADDR`).
 pub async fn serve(plugin: Plugin) -> Result<(), Error> {
     init_tracing();
-    let env = PluginEnv::from_env()?;
+    let env = PluginEnv::from_env_for(plugin.manifest())?;
     serve_with(plugin, env, shutdown_signal()).await
 }
 

@@ -53,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     agent::{AgentId, AgentIdError},
     api::NanoApi,
+    env::PluginEnv,
     plugin::Running,
     store::{AgentStore, SharedStore, StoreError},
 };
@@ -295,7 +296,7 @@ impl fmt::Debug for ToolCall {
 
 impl ToolCall {
     /// Extracts a value of any [`FromToolCall`] type: [`AgentId`], `Option<AgentId>`,
-    /// [`AgentStore`], [`SharedStore`], [`Context`], [`NanoApi`], [`State<T>`].
+    /// [`AgentStore`], [`SharedStore`], [`Context`], [`NanoApi`], [`PluginEnv`], [`State<T>`].
     pub fn extract<T: FromToolCall>(&self) -> Result<T, ToolError> {
         T::from_tool_call(self)
     }
@@ -303,6 +304,12 @@ impl ToolCall {
     /// The calling agent, or why there is none.
     pub fn agent(&self) -> Result<AgentId, ToolError> {
         self.extract()
+    }
+
+    /// The environment the plugin runs with, including its own variables
+    /// ([`PluginEnv::var`]).
+    pub fn env(&self) -> &PluginEnv {
+        &self.plugin.env
     }
 
     /// The HTTP request's method, URI, headers and extensions, when the call came over HTTP.
@@ -323,7 +330,7 @@ impl ToolCall {
     message = "`{Self}` cannot be supplied by the SDK to a tool",
     label = "not an injected type",
     note = "injected parameters are `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, \
-            `Context`, `NanoApi`, `Option<NanoApi>` and `State<T>`; a type of your own with one of these names is \
+            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv` and `State<T>`; a type of your own with one of these names is \
             taken for it: rename it, or make it an argument of the tool"
 )]
 pub trait FromToolCall: Sized {
@@ -388,6 +395,19 @@ impl FromToolCall for Option<NanoApi> {
             return Ok(None);
         }
         call.plugin.nano_api().map(Some).map_err(ToolError::new)
+    }
+}
+
+/// The plugin's environment; its own variables are read with [`PluginEnv::var`].
+impl FromToolCall for PluginEnv {
+    fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
+        Ok(call.plugin.env.clone())
+    }
+}
+
+impl From<crate::env::EnvError> for ToolError {
+    fn from(e: crate::env::EnvError) -> Self {
+        Self::new(e.to_string())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nanofleet_sdk::{AgentId, AgentStore, ToolError, plugin};
+use nanofleet_sdk::{AgentId, AgentStore, ToolError, env::PluginEnv, plugin};
 
 #[derive(Default)]
 struct Counter {
@@ -11,7 +11,12 @@ struct Counter {
 }
 
 /// Counts, and keeps a note per agent.
-#[plugin(name = "only-sdk", image = "acme/only-sdk:0.1.0", mcp_port = 8080)]
+#[plugin(
+    name = "only-sdk",
+    image = "acme/only-sdk:0.1.0",
+    mcp_port = 8080,
+    required_env_vars = ["ONLY_SDK_GREETING", "ONLY_SDK_REGION"]
+)]
 impl Counter {
     /// Adds `by` (default 1) to the shared counter and returns its new value.
     #[tool(idempotent = false)]
@@ -48,6 +53,19 @@ impl Counter {
     #[tool(read_only)]
     fn whoami(agent: AgentId) -> String {
         agent.to_string()
+    }
+
+    /// Greets `name` with the greeting the plugin is configured with.
+    #[tool(read_only)]
+    fn greet(
+        env: PluginEnv,
+        /// Who to greet.
+        name: String,
+    ) -> Result<String, ToolError> {
+        Ok(format!(
+            "{}, {name}!",
+            env.require_var("ONLY_SDK_GREETING")?
+        ))
     }
 }
 
