@@ -20,7 +20,7 @@ ENVIRONMENT (set by the NanoFleet host in the plugin container):
     NANOFLEET_MCP_ADDR, NANOFLEET_UI_ADDR Listen addresses (default 0.0.0.0:<port>)
     NANOFLEET_ALLOWED_HOSTS               Extra Host names accepted on /mcp, or *
     NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN=1  Accept NanoFleet's own nf_token unchecked
-    RUST_LOG                              Log filter (default info)
+    RUST_LOG                              Log filter (default info,rmcp=warn: one line per tool call)
 ";
 
 /// The help text: the commands, the variables every plugin reads, and this plugin's own

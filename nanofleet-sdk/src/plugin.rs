@@ -6,18 +6,20 @@ use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{Arc, OnceLock},
+    time::{Duration, Instant},
 };
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
         PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
     },
     service::RequestContext,
 };
 
 use crate::{
+    agent::AgentId,
     api::NanoApi,
     env::PluginEnv,
     error::{BuildProblem, Error},
@@ -317,6 +319,31 @@ impl Running {
     }
 }
 
+/// The one log line of a tool call (at INFO, target `nanofleet_sdk::call`): the tool, the
+/// calling agent when there is one, how long the call took and how it ended (`ok`,
+/// `tool_error` for an `isError` result, `protocol_error` for a refused call). The arguments
+/// and results are not logged: they may hold an agent's data.
+fn log_call(
+    tool: &str,
+    agent: Option<&AgentId>,
+    elapsed: Duration,
+    outcome: &Result<CallToolResult, ErrorData>,
+) {
+    let outcome = match outcome {
+        Ok(result) if result.is_error == Some(true) => "tool_error",
+        Ok(_) => "ok",
+        Err(_) => "protocol_error",
+    };
+    tracing::info!(
+        target: "nanofleet_sdk::call",
+        tool,
+        agent = agent.map(|a| tracing::field::display(a.as_str())),
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        outcome,
+        "tool call"
+    );
+}
+
 /// The rmcp handler: one per HTTP request in stateless mode, so it is only an `Arc` clone.
 #[derive(Clone)]
 pub(crate) struct McpHandler(pub(crate) Arc<Running>);
@@ -339,19 +366,23 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(handler) = self.0.def.handlers.get(request.name.as_ref()) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool `{}`", request.name),
-                Some(serde_json::json!({
-                    "tools": self.0.def.tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>()
-                })),
-            ));
-        };
+        let started = Instant::now();
         let call = ToolCall {
             ctx: context,
             plugin: Arc::clone(&self.0),
         };
-        Ok(handler(request.arguments, call).await.into())
+        let agent = call.extract::<Option<AgentId>>().ok().flatten();
+        let outcome = match self.0.def.handlers.get(request.name.as_ref()) {
+            Some(handler) => Ok(handler(request.arguments, call).await),
+            None => Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                Some(serde_json::json!({
+                    "tools": self.0.def.tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>()
+                })),
+            )),
+        };
+        log_call(&request.name, agent.as_ref(), started.elapsed(), &outcome);
+        outcome.map(Into::into)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
