@@ -13,7 +13,7 @@
 //! struct Notes;
 //!
 //! /// Per-agent notes.
-//! #[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+//! #[plugin(name = "notes", image = "nanofleet/notes", mcp_port = 8080)]
 //! impl Notes {
 //!     /// Saves a note for the calling agent.
 //!     #[tool(destructive = false)]
@@ -60,7 +60,8 @@
 //!         let mut manifest = sdk::Manifest::new(
 //!             "notes",
 //!             env!("CARGO_PKG_VERSION"),
-//!             "nanofleet/notes:0.1.0",
+//!             // An image without a tag is tagged with the plugin's version.
+//!             concat!("nanofleet/notes:", env!("CARGO_PKG_VERSION")),
 //!             8080u16,
 //!         );
 //!         manifest.description = String::from("Per-agent notes.");
@@ -141,7 +142,7 @@ use proc_macro::TokenStream;
 /// /// A task list per agent.
 /// #[plugin(
 ///     name = "tasks",
-///     image = "ghcr.io/acme/tasks:0.1.0",
+///     image = "ghcr.io/acme/tasks",
 ///     mcp_port = 8080,
 ///     ui_port = 8081,
 ///     sidebar(icon = "list-checks", label = "Tasks"),
@@ -202,7 +203,7 @@ use proc_macro::TokenStream;
 /// | Key | | Manifest field |
 /// |---|---|---|
 /// | `name = "..."` | required | `name`: lowercase letters, digits and `-` |
-/// | `image = "..."` | required | `image`: a Docker image reference |
+/// | `image = "..."` | required; without a tag or digest, tagged with `version` | `image`: a Docker image reference; a tag that is a semantic version must be `version` (other tags, such as `latest`, and digests are kept) |
 /// | `mcp_port = 8080` | required | `mcpPort`: 1024–65535 |
 /// | `version = "..."` | default: `CARGO_PKG_VERSION` | `version`: a semantic version |
 /// | `description = "..."` | default: the impl block's doc comment, else `CARGO_PKG_DESCRIPTION` | `description` |
@@ -259,7 +260,7 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 /// ```no_run
 /// # use nanofleet_sdk::plugin;
 /// # struct Dice;
-/// #[plugin(name = "dice", image = "acme/dice:1.0.0", mcp_port = 8080)]
+/// #[plugin(name = "dice", image = "acme/dice", mcp_port = 8080)]
 /// impl Dice {
 ///     /// Rolls a die with the given number of sides.
 ///     #[tool(title = "Roll a die", read_only = false, idempotent = false, open_world = false)]
@@ -301,3 +302,4 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 pub fn tool(_args: TokenStream, input: TokenStream) -> TokenStream {
     expand::free_tool(input.into()).into()
 }
+
