@@ -78,8 +78,8 @@ pub(crate) fn free_tool(input: TokenStream) -> TokenStream {
     tokens
 }
 
-/// The token to report "not an impl block" at: the item's keyword.
-fn item_keyword(item: &syn::Item) -> TokenStream {
+/// The token to report "not an impl block" (or "not a struct or enum") at: the item's keyword.
+pub(crate) fn item_keyword(item: &syn::Item) -> TokenStream {
     match item {
         syn::Item::Fn(f) => f.sig.fn_token.into_token_stream(),
         syn::Item::Struct(s) => s.struct_token.into_token_stream(),

@@ -116,6 +116,7 @@
 //! [`Tool::new`]: https://docs.rs/nanofleet-sdk/latest/nanofleet_sdk/tool/struct.Tool.html#method.new
 
 mod attr;
+mod data;
 mod expand;
 mod parse;
 mod validate;
@@ -303,3 +304,52 @@ pub fn tool(_args: TokenStream, input: TokenStream) -> TokenStream {
     expand::free_tool(input.into()).into()
 }
 
+/// Derives `Serialize`, `Deserialize` and `JsonSchema` for a struct or enum of the plugin's
+/// own, through the serde and schemars the SDK re-exports: a plugin crate that depends on
+/// `nanofleet-sdk` alone can take and return its own types.
+///
+/// ```no_run
+/// use nanofleet_sdk::{data, plugin};
+///
+/// /// A note.
+/// #[data]
+/// #[derive(Debug, Clone)]
+/// #[serde(rename_all = "camelCase")]
+/// struct Note {
+///     /// The note's text.
+///     text: String,
+///     /// When it was written, in seconds since 1970.
+///     created_at: u64,
+/// }
+///
+/// /// Only read, never returned: `Deserialize` and `JsonSchema` are enough.
+/// #[data(Deserialize, JsonSchema)]
+/// enum Order {
+///     Oldest,
+///     Newest,
+/// }
+///
+/// struct Notes;
+///
+/// #[plugin(name = "notes", image = "acme/notes", mcp_port = 8080)]
+/// impl Notes {
+///     /// Returns the note it is given, stamped.
+///     #[tool]
+///     fn stamp(note: Note, order: Option<Order>) -> Note {
+///         let _ = order;
+///         Note { created_at: 1, ..note }
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// `#[data]` alone adds all three derives; `#[data(...)]` adds those listed, among
+/// `Serialize`, `Deserialize` and `JsonSchema`. It expands to those derives (with the SDK's
+/// paths) followed by `#[serde(crate = "...")]` and `#[schemars(crate = "...")]` naming the
+/// SDK's copies, so the usual `#[serde(...)]` and `#[schemars(...)]` attributes work after it.
+/// Put it before `#[derive(...)]` and those attributes. Other derives (`Debug`, `Clone`) go in
+/// an ordinary `#[derive(...)]`.
+#[proc_macro_attribute]
+pub fn data(args: TokenStream, input: TokenStream) -> TokenStream {
+    data::data(args.into(), input.into()).into()
+}

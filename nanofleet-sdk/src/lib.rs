@@ -62,7 +62,9 @@ pub use api::NanoApi;
 pub use error::Error;
 pub use manifest::Manifest;
 /// `#[plugin(...)]` on an impl block and `#[tool]` on its methods: see [`macro@plugin`].
-pub use nanofleet_macros::{plugin, tool};
+/// `#[data]` on a struct or enum derives serde's and schemars' traits through this crate: see
+/// [`macro@data`].
+pub use nanofleet_macros::{data, plugin, tool};
 pub use plugin::Plugin;
 pub use server::serve;
 pub use store::{AgentStore, SharedStore};
@@ -75,8 +77,13 @@ pub use nanofleet_contracts as contracts;
 pub use rmcp;
 /// The schemars release the input and output schemas are generated with.
 pub use schemars;
-/// serde, so a plugin crate can derive `Serialize`/`Deserialize` for its own types without a
-/// dependency of its own.
+/// The serde release the SDK is built on.
+///
+/// A plugin crate without a serde dependency of its own cannot use `#[derive(Serialize,
+/// Deserialize)]` from here directly: the derives emit `::serde` paths, which only resolve in a
+/// crate that depends on serde. Use [`#[data]`](macro@data) instead, which derives
+/// `Serialize`, `Deserialize` and `JsonSchema` through these re-exports, or add serde (and
+/// schemars) to the crate's own dependencies.
 pub use serde;
 /// serde_json, for building and reading JSON values in tools.
 pub use serde_json;
