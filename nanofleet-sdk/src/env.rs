@@ -45,6 +45,19 @@ pub use nanofleet_contracts::env::{
     NANOFLEET_UI_ADDR,
 };
 
+/// Every variable the SDK reads for itself; any other is the plugin's own.
+pub(crate) const SDK_VARIABLES: [&str; 9] = [
+    NANO_API_URL,
+    NANO_INTERNAL_TOKEN,
+    NANO_PLUGIN_ID,
+    NANOFLEET_REQUIRE_AGENT_SIGNATURE,
+    NANOFLEET_DATA_DIR,
+    NANOFLEET_MCP_ADDR,
+    NANOFLEET_UI_ADDR,
+    NANOFLEET_ALLOWED_HOSTS,
+    NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
+];
+
 const PLUGIN_ID_MAX_LEN: usize = 255;
 /// Longest stretch of a bad value quoted back in a message.
 const QUOTE_MAX_CHARS: usize = 80;
@@ -479,17 +492,7 @@ mod tests {
 
     const TOKEN: &str = "3f2b8c1e-9a4d-4e5f-8b6a-1c2d3e4f5a6b";
 
-    const ALL_VARIABLES: [&str; 9] = [
-        NANO_API_URL,
-        NANO_INTERNAL_TOKEN,
-        NANO_PLUGIN_ID,
-        NANOFLEET_REQUIRE_AGENT_SIGNATURE,
-        NANOFLEET_DATA_DIR,
-        NANOFLEET_MCP_ADDR,
-        NANOFLEET_UI_ADDR,
-        NANOFLEET_ALLOWED_HOSTS,
-        NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
-    ];
+    const ALL_VARIABLES: [&str; 9] = SDK_VARIABLES;
 
     fn env(vars: &[(&str, &str)]) -> Result<PluginEnv, EnvError> {
         let vars: HashMap<String, String> = vars

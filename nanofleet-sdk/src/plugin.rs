@@ -3,7 +3,7 @@
 
 use std::{
     any::{Any, TypeId},
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
@@ -57,7 +57,12 @@ pub(crate) struct Definition {
     pub(crate) instructions: Option<String>,
     pub(crate) uses_store: bool,
     pub(crate) requires_host_api: bool,
+    /// The tools whose structured results are wrapped as `{"result": ...}`.
+    pub(crate) wrapped_outputs: HashSet<String>,
 }
+
+/// State values that take the place of the plugin's own, by type.
+pub(crate) type StateMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 
 impl Plugin {
     /// Starts declaring a plugin described by `manifest`.
@@ -86,13 +91,24 @@ impl Plugin {
     /// Binds the plugin to its environment: what `serve` does before listening, and what tests
     /// do to run a plugin in-process.
     pub fn start(&self, env: PluginEnv) -> Result<Arc<Running>, Error> {
-        Running::new(Arc::clone(&self.def), env, None)
+        Running::new(Arc::clone(&self.def), env, None, StateMap::new())
     }
 
     /// Like [`Plugin::start`], with `store` in place of the one in the data directory (tests,
     /// applications that manage storage themselves).
     pub fn start_with_store(&self, env: PluginEnv, store: Store) -> Result<Arc<Running>, Error> {
-        Running::new(Arc::clone(&self.def), env, Some(store))
+        Running::new(Arc::clone(&self.def), env, Some(store), StateMap::new())
+    }
+
+    /// Like [`Plugin::start`], with `state` values taking the place of the plugin's own of the
+    /// same types (the test client's).
+    pub(crate) fn start_with_state(
+        &self,
+        env: PluginEnv,
+        store: Option<Store>,
+        state: StateMap,
+    ) -> Result<Arc<Running>, Error> {
+        Running::new(Arc::clone(&self.def), env, store, state)
     }
 }
 
@@ -159,6 +175,7 @@ impl PluginBuilder {
             .map(|d| BuildProblem::new(format!("manifest {d}")))
             .collect();
         let mut handlers = HashMap::new();
+        let mut wrapped_outputs = HashSet::new();
         let mut tools = Vec::with_capacity(self.tools.len());
         for tool in self.tools {
             if let Err(v) = rules::check_tool_name(&tool.name) {
@@ -195,6 +212,9 @@ impl PluginBuilder {
                 )));
                 continue;
             }
+            if tool.wrap_output {
+                wrapped_outputs.insert(tool.name.to_string());
+            }
             let mut mcp = McpTool::new(tool.name.clone(), tool.description.clone(), input);
             mcp.title = tool.title.clone();
             mcp.output_schema = tool.output_schema.clone();
@@ -218,6 +238,7 @@ impl PluginBuilder {
                 ui: self.ui,
                 uses_store: self.uses_store,
                 requires_host_api: self.requires_host_api,
+                wrapped_outputs,
             }),
         })
     }
@@ -231,6 +252,8 @@ pub struct Running {
     store: OnceLock<Result<Store, String>>,
     nano_api: OnceLock<Result<NanoApi, String>>,
     info: ServerConfig,
+    /// State that takes the place of the plugin's own, by type.
+    state_overrides: StateMap,
 }
 
 impl std::fmt::Debug for Running {
@@ -243,7 +266,12 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    fn new(def: Arc<Definition>, env: PluginEnv, store: Option<Store>) -> Result<Arc<Self>, Error> {
+    fn new(
+        def: Arc<Definition>,
+        env: PluginEnv,
+        store: Option<Store>,
+        state_overrides: StateMap,
+    ) -> Result<Arc<Self>, Error> {
         if env.require_agent_signature && env.internal_token.is_none() {
             return Err(Error::Config(
                 "NANOFLEET_REQUIRE_AGENT_SIGNATURE is set but NANO_INTERNAL_TOKEN is not: \
@@ -274,6 +302,7 @@ impl Running {
             store: store.map(|s| OnceLock::from(Ok(s))).unwrap_or_default(),
             nano_api: OnceLock::new(),
             info,
+            state_overrides,
         });
         if running.def.uses_store {
             running.store().map_err(|e| Error::Config(e.to_string()))?;
@@ -302,10 +331,16 @@ impl Running {
     }
 
     pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.def
-            .state
-            .get(&TypeId::of::<T>())
+        let key = TypeId::of::<T>();
+        self.state_overrides
+            .get(&key)
+            .or_else(|| self.def.state.get(&key))
             .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+    }
+
+    /// Whether `tool`'s structured results are wrapped as `{"result": ...}`.
+    pub(crate) fn wraps_output(&self, tool: &str) -> bool {
+        self.def.wrapped_outputs.contains(tool)
     }
 
     /// The plugin's manifest.

@@ -169,8 +169,8 @@ mod tests {
     async fn a_tool_takes_and_returns_types_derived_with_data() -> TestResult {
         let client = TestClient::new(&Counter::default().plugin()?)?;
         let alice = client.connect_as("alice").await?;
-        let summary = alice
-            .call_json(
+        let summary: Summary = alice
+            .call_as(
                 "summarize",
                 json!({
                     "list": {
@@ -187,7 +187,19 @@ mod tests {
             .await?;
         assert_eq!(
             summary,
-            json!({"totalQuantity": 15, "urgent": ["eggs", "milk"], "forWhom": "Bob"})
+            Summary {
+                total_quantity: 15,
+                urgent: vec!["eggs".into(), "milk".into()],
+                for_whom: Some("Bob".into()),
+            }
+        );
+        // What the model reads: the serde attributes are honoured.
+        let sent = alice
+            .call_json("summarize", json!({"list": {"items": []}}))
+            .await?;
+        assert_eq!(
+            sent,
+            json!({"totalQuantity": 0, "urgent": [], "forWhom": null})
         );
 
         // The serde attributes are honoured in the schema the model sees, too.
@@ -205,6 +217,23 @@ mod tests {
         );
         let output = json!(summarize.output_schema.as_deref());
         assert!(output.to_string().contains("totalQuantity"), "{output}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn tools_read_the_plugins_variables_and_state_the_test_gives() -> TestResult {
+        let plugin = Counter::default().plugin()?;
+        let client = TestClient::builder(&plugin)
+            .env("ONLY_SDK_GREETING", "Hello")
+            .state(Counter {
+                count: AtomicU64::new(100),
+            })
+            .build()?;
+        let alice = client.connect_as("alice").await?;
+        let greeting = alice.call_text("greet", json!({"name": "Bob"})).await?;
+        assert_eq!(greeting, "Hello, Bob!");
+        let count: u64 = alice.call_as("increment", json!({"by": 2})).await?;
+        assert_eq!(count, 102);
         Ok(())
     }
 
