@@ -264,7 +264,7 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
             image.set(
                 errors,
                 path,
-                attr::lit_str(errors, &meta, "\"acme/my-plugin:0.1.0\"")?,
+                attr::lit_str(errors, &meta, "\"acme/my-plugin\"")?,
             );
         } else if path.is_ident("mcp_port") {
             mcp_port.set(errors, path, attr::lit_int(errors, &meta, "8080")?);
@@ -290,7 +290,7 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
             // are unknown, not missing.
             let at = Span::call_site();
             name.require(errors, at, "name = \"my-plugin\"", &misspelt);
-            image.require(errors, at, "image = \"acme/my-plugin:0.1.0\"", &misspelt);
+            image.require(errors, at, "image = \"acme/my-plugin\"", &misspelt);
             mcp_port.require(errors, at, "mcp_port = 8080", &misspelt);
         }
         Err(error) => errors.push(error),
@@ -687,7 +687,7 @@ mod tests {
             [
                 "duplicate attribute `name` in `#[plugin(...)]`",
                 "unknown attribute `mcp_prot` in `#[plugin(...)]`; did you mean `mcp_port`?",
-                "expected a string literal: `image = \"acme/my-plugin:0.1.0\"`",
+                "expected a string literal: `image = \"acme/my-plugin\"`",
                 "expected a string literal: `version = \"0.1.0\"`",
                 "unknown attribute `bogus` in `#[plugin(...)]`; expected one of `name`, \
                  `version`, `description`, `author`, `image`, `mcp_port`, `ui_port`, \

@@ -628,7 +628,7 @@ mod tests {
             plugin_errors(quote!()),
             [
                 "missing `name` in `#[plugin(...)]`: add `name = \"my-plugin\"`",
-                "missing `image` in `#[plugin(...)]`: add `image = \"acme/my-plugin:0.1.0\"`",
+                "missing `image` in `#[plugin(...)]`: add `image = \"acme/my-plugin\"`",
                 "missing `mcp_port` in `#[plugin(...)]`: add `mcp_port = 8080`",
             ]
         );
