@@ -42,6 +42,7 @@ pub mod auth;
 pub mod cli;
 pub mod env;
 mod error;
+pub mod http;
 pub mod identity;
 /// The plugin manifest (`manifest.json`), from [`nanofleet_contracts`]: one definition shared
 /// with the macros and the host.
