@@ -46,7 +46,7 @@ pub use nanofleet_contracts::env::{
 };
 
 /// Every variable the SDK reads for itself; any other is the plugin's own.
-pub(crate) const SDK_VARIABLES: [&str; 9] = [
+pub const SDK_VARIABLES: [&str; 9] = [
     NANO_API_URL,
     NANO_INTERNAL_TOKEN,
     NANO_PLUGIN_ID,

@@ -120,7 +120,11 @@ pub async fn bind(running: &Arc<Running>) -> Result<Bound, Error> {
         .mcp_addr
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], manifest.mcp_port)));
     let mcp = listen(mcp_addr).await?;
-    let ui = match crate::ui::router(running)? {
+    #[cfg(feature = "ui")]
+    let ui_router = crate::ui::router(running)?;
+    #[cfg(not(feature = "ui"))]
+    let ui_router: Option<Router> = None;
+    let ui = match ui_router {
         Some(router) => {
             let port = manifest.ui_port.ok_or_else(|| {
                 Error::Config("the plugin has a UI but its manifest has no uiPort".into())

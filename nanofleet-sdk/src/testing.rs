@@ -89,13 +89,14 @@ use rmcp::{
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "store")]
+use crate::store::Store;
 use crate::{
     env::{self, PluginEnv},
     error::Error,
     identity::{AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM},
-    plugin::{Plugin, Running, StateMap},
+    plugin::{Plugin, Running, StateMap, Stores},
     server::{SESSION_HEADER, router},
-    store::Store,
     tool::LogLevel,
 };
 
@@ -125,7 +126,7 @@ impl TestClient {
 
     /// Runs `plugin` with `env`. The store is in memory unless `env.data_dir` is set.
     pub fn with_env(plugin: &Plugin, env: PluginEnv) -> Result<Self, Error> {
-        Self::start(plugin, env, None, StateMap::new())
+        Self::start(plugin, env, Stores::default(), StateMap::new())
     }
 
     /// Configures a client: environment variables, state, data directory; see
@@ -136,24 +137,25 @@ impl TestClient {
             vars: BTreeMap::new(),
             state: StateMap::new(),
             data_dir: None,
-            store: None,
+            store: Stores::default(),
         }
     }
 
     fn start(
         plugin: &Plugin,
         env: PluginEnv,
-        store: Option<Store>,
+        stores: Stores,
         state: StateMap,
     ) -> Result<Self, Error> {
-        let store = match store {
+        #[cfg(feature = "store")]
+        let stores = Stores(match stores.0 {
             Some(store) => Some(store),
             None if env.data_dir.is_none() => {
                 Some(Store::in_memory().map_err(|e| Error::Config(e.to_string()))?)
             }
             None => None,
-        };
-        let running = plugin.start_with_state(env, store, state)?;
+        });
+        let running = plugin.start_with_state(env, stores, state)?;
         let router = router(&running, CancellationToken::new());
         Ok(Self { running, router })
     }
@@ -227,7 +229,7 @@ pub struct TestClientBuilder {
     vars: BTreeMap<String, String>,
     state: StateMap,
     data_dir: Option<PathBuf>,
-    store: Option<Store>,
+    store: Stores,
 }
 
 impl std::fmt::Debug for TestClientBuilder {
@@ -268,8 +270,10 @@ impl TestClientBuilder {
     }
 
     /// Uses `store`, which several clients can share, instead of a fresh one.
+    #[cfg(feature = "store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
     pub fn store(mut self, store: Store) -> Self {
-        self.store = Some(store);
+        self.store = Stores(Some(store));
         self
     }
 

@@ -50,12 +50,14 @@ use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "host-api")]
+use crate::api::NanoApi;
+#[cfg(feature = "store")]
+use crate::store::{AgentStore, SharedStore, StoreError};
 use crate::{
     agent::{AgentId, AgentIdError},
-    api::NanoApi,
     env::PluginEnv,
     plugin::Running,
-    store::{AgentStore, SharedStore, StoreError},
 };
 
 /// The key under which a non-object structured result is wrapped: MCP requires
@@ -365,6 +367,7 @@ impl FromToolCall for Option<AgentId> {
     }
 }
 
+#[cfg(feature = "store")]
 impl FromToolCall for AgentStore {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         let agent = AgentId::from_tool_call(call)?;
@@ -372,12 +375,14 @@ impl FromToolCall for AgentStore {
     }
 }
 
+#[cfg(feature = "store")]
 impl FromToolCall for SharedStore {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         Ok(call.plugin.store()?.shared())
     }
 }
 
+#[cfg(feature = "host-api")]
 impl FromToolCall for NanoApi {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         call.plugin
@@ -389,6 +394,7 @@ impl FromToolCall for NanoApi {
 /// `None` when no host API is configured (`NANO_API_URL` unset), for tools that also work
 /// without callbacks. A host API that is configured but unusable (a malformed URL, a missing
 /// token) is an error naming the problem, not a silent `None`.
+#[cfg(feature = "host-api")]
 impl FromToolCall for Option<NanoApi> {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         if call.plugin.env.api_url.is_none() {
@@ -673,12 +679,14 @@ impl From<AgentIdError> for ToolError {
     }
 }
 
+#[cfg(feature = "store")]
 impl From<StoreError> for ToolError {
     fn from(e: StoreError) -> Self {
         Self::new(e.to_string())
     }
 }
 
+#[cfg(feature = "host-api")]
 impl From<crate::api::NanoApiError> for ToolError {
     fn from(e: crate::api::NanoApiError) -> Self {
         Self::new(e.to_string())
