@@ -78,8 +78,8 @@ pub(crate) fn free_tool(input: TokenStream) -> TokenStream {
     tokens
 }
 
-/// The token to report "not an impl block" at: the item's keyword.
-fn item_keyword(item: &syn::Item) -> TokenStream {
+/// The token to report "not an impl block" (or "not a struct or enum") at: the item's keyword.
+pub(crate) fn item_keyword(item: &syn::Item) -> TokenStream {
     match item {
         syn::Item::Fn(f) => f.sig.fn_token.into_token_stream(),
         syn::Item::Struct(s) => s.struct_token.into_token_stream(),
@@ -203,7 +203,17 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
 
 fn manifest(m: &validate::Manifest) -> TokenStream {
     let name = &m.name;
-    let image = &m.image;
+    let image = match (&m.image, &m.version) {
+        (validate::Image::AsWritten(image), _) => quote!(#image),
+        (validate::Image::Untagged(image), Some(version)) => {
+            let tagged = format!("{image}:{version}");
+            quote!(#tagged)
+        }
+        (validate::Image::Untagged(image), None) => {
+            let prefix = format!("{image}:");
+            quote!(::core::concat!(#prefix, ::core::env!("CARGO_PKG_VERSION")))
+        }
+    };
     let mcp_port = m.mcp_port;
     let version = match &m.version {
         Some(version) => quote!(#version),

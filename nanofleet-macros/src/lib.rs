@@ -13,7 +13,7 @@
 //! struct Notes;
 //!
 //! /// Per-agent notes.
-//! #[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+//! #[plugin(name = "notes", image = "nanofleet/notes", mcp_port = 8080)]
 //! impl Notes {
 //!     /// Saves a note for the calling agent.
 //!     #[tool(destructive = false)]
@@ -60,7 +60,8 @@
 //!         let mut manifest = sdk::Manifest::new(
 //!             "notes",
 //!             env!("CARGO_PKG_VERSION"),
-//!             "nanofleet/notes:0.1.0",
+//!             // An image without a tag is tagged with the plugin's version.
+//!             concat!("nanofleet/notes:", env!("CARGO_PKG_VERSION")),
 //!             8080u16,
 //!         );
 //!         manifest.description = String::from("Per-agent notes.");
@@ -115,6 +116,7 @@
 //! [`Tool::new`]: https://docs.rs/nanofleet-sdk/latest/nanofleet_sdk/tool/struct.Tool.html#method.new
 
 mod attr;
+mod data;
 mod expand;
 mod parse;
 mod validate;
@@ -141,7 +143,7 @@ use proc_macro::TokenStream;
 /// /// A task list per agent.
 /// #[plugin(
 ///     name = "tasks",
-///     image = "ghcr.io/acme/tasks:0.1.0",
+///     image = "ghcr.io/acme/tasks",
 ///     mcp_port = 8080,
 ///     ui_port = 8081,
 ///     sidebar(icon = "list-checks", label = "Tasks"),
@@ -202,14 +204,14 @@ use proc_macro::TokenStream;
 /// | Key | | Manifest field |
 /// |---|---|---|
 /// | `name = "..."` | required | `name`: lowercase letters, digits and `-` |
-/// | `image = "..."` | required | `image`: a Docker image reference |
+/// | `image = "..."` | required; without a tag or digest, tagged with `version` | `image`: a Docker image reference; a tag that is a semantic version must be `version` (other tags, such as `latest`, and digests are kept) |
 /// | `mcp_port = 8080` | required | `mcpPort`: 1024–65535 |
 /// | `version = "..."` | default: `CARGO_PKG_VERSION` | `version`: a semantic version |
 /// | `description = "..."` | default: the impl block's doc comment, else `CARGO_PKG_DESCRIPTION` | `description` |
 /// | `author = "..."` | default: `CARGO_PKG_AUTHORS` | `author` |
 /// | `ui_port = 8081` | | `uiPort`: not `mcp_port` |
 /// | `sidebar(icon = "...", label = "...", route = "...")` | needs `ui_port`; `route` defaults to `/plugins/{name}/ui` | `sidebar` |
-/// | `required_env_vars = ["A", "B"]` | | `requiredEnvVars`: valid names, none starting with `NANO_` |
+/// | `required_env_vars = ["A", "B"]` | the binary's `serve` refuses to start while one is unset, and `--help` lists them | `requiredEnvVars`: valid names, none starting with `NANO_` |
 /// | `ui = Self::ui` | | a method `fn(&self) -> nanofleet_sdk::ui::Ui` giving the web UI served on `ui_port` (needs `ui_port`) |
 ///
 /// The values are checked when the plugin compiles, with the same rules the SDK applies at run
@@ -226,7 +228,8 @@ use proc_macro::TokenStream;
 /// **Parameters** are of two kinds, told apart by the last segment of their type's path:
 ///
 /// - `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, `Context`, `NanoApi`,
-///   `Option<NanoApi>` and `State<T>` are taken from the call and never appear in the input
+///   `Option<NanoApi>`, `PluginEnv` (whose `var` reads the variables listed in
+///   `required_env_vars`) and `State<T>` are taken from the call and never appear in the input
 ///   schema. They may be any pattern. A tool taking `AgentStore` or `SharedStore` makes the
 ///   plugin open its store at start-up; one taking `NanoApi` makes `NANO_API_URL` and
 ///   `NANO_INTERNAL_TOKEN` start-up requirements (`Option<NanoApi>` does not).
@@ -258,7 +261,7 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 /// ```no_run
 /// # use nanofleet_sdk::plugin;
 /// # struct Dice;
-/// #[plugin(name = "dice", image = "acme/dice:1.0.0", mcp_port = 8080)]
+/// #[plugin(name = "dice", image = "acme/dice", mcp_port = 8080)]
 /// impl Dice {
 ///     /// Rolls a die with the given number of sides.
 ///     #[tool(title = "Roll a die", read_only = false, idempotent = false, open_world = false)]
@@ -299,4 +302,54 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn tool(_args: TokenStream, input: TokenStream) -> TokenStream {
     expand::free_tool(input.into()).into()
+}
+
+/// Derives `Serialize`, `Deserialize` and `JsonSchema` for a struct or enum of the plugin's
+/// own, through the serde and schemars the SDK re-exports: a plugin crate that depends on
+/// `nanofleet-sdk` alone can take and return its own types.
+///
+/// ```no_run
+/// use nanofleet_sdk::{data, plugin};
+///
+/// /// A note.
+/// #[data]
+/// #[derive(Debug, Clone)]
+/// #[serde(rename_all = "camelCase")]
+/// struct Note {
+///     /// The note's text.
+///     text: String,
+///     /// When it was written, in seconds since 1970.
+///     created_at: u64,
+/// }
+///
+/// /// Only read, never returned: `Deserialize` and `JsonSchema` are enough.
+/// #[data(Deserialize, JsonSchema)]
+/// enum Order {
+///     Oldest,
+///     Newest,
+/// }
+///
+/// struct Notes;
+///
+/// #[plugin(name = "notes", image = "acme/notes", mcp_port = 8080)]
+/// impl Notes {
+///     /// Returns the note it is given, stamped.
+///     #[tool]
+///     fn stamp(note: Note, order: Option<Order>) -> Note {
+///         let _ = order;
+///         Note { created_at: 1, ..note }
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// `#[data]` alone adds all three derives; `#[data(...)]` adds those listed, among
+/// `Serialize`, `Deserialize` and `JsonSchema`. It expands to those derives (with the SDK's
+/// paths) followed by `#[serde(crate = "...")]` and `#[schemars(crate = "...")]` naming the
+/// SDK's copies, so the usual `#[serde(...)]` and `#[schemars(...)]` attributes work after it.
+/// Put it before `#[derive(...)]` and those attributes. Other derives (`Debug`, `Clone`) go in
+/// an ordinary `#[derive(...)]`.
+#[proc_macro_attribute]
+pub fn data(args: TokenStream, input: TokenStream) -> TokenStream {
+    data::data(args.into(), input.into()).into()
 }

@@ -124,6 +124,7 @@ pub(crate) enum Injected {
     SharedStore,
     Context,
     NanoApi,
+    PluginEnv,
     State,
 }
 
@@ -137,6 +138,7 @@ impl Injected {
             Injected::SharedStore => "SharedStore",
             Injected::Context => "Context",
             Injected::NanoApi => "NanoApi",
+            Injected::PluginEnv => "PluginEnv",
             Injected::State => "State<T>",
         }
     }
@@ -262,7 +264,7 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
             image.set(
                 errors,
                 path,
-                attr::lit_str(errors, &meta, "\"acme/my-plugin:0.1.0\"")?,
+                attr::lit_str(errors, &meta, "\"acme/my-plugin\"")?,
             );
         } else if path.is_ident("mcp_port") {
             mcp_port.set(errors, path, attr::lit_int(errors, &meta, "8080")?);
@@ -288,7 +290,7 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
             // are unknown, not missing.
             let at = Span::call_site();
             name.require(errors, at, "name = \"my-plugin\"", &misspelt);
-            image.require(errors, at, "image = \"acme/my-plugin:0.1.0\"", &misspelt);
+            image.require(errors, at, "image = \"acme/my-plugin\"", &misspelt);
             mcp_port.require(errors, at, "mcp_port = 8080", &misspelt);
         }
         Err(error) => errors.push(error),
@@ -575,6 +577,7 @@ fn injected(ty: &Type) -> Option<Injected> {
         "SharedStore" => Injected::SharedStore,
         "Context" => Injected::Context,
         "NanoApi" => Injected::NanoApi,
+        "PluginEnv" => Injected::PluginEnv,
         "State" => Injected::State,
         "Option" => {
             let inner = last_segment(type_args(segment).next()?)?;
@@ -684,7 +687,7 @@ mod tests {
             [
                 "duplicate attribute `name` in `#[plugin(...)]`",
                 "unknown attribute `mcp_prot` in `#[plugin(...)]`; did you mean `mcp_port`?",
-                "expected a string literal: `image = \"acme/my-plugin:0.1.0\"`",
+                "expected a string literal: `image = \"acme/my-plugin\"`",
                 "expected a string literal: `version = \"0.1.0\"`",
                 "unknown attribute `bogus` in `#[plugin(...)]`; expected one of `name`, \
                  `version`, `description`, `author`, `image`, `mcp_port`, `ui_port`, \
@@ -712,6 +715,7 @@ mod tests {
                         #[allow(unused)]
                         limit: u32,
                         state: State<Db>,
+                        env: nanofleet_sdk::env::PluginEnv,
                     ) -> Result<u64, ToolError> { todo!() }
 
                     fn helper(&self) {}
@@ -747,7 +751,8 @@ mod tests {
                 Some(Injected::OptionalAgentId),
                 None,
                 None,
-                Some(Injected::State)
+                Some(Injected::State),
+                Some(Injected::PluginEnv)
             ]
         );
         assert_eq!(tool.params[2].docs.len(), 1);

@@ -9,6 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use syn::{Ident, ImplItem, LitInt, LitStr, Pat, Type, ext::IdentExt};
 
+use nanofleet_contracts::image::ImageRef;
+
 use crate::{
     attr::{Errors, violation},
     parse::{self, Output, ParamKind, Receiver},
@@ -33,11 +35,19 @@ pub(crate) struct Manifest {
     pub version: Option<String>,
     pub description: Option<String>,
     pub author: Option<String>,
-    pub image: String,
+    pub image: Image,
     pub mcp_port: u16,
     pub ui_port: Option<u16>,
     pub sidebar: Option<Sidebar>,
     pub required_env_vars: Vec<String>,
+}
+
+/// The image reference, and whether the macro tags it.
+pub(crate) enum Image {
+    /// With a tag or a digest: used as written.
+    AsWritten(String),
+    /// Neither tag nor digest: tagged with the plugin's version.
+    Untagged(String),
 }
 
 pub(crate) struct Sidebar {
@@ -54,8 +64,19 @@ pub(crate) struct Tool<'a> {
 }
 
 pub(crate) fn plugin<'a>(plugin: &'a parse::Plugin, errors: &Errors) -> Option<Plugin<'a>> {
+    // Cargo sets it for the crate being compiled, which the macro runs for.
+    let crate_version = std::env::var("CARGO_PKG_VERSION").ok();
+    plugin_of_crate(plugin, errors, crate_version.as_deref())
+}
+
+/// [`plugin`], with the version of the crate being compiled given.
+fn plugin_of_crate<'a>(
+    plugin: &'a parse::Plugin,
+    errors: &Errors,
+    crate_version: Option<&str>,
+) -> Option<Plugin<'a>> {
     impl_block(&plugin.item, errors);
-    let manifest = manifest(plugin, errors);
+    let manifest = manifest(plugin, errors, crate_version);
     let tools = tools(&plugin.tools, errors);
     let ui = plugin.attrs.ui.as_ref();
     if let (Some(ui), None) = (ui, &plugin.attrs.ui_port) {
@@ -104,7 +125,11 @@ fn impl_block(item: &syn::ItemImpl, errors: &Errors) {
     }
 }
 
-fn manifest(plugin: &parse::Plugin, errors: &Errors) -> Option<Manifest> {
+fn manifest(
+    plugin: &parse::Plugin,
+    errors: &Errors,
+    crate_version: Option<&str>,
+) -> Option<Manifest> {
     let attrs = &plugin.attrs;
     // Missing keys were reported by `parse`.
     let (name, image, mcp_port) = (&attrs.name, &attrs.image, &attrs.mcp_port);
@@ -119,11 +144,36 @@ fn manifest(plugin: &parse::Plugin, errors: &Errors) -> Option<Manifest> {
     {
         errors.at(version, violation(&v));
     }
-    if let Some(image) = image
-        && let Err(v) = rules::check_image_ref(&image.value())
-    {
-        errors.at(image, violation(&v));
-    }
+    // The version the manifest will carry, and where it comes from, for the image's tag.
+    let plugin_version = match &attrs.version {
+        Some(lit) => Some((
+            lit.value(),
+            format!("set with `version = {:?}`", lit.value()),
+        )),
+        None => {
+            crate_version.map(|v| (v.to_owned(), "the package version in Cargo.toml".to_owned()))
+        }
+    };
+    let image_value = image.as_ref().map(LitStr::value);
+    let checked_image = match (image, &image_value) {
+        (Some(lit), Some(value)) => match ImageRef::parse(value) {
+            Err(v) => {
+                errors.at(lit, violation(&v));
+                None
+            }
+            Ok(reference) => {
+                if let Some((version, source)) = &plugin_version {
+                    check_image_tag(lit, &reference, version, source, errors);
+                }
+                Some(if reference.is_pinned() {
+                    Image::AsWritten(value.clone())
+                } else {
+                    Image::Untagged(value.clone())
+                })
+            }
+        },
+        _ => None,
+    };
     let mcp = mcp_port.as_ref().and_then(|lit| port(lit, errors));
     let ui = attrs.ui_port.as_ref().and_then(|lit| port(lit, errors));
     if let (Some(lit), Some(ui), Some(mcp)) = (&attrs.ui_port, ui, mcp)
@@ -193,12 +243,47 @@ fn manifest(plugin: &parse::Plugin, errors: &Errors) -> Option<Manifest> {
         version: attrs.version.as_ref().map(LitStr::value),
         description: doc_or_attr,
         author: attrs.author.as_ref().map(LitStr::value),
-        image: image.as_ref()?.value(),
+        image: checked_image?,
         mcp_port: mcp?,
         ui_port: ui,
         sidebar,
         required_env_vars,
     })
+}
+
+/// An image tag that is a version must be the plugin's, or a version bump would leave the image
+/// behind; other tags (`latest`, `dev`) and digests are the author's business.
+fn check_image_tag(
+    lit: &LitStr,
+    image: &ImageRef<'_>,
+    version: &str,
+    source: &str,
+    errors: &Errors,
+) {
+    let Some(tag) = image.tag else {
+        return;
+    };
+    let bare = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
+    let (Ok(tagged), Ok(plugin)) = (
+        semver::Version::parse(bare),
+        semver::Version::parse(version),
+    ) else {
+        return;
+    };
+    if tagged == plugin {
+        return;
+    }
+    let name = image.name();
+    let retagged = image.with_tag(version);
+    errors.at(
+        lit,
+        format!(
+            "the image tag `{tag}` is not the plugin's version `{version}` ({source}): the \
+             manifest would name an image built for another version\n= help: drop the tag, \
+             `image = \"{name}\"`, and the image is tagged with the plugin's version; or write \
+             `image = \"{retagged}\"`"
+        ),
+    );
 }
 
 /// A port literal, checked with the SDK's rule; literals too large for a `u32` are reported
@@ -409,6 +494,101 @@ mod tests {
         }
     }
 
+    /// The messages for `#[plugin(args)] impl P {}` in a crate at `version`.
+    fn errors_in_crate(args: TokenStream, version: &str) -> Vec<String> {
+        let errors = Errors::default();
+        let parsed = parse::plugin(args, parse_quote!(impl P {}), &errors);
+        let _ = plugin_of_crate(&parsed, &errors, Some(version));
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    /// The image the manifest gets for `image`, in a crate at `version`.
+    fn image_in_crate(args: TokenStream, version: &str) -> Option<String> {
+        let errors = Errors::default();
+        let parsed = parse::plugin(args, parse_quote!(impl P {}), &errors);
+        let checked = plugin_of_crate(&parsed, &errors, Some(version))?;
+        Some(match checked.manifest.image {
+            Image::AsWritten(image) => format!("as written: {image}"),
+            Image::Untagged(image) => format!("untagged: {image}"),
+        })
+    }
+
+    #[test]
+    fn a_version_tag_must_be_the_plugins_version() {
+        let message = |tag_args: TokenStream, version: &str| errors_in_crate(tag_args, version);
+        assert_eq!(
+            message(
+                quote!(name = "notes", image = "acme/notes:0.1.0", mcp_port = 8080),
+                "0.2.0"
+            ),
+            [
+                "the image tag `0.1.0` is not the plugin's version `0.2.0` (the package version \
+                 in Cargo.toml): the manifest would name an image built for another version\n\
+                 = help: drop the tag, `image = \"acme/notes\"`, and the image is tagged with \
+                 the plugin's version; or write `image = \"acme/notes:0.2.0\"`"
+            ]
+        );
+        // An explicit `version` is the plugin's version.
+        let errors = message(
+            quote!(
+                name = "n",
+                version = "1.0.0",
+                image = "ghcr.io/a/n:v0.9.0",
+                mcp_port = 8080
+            ),
+            "0.9.0",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "the image tag `v0.9.0` is not the plugin's version `1.0.0` (set with \
+                 `version = \"1.0.0\"`)"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0].contains("`image = \"ghcr.io/a/n:1.0.0\"`"),
+            "{errors:?}"
+        );
+        for fine in [
+            quote!(name = "n", image = "acme/n:0.2.0", mcp_port = 8080),
+            quote!(name = "n", image = "acme/n:v0.2.0", mcp_port = 8080),
+            quote!(name = "n", image = "acme/n:latest", mcp_port = 8080),
+            quote!(name = "n", image = "acme/n:dev", mcp_port = 8080),
+            quote!(name = "n", image = "acme/n:0.1", mcp_port = 8080),
+            quote!(name = "n", image = "acme/n", mcp_port = 8080),
+            quote!(
+                name = "n",
+                version = "0.2.0-rc.1",
+                image = "acme/n:0.2.0-rc.1",
+                mcp_port = 8080
+            ),
+        ] {
+            assert_eq!(
+                message(fine.clone(), "0.2.0"),
+                Vec::<String>::new(),
+                "{fine}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_untagged_image_is_left_for_the_expansion_to_tag() {
+        let digest = format!("acme/n@sha256:{}", "a".repeat(64));
+        for (image, expected) in [
+            ("acme/n", "untagged: acme/n"),
+            ("localhost:5000/acme/n", "untagged: localhost:5000/acme/n"),
+            ("acme/n:latest", "as written: acme/n:latest"),
+            (digest.as_str(), &*format!("as written: {digest}")),
+        ] {
+            let args = quote!(name = "n", image = #image, mcp_port = 8080);
+            assert_eq!(image_in_crate(args, "0.2.0").as_deref(), Some(expected));
+        }
+    }
+
     fn plugin_errors(args: TokenStream) -> Vec<String> {
         check(args, parse_quote!(impl P {}))
     }
@@ -448,7 +628,7 @@ mod tests {
             plugin_errors(quote!()),
             [
                 "missing `name` in `#[plugin(...)]`: add `name = \"my-plugin\"`",
-                "missing `image` in `#[plugin(...)]`: add `image = \"acme/my-plugin:0.1.0\"`",
+                "missing `image` in `#[plugin(...)]`: add `image = \"acme/my-plugin\"`",
                 "missing `mcp_port` in `#[plugin(...)]`: add `mcp_port = 8080`",
             ]
         );

@@ -463,3 +463,51 @@ mod host_api {
         assert!(TestClient::with_env(&plugin, env).is_ok());
     }
 }
+
+mod image_tags {
+    use nanofleet_sdk::plugin;
+
+    struct FromCargo;
+
+    /// Untagged, with the version from Cargo.toml.
+    #[plugin(
+        name = "from-cargo",
+        image = "ghcr.io/acme/from-cargo",
+        mcp_port = 8080
+    )]
+    impl FromCargo {}
+
+    struct Explicit;
+
+    /// Untagged, with an explicit version.
+    #[plugin(
+        name = "explicit",
+        version = "2.0.0-rc.1",
+        image = "localhost:5000/acme/explicit",
+        mcp_port = 8080
+    )]
+    impl Explicit {}
+
+    struct Floating;
+
+    /// A tag that is not a version is kept.
+    #[plugin(name = "floating", image = "acme/floating:latest", mcp_port = 8080)]
+    impl Floating {}
+
+    #[test]
+    fn an_untagged_image_is_tagged_with_the_plugins_version() {
+        let manifest = FromCargo::manifest();
+        assert_eq!(
+            manifest.image,
+            format!("ghcr.io/acme/from-cargo:{}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
+        assert!(!manifest.validate().has_errors());
+
+        let manifest = Explicit::manifest();
+        assert_eq!(manifest.image, "localhost:5000/acme/explicit:2.0.0-rc.1");
+        assert!(!manifest.validate().has_errors());
+
+        assert_eq!(Floating::manifest().image, "acme/floating:latest");
+    }
+}

@@ -1,8 +1,12 @@
 //! What `nanofleet-macros` expands to. Not a public API: names here may change in any release.
 
+#[cfg(feature = "store")]
+pub use crate::AgentStore;
+#[cfg(feature = "host-api")]
+pub use crate::NanoApi;
 pub use crate::cli::run;
 pub use crate::{
-    AgentId, AgentStore, Context, Error, NanoApi, Plugin,
+    AgentId, Context, Error, Plugin,
     manifest::{Manifest, Sidebar},
     plugin::PluginBuilder,
     tool::{FromToolCall, IntoToolResult, Json, NoArgs, State, Tool, ToolCall, ToolError},

@@ -17,9 +17,9 @@
 //!
 //! # Transport
 //!
-//! The client speaks plain HTTP only: this crate is built without TLS, since the host's API is
-//! reached over the plugin's Docker network (`http://nanofleet-api:3000`). An `https://` URL is
-//! refused up front; put a TLS-terminating proxy in front of the API if it must be remote.
+//! The host's API is reached over the plugin's Docker network (`http://nanofleet-api:3000`), in
+//! plain HTTP. An `https://` URL works when the SDK is built with its `tls` feature (see
+//! [`crate::http`]) and is refused up front otherwise.
 //!
 //! The client also ignores `HTTP_PROXY`-style variables and does not follow redirects, so the
 //! bearer token only ever goes to `NANO_API_URL` itself. Every request has a total timeout
@@ -87,8 +87,8 @@ impl NanoApi {
     /// Creates a client for the API at `base_url` (such as `http://nanofleet-api:3000`) that
     /// authenticates with `token`.
     ///
-    /// Fails if `base_url` is not an `http://` URL with a host and without credentials, query or
-    /// fragment. `https://` is refused because this build has no TLS.
+    /// Fails if `base_url` is not an `http://` (or, with the `tls` feature, `https://`) URL
+    /// with a host and without credentials, query or fragment.
     pub fn new(base_url: impl Into<String>, token: InternalToken) -> Result<Self, NanoApiError> {
         let base_display = base_url.into().trim().trim_end_matches('/').to_owned();
         let base = parse_base_url(&base_display)?;
@@ -98,7 +98,7 @@ impl NanoApi {
             })?;
         // Keeps the value out of HPACK tables and out of the header's `Debug` output.
         authorization.set_sensitive(true);
-        let client = reqwest::Client::builder()
+        let client = crate::http::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -330,10 +330,11 @@ fn parse_base_url(base_url: &str) -> Result<Url, NanoApiError> {
     })?;
     match url.scheme() {
         "http" => {}
+        "https" if crate::http::HTTPS => {}
         "https" => {
             return Err(NanoApiError::Config(format!(
-                "the API URL {base_url:?} uses https, but nanofleet-sdk is built without TLS; \
-                 use http:// on the internal network or put a TLS-terminating proxy in front"
+                "the API URL {base_url:?} uses https, but nanofleet-sdk is built without TLS: \
+                 enable its `tls` feature, or use http:// on the internal network"
             )));
         }
         scheme => {
@@ -827,8 +828,13 @@ mod tests {
             let api = NanoApi::new(ok, token()).expect(ok);
             assert!(!api.base_url().ends_with('/'));
         }
-        let https = NanoApi::new("https://api.example.com", token()).expect_err("no TLS");
-        assert!(https.to_string().contains("TLS"), "{https}");
+        let https = NanoApi::new("https://api.example.com", token());
+        if crate::http::HTTPS {
+            assert!(https.is_ok(), "{https:?}");
+        } else {
+            let err = https.expect_err("no TLS");
+            assert!(err.to_string().contains("`tls` feature"), "{err}");
+        }
         for bad in [
             "nanofleet-api:3000",
             "ftp://host",

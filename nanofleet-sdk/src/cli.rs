@@ -20,8 +20,33 @@ ENVIRONMENT (set by the NanoFleet host in the plugin container):
     NANOFLEET_MCP_ADDR, NANOFLEET_UI_ADDR Listen addresses (default 0.0.0.0:<port>)
     NANOFLEET_ALLOWED_HOSTS               Extra Host names accepted on /mcp, or *
     NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN=1  Accept NanoFleet's own nf_token unchecked
-    RUST_LOG                              Log filter (default info)
+    RUST_LOG                              Log filter (default info,rmcp=warn: one line per tool call)
 ";
+
+/// The help text: the commands, the variables every plugin reads, and this plugin's own
+/// required variables when the plugin could be built (`Err` carries why it could not).
+fn help_text(bin: &str, plugin: Result<&Plugin, &Error>) -> String {
+    let mut text = HELP.replace("{bin}", bin);
+    text.push_str("\nPLUGIN ENVIRONMENT (this plugin's requiredEnvVars; `serve` refuses to start while one is unset):\n");
+    match plugin {
+        Ok(plugin) if plugin.manifest().required_env_vars.is_empty() => {
+            text.push_str("    (none)\n");
+        }
+        Ok(plugin) => {
+            for name in &plugin.manifest().required_env_vars {
+                text.push_str("    ");
+                text.push_str(name);
+                text.push('\n');
+            }
+        }
+        Err(e) => {
+            text.push_str("    (unknown: the plugin could not be built: ");
+            text.push_str(&e.to_string().replace('\n', "\n    "));
+            text.push_str(")\n");
+        }
+    }
+    text
+}
 
 /// Runs a plugin binary: builds the plugin with `build` and acts on the command line.
 ///
@@ -35,7 +60,7 @@ pub fn run(build: impl FnOnce() -> Result<Plugin, Error>) -> ExitCode {
         .map_or_else(|| "plugin".to_owned(), |n| n.to_string_lossy().into_owned());
     let command = args.get(1).map(String::as_str);
     if matches!(command, Some("--help" | "-h" | "help")) {
-        return emit(&HELP.replace("{bin}", &bin));
+        return emit(&help_text(&bin, build().as_ref()));
     }
     if let Some(extra) = args.get(2) {
         eprintln!("error: unexpected argument `{extra}`; see `{bin} --help`");
@@ -96,5 +121,58 @@ fn serve_blocking(plugin: Plugin) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Manifest,
+        tool::{NoArgs, Tool, ToolCall},
+    };
+
+    fn plugin(required: &[&str]) -> Result<Plugin, Error> {
+        let manifest =
+            Manifest::new("p", "0.1.0", "p:0.1.0", 8080).with_required_env_vars(required.to_vec());
+        Plugin::builder(manifest)
+            .tool(
+                Tool::new("t", "Does nothing.").handler(|_: NoArgs, _: ToolCall| async { "done" }),
+            )
+            .build()
+    }
+
+    #[test]
+    fn help_lists_the_plugins_required_variables_after_the_common_ones() {
+        let plugin = plugin(&["OPENAI_API_KEY", "REGION"]).expect("valid");
+        let help = help_text("p", Ok(&plugin));
+        assert!(help.starts_with("USAGE:\n    p [serve]"), "{help}");
+        let common = help.find("NANO_INTERNAL_TOKEN").expect("common variables");
+        let own = help.find("PLUGIN ENVIRONMENT").expect("own variables");
+        assert!(common < own, "{help}");
+        let section = &help[own..];
+        assert!(
+            section.contains("\n    OPENAI_API_KEY\n    REGION\n"),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn help_says_when_there_is_nothing_of_the_plugins_own_or_it_cannot_be_known() {
+        let plugin = plugin(&[]).expect("valid");
+        assert!(help_text("p", Ok(&plugin)).ends_with("\n    (none)\n"));
+        let err = plugin_with_a_bad_tool();
+        let help = help_text("p", Err(&err));
+        assert!(
+            help.contains("(unknown: the plugin could not be built"),
+            "{help}"
+        );
+    }
+
+    fn plugin_with_a_bad_tool() -> Error {
+        Plugin::builder(Manifest::new("p", "0.1.0", "p:0.1.0", 8080))
+            .tool(Tool::new("Bad-Name", "x").handler(|_: NoArgs, _: ToolCall| async { "" }))
+            .build()
+            .expect_err("invalid tool name")
     }
 }

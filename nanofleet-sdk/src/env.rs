@@ -1,9 +1,15 @@
 //! What the NanoFleet host injects into the plugin container, read and checked in one go.
 //!
 //! The host sets [`NANO_API_URL`], [`NANO_INTERNAL_TOKEN`] and [`NANO_PLUGIN_ID`]. The
-//! `NANOFLEET_*` variables are this SDK's own knobs for operators. Every variable is optional
-//! here; code that needs one asks with [`PluginEnv::require_internal_token`] and friends, which
-//! explain what is missing.
+//! `NANOFLEET_*` variables are this SDK's own knobs for operators. Every one of these is
+//! optional here; code that needs one asks with [`PluginEnv::require_internal_token`] and
+//! friends, which explain what is missing.
+//!
+//! The plugin's own variables, the ones its manifest lists in `requiredEnvVars` (an API key,
+//! say), are read too when the environment is read for a plugin ([`PluginEnv::from_env_for`],
+//! which [`serve`](crate::serve) uses): each one that is unset is a problem, so a plugin does not
+//! start without them. Tools read them with [`PluginEnv::var`] rather than `std::env::var`, so
+//! that tests can supply them ([`crate::testing::TestClient::builder`]).
 //!
 //! [`PluginEnv::from_env`] reports every problem at once rather than the first, so a
 //! misconfigured container is fixed in one round trip:
@@ -23,18 +29,34 @@
 //! The value of [`NANO_INTERNAL_TOKEN`] never appears in an error; other values do, quoted,
 //! because seeing the bad value is the quickest way to fix it.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::env::VarError;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::identity::InternalToken;
+use crate::manifest::Manifest;
 
 pub use nanofleet_contracts::env::{
     NANO_API_URL, NANO_INTERNAL_TOKEN, NANO_PLUGIN_ID, NANOFLEET_ALLOWED_HOSTS, NANOFLEET_DATA_DIR,
     NANOFLEET_MCP_ADDR, NANOFLEET_REQUIRE_AGENT_SIGNATURE, NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
     NANOFLEET_UI_ADDR,
 };
+
+/// Every variable the SDK reads for itself; any other is the plugin's own.
+pub const SDK_VARIABLES: [&str; 9] = [
+    NANO_API_URL,
+    NANO_INTERNAL_TOKEN,
+    NANO_PLUGIN_ID,
+    NANOFLEET_REQUIRE_AGENT_SIGNATURE,
+    NANOFLEET_DATA_DIR,
+    NANOFLEET_MCP_ADDR,
+    NANOFLEET_UI_ADDR,
+    NANOFLEET_ALLOWED_HOSTS,
+    NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
+];
 
 const PLUGIN_ID_MAX_LEN: usize = 255;
 /// Longest stretch of a bad value quoted back in a message.
@@ -62,6 +84,10 @@ pub struct PluginEnv {
     pub allowed_hosts: Vec<String>,
     /// [`NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN`].
     pub accept_unverified_ui_token: bool,
+    /// The plugin's own variables by name: those its manifest lists in `requiredEnvVars`, read
+    /// by [`PluginEnv::from_env_for`], plus any set with [`PluginEnv::with_var`]. Read them with
+    /// [`PluginEnv::var`].
+    pub vars: BTreeMap<String, String>,
 }
 
 impl PluginEnv {
@@ -76,7 +102,50 @@ impl PluginEnv {
         Self::from_source(|name| lookup(name).map_or(Raw::Unset, Raw::Value))
     }
 
+    /// Reads the process environment for the plugin described by `manifest`: the variables
+    /// above, and every variable the manifest lists in `requiredEnvVars`, each of which must be
+    /// set (and not empty). Every problem is reported at once, missing variables included.
+    pub fn from_env_for(manifest: &Manifest) -> Result<Self, EnvError> {
+        Self::from_source_for(read_process_env, &manifest.required_env_vars)
+    }
+
+    /// [`PluginEnv::from_env_for`], reading variables through `lookup`.
+    pub fn from_lookup_for(
+        manifest: &Manifest,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, EnvError> {
+        Self::from_source_for(
+            |name| lookup(name).map_or(Raw::Unset, Raw::Value),
+            &manifest.required_env_vars,
+        )
+    }
+
+    fn from_source_for(
+        source: impl Fn(&str) -> Raw,
+        required: &[String],
+    ) -> Result<Self, EnvError> {
+        let (env, mut problems) = Self::read(&source);
+        let mut env = env;
+        for name in required {
+            match source(name) {
+                Raw::Value(value) if !value.is_empty() => {
+                    env.vars.insert(name.clone(), value);
+                }
+                Raw::Value(_) | Raw::Unset => problems.push(missing_required(name)),
+                Raw::NotUnicode => {
+                    problems.push(EnvProblem::new(name.clone(), "is not valid UTF-8"))
+                }
+            }
+        }
+        EnvError::from_problems(problems).map_or(Ok(env), Err)
+    }
+
     fn from_source(source: impl Fn(&str) -> Raw) -> Result<Self, EnvError> {
+        let (env, problems) = Self::read(&source);
+        EnvError::from_problems(problems).map_or(Ok(env), Err)
+    }
+
+    fn read(source: &impl Fn(&str) -> Raw) -> (Self, Vec<EnvProblem>) {
         let mut reader = Reader {
             source,
             problems: Vec::new(),
@@ -97,6 +166,7 @@ impl PluginEnv {
             accept_unverified_ui_token: reader
                 .parse(NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN, parse_bool)
                 .unwrap_or(false),
+            vars: BTreeMap::new(),
         };
         // Only when the token is absent: a present but invalid one is already reported.
         if env.require_agent_signature && reader.is_unset(NANO_INTERNAL_TOKEN) {
@@ -109,7 +179,26 @@ impl PluginEnv {
                 ),
             ));
         }
-        EnvError::from_problems(reader.problems).map_or(Ok(env), Err)
+        (env, reader.problems)
+    }
+
+    /// The plugin's own variable `name` (see [`vars`](Self::vars)), or `None` when it is not
+    /// there.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// The plugin's own variable `name`, or an error saying it is not set and how to set it.
+    pub fn require_var(&self, name: &str) -> Result<&str, EnvError> {
+        self.var(name)
+            .ok_or_else(|| EnvError::single(missing_required(name)))
+    }
+
+    /// Sets the plugin's own variable `name` to `value`, as tests and embedders supply them.
+    #[must_use = "`with_var` returns the changed environment"]
+    pub fn with_var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(name.into(), value.into());
+        self
     }
 
     /// The internal token, or an error explaining how to provide it.
@@ -167,6 +256,15 @@ fn missing_internal_token() -> EnvProblem {
     )
 }
 
+fn missing_required(name: &str) -> EnvProblem {
+    EnvProblem::new(
+        name.to_owned(),
+        "is not set: the plugin's manifest lists it in requiredEnvVars, and the plugin does not \
+         start without it; set it in the plugin's settings on the NanoFleet host, or in the \
+         environment when running the plugin yourself",
+    )
+}
+
 fn not_unicode(name: &'static str) -> EnvProblem {
     EnvProblem::new(name, "is not valid UTF-8")
 }
@@ -187,12 +285,12 @@ fn read_process_env(name: &str) -> Raw {
 }
 
 /// Parses variables one by one, collecting problems instead of stopping at the first.
-struct Reader<F> {
-    source: F,
+struct Reader<'a, F> {
+    source: &'a F,
     problems: Vec<EnvProblem>,
 }
 
-impl<F: Fn(&str) -> Raw> Reader<F> {
+impl<F: Fn(&str) -> Raw> Reader<'_, F> {
     /// Parses `name` if it is set and non-empty; records a problem and returns `None` if the
     /// value is invalid. `parse` returns the message's predicate, such as "is not a number".
     fn parse<T>(
@@ -319,21 +417,21 @@ fn quote(value: &str) -> String {
 /// One thing wrong with the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvProblem {
-    variable: &'static str,
+    variable: Cow<'static, str>,
     message: String,
 }
 
 impl EnvProblem {
-    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+    fn new(variable: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            variable,
+            variable: variable.into(),
             message: message.into(),
         }
     }
 
     /// The variable at fault, such as `NANO_API_URL`.
-    pub fn variable(&self) -> &'static str {
-        self.variable
+    pub fn variable(&self) -> &str {
+        &self.variable
     }
 
     /// What is wrong and what a valid value looks like, phrased to follow the variable's name
@@ -394,17 +492,7 @@ mod tests {
 
     const TOKEN: &str = "3f2b8c1e-9a4d-4e5f-8b6a-1c2d3e4f5a6b";
 
-    const ALL_VARIABLES: [&str; 9] = [
-        NANO_API_URL,
-        NANO_INTERNAL_TOKEN,
-        NANO_PLUGIN_ID,
-        NANOFLEET_REQUIRE_AGENT_SIGNATURE,
-        NANOFLEET_DATA_DIR,
-        NANOFLEET_MCP_ADDR,
-        NANOFLEET_UI_ADDR,
-        NANOFLEET_ALLOWED_HOSTS,
-        NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
-    ];
+    const ALL_VARIABLES: [&str; 9] = SDK_VARIABLES;
 
     fn env(vars: &[(&str, &str)]) -> Result<PluginEnv, EnvError> {
         let vars: HashMap<String, String> = vars
@@ -725,6 +813,52 @@ mod tests {
         assert!(url.to_string().starts_with("NANO_API_URL is not set"));
         let id = env.require_plugin_id().expect_err("unset");
         assert!(id.to_string().starts_with("NANO_PLUGIN_ID is not set"));
+    }
+
+    #[test]
+    fn required_variables_are_read_and_every_missing_one_is_reported_with_the_rest() {
+        let manifest = Manifest::new("p", "0.1.0", "p:0.1.0", 8080)
+            .with_required_env_vars(["API_KEY", "REGION", "MODEL"]);
+        let vars: HashMap<&str, &str> = [
+            ("MODEL", "small"),
+            ("REGION", ""),
+            (NANOFLEET_MCP_ADDR, "80"),
+        ]
+        .into();
+        let err =
+            PluginEnv::from_lookup_for(&manifest, |name| vars.get(name).map(|v| (*v).to_owned()))
+                .expect_err("two are missing");
+        let variables: Vec<&str> = err.problems.iter().map(EnvProblem::variable).collect();
+        assert_eq!(variables, [NANOFLEET_MCP_ADDR, "API_KEY", "REGION"]);
+        let text = err.to_string();
+        assert!(
+            text.contains("API_KEY is not set: the plugin's manifest lists it in requiredEnvVars"),
+            "{text}"
+        );
+        assert!(text.contains("REGION is not set"), "{text}");
+
+        let env = PluginEnv::from_lookup_for(&manifest, |name| {
+            manifest
+                .required_env_vars
+                .iter()
+                .any(|required| required == name)
+                .then(|| format!("{name}-value"))
+        })
+        .expect("all set");
+        assert_eq!(env.var("API_KEY"), Some("API_KEY-value"));
+        assert_eq!(env.require_var("MODEL"), Ok("MODEL-value"));
+        assert_eq!(env.var("OTHER"), None);
+        let missing = env.require_var("OTHER").expect_err("not required, not set");
+        assert!(missing.mentions("OTHER"), "{missing}");
+        // Plain `from_lookup` does not know the plugin's variables.
+        let plain = PluginEnv::from_lookup(|name| (name == "API_KEY").then(|| "k".to_owned()));
+        assert!(plain.expect("valid").vars.is_empty());
+    }
+
+    #[test]
+    fn with_var_supplies_a_variable() {
+        let env = PluginEnv::default().with_var("API_KEY", "k");
+        assert_eq!(env.var("API_KEY"), Some("k"));
     }
 
     #[test]

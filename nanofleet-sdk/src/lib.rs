@@ -34,37 +34,72 @@
 //! # }
 //! ```
 
+//!
+//! # Cargo features
+//!
+//! | Feature | Default | What it adds |
+//! |---|---|---|
+//! | `store` | on | [`AgentStore`] and [`SharedStore`] (SQLite, compiled in: the largest part) |
+//! | `ui` | on | [`ui`]: a web UI served on the manifest's `uiPort` |
+//! | `host-api` | on | [`NanoApi`], the client for the host's callback API (implies `http-client`) |
+//! | `http-client` | on, through `host-api` | [`http`]: the SDK's HTTP client for a plugin's own calls |
+//! | `testing` | on | [`testing`]: the in-process test client |
+//! | `tls` | off | HTTPS for the HTTP client, with the root certificates compiled in, so a `FROM scratch` image can call `https://` APIs (see [`http`]) |
+//!
+//! A plugin that uses less turns the defaults off and names what it uses:
+//! `nanofleet-sdk = { version = "0.1", default-features = false, features = ["store"] }`, with
+//! `testing` in its dev-dependencies. The code `#[plugin]` generates needs none of them unless a
+//! tool takes a type they provide (`AgentStore` needs `store`, `NanoApi` needs `host-api`, a
+//! `ui = ...` needs `ui`).
+
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agent;
+#[cfg(feature = "host-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod env;
 mod error;
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub mod http;
 pub mod identity;
 /// The plugin manifest (`manifest.json`), from [`nanofleet_contracts`]: one definition shared
 /// with the macros and the host.
 pub use nanofleet_contracts::manifest;
 pub mod plugin;
 pub mod server;
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 pub mod tool;
+#[cfg(feature = "ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ui")))]
 pub mod ui;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use agent::AgentId;
+#[cfg(feature = "host-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
 pub use api::NanoApi;
 pub use error::Error;
 pub use manifest::Manifest;
 /// `#[plugin(...)]` on an impl block and `#[tool]` on its methods: see [`macro@plugin`].
-pub use nanofleet_macros::{plugin, tool};
+/// `#[data]` on a struct or enum derives serde's and schemars' traits through this crate: see
+/// [`macro@data`].
+pub use nanofleet_macros::{data, plugin, tool};
 pub use plugin::Plugin;
 pub use server::serve;
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use store::{AgentStore, SharedStore};
 pub use tool::{Context, LogLevel, Tool, ToolCall, ToolError};
 
@@ -75,8 +110,13 @@ pub use nanofleet_contracts as contracts;
 pub use rmcp;
 /// The schemars release the input and output schemas are generated with.
 pub use schemars;
-/// serde, so a plugin crate can derive `Serialize`/`Deserialize` for its own types without a
-/// dependency of its own.
+/// The serde release the SDK is built on.
+///
+/// A plugin crate without a serde dependency of its own cannot use `#[derive(Serialize,
+/// Deserialize)]` from here directly: the derives emit `::serde` paths, which only resolve in a
+/// crate that depends on serde. Use [`#[data]`](macro@data) instead, which derives
+/// `Serialize`, `Deserialize` and `JsonSchema` through these re-exports, or add serde (and
+/// schemars) to the crate's own dependencies.
 pub use serde;
 /// serde_json, for building and reading JSON values in tools.
 pub use serde_json;

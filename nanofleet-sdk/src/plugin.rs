@@ -5,26 +5,31 @@ use std::{
     any::{Any, TypeId},
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
         PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
     },
     service::RequestContext,
 };
 
+#[cfg(feature = "host-api")]
+use crate::api::NanoApi;
+#[cfg(feature = "store")]
+use crate::store::{Store, StoreError};
+#[cfg(feature = "ui")]
+use crate::ui::Ui;
 use crate::{
-    api::NanoApi,
+    agent::AgentId,
     env::PluginEnv,
     error::{BuildProblem, Error},
     manifest::{Manifest, rules},
-    store::{Store, StoreError},
     tool::{ErasedHandler, Tool, ToolCall, is_valid_input_schema},
-    ui::Ui,
 };
 
 /// The default data directory inside a NanoFleet plugin container (a named volume).
@@ -51,11 +56,24 @@ pub(crate) struct Definition {
     pub(crate) tools: Vec<McpTool>,
     pub(crate) handlers: HashMap<String, ErasedHandler>,
     pub(crate) state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    #[cfg(feature = "ui")]
     pub(crate) ui: Option<Ui>,
     pub(crate) instructions: Option<String>,
+    #[cfg(feature = "store")]
     pub(crate) uses_store: bool,
+    #[cfg(feature = "host-api")]
     pub(crate) requires_host_api: bool,
+    /// The tools whose structured results are wrapped as `{"result": ...}`.
+    #[cfg(feature = "testing")]
+    pub(crate) wrapped_outputs: std::collections::HashSet<String>,
 }
+
+/// State values that take the place of the plugin's own, by type.
+pub(crate) type StateMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
+
+/// The store a plugin starts with instead of the one in its data directory, if any.
+#[derive(Default)]
+pub(crate) struct Stores(#[cfg(feature = "store")] pub(crate) Option<Store>);
 
 impl Plugin {
     /// Starts declaring a plugin described by `manifest`.
@@ -64,9 +82,12 @@ impl Plugin {
             manifest,
             tools: Vec::new(),
             state: HashMap::new(),
+            #[cfg(feature = "ui")]
             ui: None,
             instructions: None,
+            #[cfg(feature = "store")]
             uses_store: false,
+            #[cfg(feature = "host-api")]
             requires_host_api: false,
         }
     }
@@ -84,13 +105,37 @@ impl Plugin {
     /// Binds the plugin to its environment: what `serve` does before listening, and what tests
     /// do to run a plugin in-process.
     pub fn start(&self, env: PluginEnv) -> Result<Arc<Running>, Error> {
-        Running::new(Arc::clone(&self.def), env, None)
+        Running::new(
+            Arc::clone(&self.def),
+            env,
+            Stores::default(),
+            StateMap::new(),
+        )
     }
 
     /// Like [`Plugin::start`], with `store` in place of the one in the data directory (tests,
     /// applications that manage storage themselves).
+    #[cfg(feature = "store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
     pub fn start_with_store(&self, env: PluginEnv, store: Store) -> Result<Arc<Running>, Error> {
-        Running::new(Arc::clone(&self.def), env, Some(store))
+        Running::new(
+            Arc::clone(&self.def),
+            env,
+            Stores(Some(store)),
+            StateMap::new(),
+        )
+    }
+
+    /// Like [`Plugin::start`], with `state` values taking the place of the plugin's own of the
+    /// same types (the test client's).
+    #[cfg(feature = "testing")]
+    pub(crate) fn start_with_state(
+        &self,
+        env: PluginEnv,
+        store: Stores,
+        state: StateMap,
+    ) -> Result<Arc<Running>, Error> {
+        Running::new(Arc::clone(&self.def), env, store, state)
     }
 }
 
@@ -100,9 +145,12 @@ pub struct PluginBuilder {
     manifest: Manifest,
     tools: Vec<Tool>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    #[cfg(feature = "ui")]
     ui: Option<Ui>,
     instructions: Option<String>,
+    #[cfg(feature = "store")]
     uses_store: bool,
+    #[cfg(feature = "host-api")]
     requires_host_api: bool,
 }
 
@@ -121,6 +169,8 @@ impl PluginBuilder {
     }
 
     /// Serves a web UI on the manifest's `uiPort`; see [`crate::ui`].
+    #[cfg(feature = "ui")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ui")))]
     pub fn ui(mut self, ui: Ui) -> Self {
         self.ui = Some(ui);
         self
@@ -135,6 +185,8 @@ impl PluginBuilder {
 
     /// Declares that tools use the per-agent store, so it is opened (and its directory checked)
     /// at start-up rather than on the first call.
+    #[cfg(feature = "store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
     pub fn uses_store(mut self) -> Self {
         self.uses_store = true;
         self
@@ -143,6 +195,8 @@ impl PluginBuilder {
     /// Declares that tools call the host's API ([`NanoApi`]), so `NANO_API_URL` and
     /// `NANO_INTERNAL_TOKEN` are checked at start-up, with an error naming what is missing,
     /// rather than at the first call.
+    #[cfg(feature = "host-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
     pub fn requires_host_api(mut self) -> Self {
         self.requires_host_api = true;
         self
@@ -157,6 +211,8 @@ impl PluginBuilder {
             .map(|d| BuildProblem::new(format!("manifest {d}")))
             .collect();
         let mut handlers = HashMap::new();
+        #[cfg(feature = "testing")]
+        let mut wrapped_outputs = std::collections::HashSet::new();
         let mut tools = Vec::with_capacity(self.tools.len());
         for tool in self.tools {
             if let Err(v) = rules::check_tool_name(&tool.name) {
@@ -193,6 +249,10 @@ impl PluginBuilder {
                 )));
                 continue;
             }
+            #[cfg(feature = "testing")]
+            if tool.wrap_output {
+                wrapped_outputs.insert(tool.name.to_string());
+            }
             let mut mcp = McpTool::new(tool.name.clone(), tool.description.clone(), input);
             mcp.title = tool.title.clone();
             mcp.output_schema = tool.output_schema.clone();
@@ -213,9 +273,14 @@ impl PluginBuilder {
                 tools,
                 handlers,
                 state: self.state,
+                #[cfg(feature = "ui")]
                 ui: self.ui,
+                #[cfg(feature = "store")]
                 uses_store: self.uses_store,
+                #[cfg(feature = "host-api")]
                 requires_host_api: self.requires_host_api,
+                #[cfg(feature = "testing")]
+                wrapped_outputs,
             }),
         })
     }
@@ -226,9 +291,13 @@ pub struct Running {
     pub(crate) def: Arc<Definition>,
     pub(crate) env: PluginEnv,
     data_dir: PathBuf,
-    store: OnceLock<Result<Store, String>>,
-    nano_api: OnceLock<Result<NanoApi, String>>,
+    #[cfg(feature = "store")]
+    store: std::sync::OnceLock<Result<Store, String>>,
+    #[cfg(feature = "host-api")]
+    nano_api: std::sync::OnceLock<Result<NanoApi, String>>,
     info: ServerConfig,
+    /// State that takes the place of the plugin's own, by type.
+    state_overrides: StateMap,
 }
 
 impl std::fmt::Debug for Running {
@@ -241,7 +310,12 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    fn new(def: Arc<Definition>, env: PluginEnv, store: Option<Store>) -> Result<Arc<Self>, Error> {
+    fn new(
+        def: Arc<Definition>,
+        env: PluginEnv,
+        stores: Stores,
+        state_overrides: StateMap,
+    ) -> Result<Arc<Self>, Error> {
         if env.require_agent_signature && env.internal_token.is_none() {
             return Err(Error::Config(
                 "NANOFLEET_REQUIRE_AGENT_SIGNATURE is set but NANO_INTERNAL_TOKEN is not: \
@@ -269,13 +343,23 @@ impl Running {
             def,
             env,
             data_dir,
-            store: store.map(|s| OnceLock::from(Ok(s))).unwrap_or_default(),
-            nano_api: OnceLock::new(),
+            #[cfg(feature = "store")]
+            store: stores
+                .0
+                .map(|s| std::sync::OnceLock::from(Ok(s)))
+                .unwrap_or_default(),
+            #[cfg(feature = "host-api")]
+            nano_api: std::sync::OnceLock::new(),
             info,
+            state_overrides,
         });
+        #[cfg(not(feature = "store"))]
+        let _ = stores;
+        #[cfg(feature = "store")]
         if running.def.uses_store {
             running.store().map_err(|e| Error::Config(e.to_string()))?;
         }
+        #[cfg(feature = "host-api")]
         if running.def.requires_host_api {
             running.nano_api().map_err(Error::Config)?;
         }
@@ -283,6 +367,7 @@ impl Running {
     }
 
     /// The plugin's store, opened on first use.
+    #[cfg(feature = "store")]
     pub(crate) fn store(&self) -> Result<Store, StoreError> {
         match self
             .store
@@ -293,6 +378,7 @@ impl Running {
         }
     }
 
+    #[cfg(feature = "host-api")]
     pub(crate) fn nano_api(&self) -> Result<NanoApi, String> {
         self.nano_api
             .get_or_init(|| NanoApi::from_env(&self.env).map_err(|e| e.to_string()))
@@ -300,10 +386,17 @@ impl Running {
     }
 
     pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.def
-            .state
-            .get(&TypeId::of::<T>())
+        let key = TypeId::of::<T>();
+        self.state_overrides
+            .get(&key)
+            .or_else(|| self.def.state.get(&key))
             .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+    }
+
+    /// Whether `tool`'s structured results are wrapped as `{"result": ...}`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn wraps_output(&self, tool: &str) -> bool {
+        self.def.wrapped_outputs.contains(tool)
     }
 
     /// The plugin's manifest.
@@ -315,6 +408,31 @@ impl Running {
     pub fn env(&self) -> &PluginEnv {
         &self.env
     }
+}
+
+/// The one log line of a tool call (at INFO, target `nanofleet_sdk::call`): the tool, the
+/// calling agent when there is one, how long the call took and how it ended (`ok`,
+/// `tool_error` for an `isError` result, `protocol_error` for a refused call). The arguments
+/// and results are not logged: they may hold an agent's data.
+fn log_call(
+    tool: &str,
+    agent: Option<&AgentId>,
+    elapsed: Duration,
+    outcome: &Result<CallToolResult, ErrorData>,
+) {
+    let outcome = match outcome {
+        Ok(result) if result.is_error == Some(true) => "tool_error",
+        Ok(_) => "ok",
+        Err(_) => "protocol_error",
+    };
+    tracing::info!(
+        target: "nanofleet_sdk::call",
+        tool,
+        agent = agent.map(|a| tracing::field::display(a.as_str())),
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        outcome,
+        "tool call"
+    );
 }
 
 /// The rmcp handler: one per HTTP request in stateless mode, so it is only an `Arc` clone.
@@ -339,19 +457,23 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(handler) = self.0.def.handlers.get(request.name.as_ref()) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool `{}`", request.name),
-                Some(serde_json::json!({
-                    "tools": self.0.def.tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>()
-                })),
-            ));
-        };
+        let started = Instant::now();
         let call = ToolCall {
             ctx: context,
             plugin: Arc::clone(&self.0),
         };
-        Ok(handler(request.arguments, call).await.into())
+        let agent = call.extract::<Option<AgentId>>().ok().flatten();
+        let outcome = match self.0.def.handlers.get(request.name.as_ref()) {
+            Some(handler) => Ok(handler(request.arguments, call).await),
+            None => Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                Some(serde_json::json!({
+                    "tools": self.0.def.tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>()
+                })),
+            )),
+        };
+        log_call(&request.name, agent.as_ref(), started.elapsed(), &outcome);
+        outcome.map(Into::into)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {

@@ -61,13 +61,14 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Serves `plugin` with the environment the host injected, until SIGTERM or SIGINT.
 ///
-/// Reads the environment ([`PluginEnv::from_env`]), installs a `tracing` subscriber when none
-/// is set (`RUST_LOG` filters it; default `info`), binds `0.0.0.0:<mcpPort>` (or
-/// `NANOFLEET_MCP_ADDR`) and, when the plugin has a UI, `0.0.0.0:<uiPort>` (or
-/// `NANOFLEET_UI_ADDR`).
+/// Reads the environment ([`PluginEnv::from_env_for`]: a variable the manifest lists in
+/// `requiredEnvVars` that is unset is an error naming it, with every other problem), installs
+/// a `tracing` subscriber when none is set (`RUST_LOG` filters it; default
+/// [`DEFAULT_LOG_FILTER`]), binds `0.0.0.0:<mcpPort>` (or `NANOFLEET_MCP_ADDR`) and, when the
+/// plugin has a UI, `0.0.0.0:<uiPort>` (or `NANOFLEET_UI_ADDR`).
 pub async fn serve(plugin: Plugin) -> Result<(), Error> {
     init_tracing();
-    let env = PluginEnv::from_env()?;
+    let env = PluginEnv::from_env_for(plugin.manifest())?;
     serve_with(plugin, env, shutdown_signal()).await
 }
 
@@ -119,7 +120,11 @@ pub async fn bind(running: &Arc<Running>) -> Result<Bound, Error> {
         .mcp_addr
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], manifest.mcp_port)));
     let mcp = listen(mcp_addr).await?;
-    let ui = match crate::ui::router(running)? {
+    #[cfg(feature = "ui")]
+    let ui_router = crate::ui::router(running)?;
+    #[cfg(not(feature = "ui"))]
+    let ui_router: Option<Router> = None;
+    let ui = match ui_router {
         Some(router) => {
             let port = manifest.ui_port.ok_or_else(|| {
                 Error::Config("the plugin has a UI but its manifest has no uiPort".into())
@@ -423,11 +428,17 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default `info`),
-/// unless the application installed one already.
+/// The log filter when `RUST_LOG` is not set: the SDK's lines at `info`, which is one line per
+/// tool call (target `nanofleet_sdk::call`: tool, agent, duration, outcome) plus start-up and
+/// shutdown, and rmcp's own lines only from `warn` on (at `info` it logs every request's
+/// `initialize` parameters, which say nothing about the calls).
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
+/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default
+/// [`DEFAULT_LOG_FILTER`]), unless the application installed one already.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     // Container logs are read through `docker logs`, not a terminal: no colour codes there.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()

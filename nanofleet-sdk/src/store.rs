@@ -54,7 +54,39 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE kv (
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The data directory could not be created or the database not opened.
+    /// The data directory does not exist and cannot be created: no volume is mounted there.
+    #[error(
+        "the plugin's data directory {} does not exist and cannot be created ({source}): \
+         the NanoFleet host mounts the plugin's volume at /data; outside the host, set \
+         NANOFLEET_DATA_DIR to a writable directory",
+        dir.display()
+    )]
+    DataDirMissing {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why it could not be created.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory exists but the plugin's user may not write to it.
+    #[error("{}", not_writable_message(self))]
+    DataDirNotWritable {
+        /// The data directory.
+        dir: PathBuf,
+        /// The user id the plugin runs as.
+        uid: u32,
+        /// The group id the plugin runs as.
+        gid: u32,
+        /// The directory's owner.
+        owner_uid: u32,
+        /// The directory's group.
+        owner_gid: u32,
+        /// The directory's permission bits, such as `0o755`.
+        mode: u32,
+        /// Whether the directory is on a read-only file system, which no owner or mode fixes.
+        read_only_fs: bool,
+    },
+    /// The database could not be opened in the data directory.
     #[error(
         "cannot open the plugin store at {}: {source}. Mount a writable volume there \
          (the NanoFleet host mounts one at /data) or set NANOFLEET_DATA_DIR to a writable directory",
@@ -219,7 +251,7 @@ impl Store {
             path: path.clone(),
             source: e,
         };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        check_data_dir(dir)?;
         let mut conn = Connection::open(&path).map_err(|e| open_err(Box::new(e)))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| open_err(Box::new(e)))?;
@@ -287,6 +319,99 @@ impl Store {
             .await
             .map_err(|e| StoreError::Worker(e.to_string()))?
     }
+}
+
+/// Makes sure `dir` exists and the plugin may write to it, telling a directory that is missing
+/// (no volume mounted) from one the plugin's user may not write to (a volume owned by another
+/// user), since the two have different fixes.
+fn check_data_dir(dir: &Path) -> Result<(), StoreError> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDirMissing {
+                dir: dir.to_owned(),
+                source,
+            });
+        }
+        // Not a directory, or not reachable: opening the database reports it.
+        Err(_) => return Ok(()),
+        Ok(meta) if !meta.is_dir() => return Ok(()),
+        Ok(_) => {}
+    }
+    check_writable(dir)
+}
+
+#[cfg(not(unix))]
+fn check_writable(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Asks the kernel whether the plugin's user may create files in `dir`.
+#[cfg(unix)]
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    let refused = match rustix::fs::access(
+        dir,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    ) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if ![
+        rustix::io::Errno::ACCESS,
+        rustix::io::Errno::PERM,
+        rustix::io::Errno::ROFS,
+    ]
+    .contains(&refused)
+    {
+        return Ok(());
+    }
+    Err(not_writable(dir, refused == rustix::io::Errno::ROFS))
+}
+
+#[cfg(unix)]
+fn not_writable(dir: &Path, read_only_fs: bool) -> StoreError {
+    use std::os::unix::fs::MetadataExt;
+    let (owner_uid, owner_gid, mode) = std::fs::metadata(dir)
+        .map(|m| (m.uid(), m.gid(), m.mode() & 0o7777))
+        .unwrap_or_default();
+    StoreError::DataDirNotWritable {
+        dir: dir.to_owned(),
+        uid: rustix::process::geteuid().as_raw(),
+        gid: rustix::process::getegid().as_raw(),
+        owner_uid,
+        owner_gid,
+        mode,
+        read_only_fs,
+    }
+}
+
+fn not_writable_message(err: &StoreError) -> String {
+    let StoreError::DataDirNotWritable {
+        dir,
+        uid,
+        gid,
+        owner_uid,
+        owner_gid,
+        mode,
+        read_only_fs,
+    } = err
+    else {
+        return String::new();
+    };
+    let dir = dir.display();
+    if *read_only_fs {
+        return format!(
+            "the plugin's data directory {dir} exists but is on a read-only file system: mount \
+             a writable volume there (the NanoFleet host mounts one at /data) or set \
+             NANOFLEET_DATA_DIR to a writable directory"
+        );
+    }
+    format!(
+        "the plugin's data directory {dir} exists but is not writable by the plugin, which runs \
+         as uid {uid}, gid {gid}; the directory is owned by uid {owner_uid}, gid {owner_gid}, \
+         with mode {mode:04o}. A volume created for an image that does not own /data is \
+         root's: build the image with `nanofleet build`, which makes /data owned by the \
+         plugin's user, or give the volume to that user (`chown -R {uid}:{gid}` on it)"
+    )
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -826,10 +951,99 @@ mod tests {
     }
 
     #[test]
-    fn an_unwritable_data_dir_names_the_path_and_the_fix() {
+    fn a_missing_data_dir_that_cannot_be_created_is_told_apart() {
         let err = Store::open("/proc/nanofleet-cannot-write-here").expect_err("must fail");
+        assert!(matches!(err, StoreError::DataDirMissing { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("/proc/nanofleet-cannot-write-here"), "{msg}");
+        assert!(msg.contains("does not exist"), "{msg}");
         assert!(msg.contains("NANOFLEET_DATA_DIR"), "{msg}");
+    }
+
+    #[test]
+    fn a_missing_data_dir_is_created() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Worker(e.to_string()))?;
+        let nested = dir.path().join("a/b");
+        let store = Store::open(&nested)?;
+        assert_eq!(store.path(), nested.join(STORE_FILE));
+        Ok(())
+    }
+
+    /// A read-only data directory, opened by a user other than its owner, the way a plugin
+    /// image running as `USER 65532` meets a root-owned volume. Root may write anywhere, so
+    /// when the tests run as root the opening thread drops to uid and gid 65532 first.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_data_dir_the_plugin_cannot_write_names_both_users_mode_and_fix() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555))
+            .expect("chmod");
+        let meta = std::fs::metadata(dir.path()).expect("metadata");
+        let path = dir.path().to_owned();
+        let (err, uid, gid) = std::thread::spawn(move || {
+            if rustix::process::geteuid().is_root() {
+                // Credentials are per thread in the kernel: only this thread changes user.
+                let (uid, gid) = (65532, 65532);
+                rustix::thread::set_thread_groups(&[]).expect("drop groups");
+                rustix::thread::set_thread_gid(rustix::process::Gid::from_raw(gid))
+                    .expect("setgid");
+                rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(uid))
+                    .expect("setuid");
+            }
+            let uid = rustix::process::geteuid().as_raw();
+            let gid = rustix::process::getegid().as_raw();
+            (Store::open(&path).expect_err("must refuse"), uid, gid)
+        })
+        .join()
+        .expect("thread");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod back");
+
+        let StoreError::DataDirNotWritable {
+            uid: seen_uid,
+            gid: seen_gid,
+            owner_uid,
+            owner_gid,
+            mode,
+            read_only_fs,
+            ..
+        } = &err
+        else {
+            panic!("expected DataDirNotWritable, got {err:?}");
+        };
+        assert_eq!((*seen_uid, *seen_gid), (uid, gid));
+        assert_eq!((*owner_uid, *owner_gid), (meta.uid(), meta.gid()));
+        assert_eq!((*mode, *read_only_fs), (0o555, false));
+        let msg = err.to_string();
+        for part in [
+            dir.path().display().to_string(),
+            "exists but is not writable".to_owned(),
+            format!("uid {uid}, gid {gid}"),
+            format!("owned by uid {}, gid {}", meta.uid(), meta.gid()),
+            "mode 0555".to_owned(),
+            "nanofleet build".to_owned(),
+            format!("chown -R {uid}:{gid}"),
+        ] {
+            assert!(msg.contains(&part), "{part:?} missing from: {msg}");
+        }
+        assert!(!msg.contains("does not exist"), "{msg}");
+    }
+
+    #[test]
+    fn a_read_only_file_system_has_its_own_message() {
+        let err = StoreError::DataDirNotWritable {
+            dir: PathBuf::from("/data"),
+            uid: 65532,
+            gid: 65532,
+            owner_uid: 65532,
+            owner_gid: 65532,
+            mode: 0o755,
+            read_only_fs: true,
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("read-only file system"), "{msg}");
+        assert!(msg.contains("mount a writable volume"), "{msg}");
     }
 }

@@ -50,11 +50,14 @@ use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "host-api")]
+use crate::api::NanoApi;
+#[cfg(feature = "store")]
+use crate::store::{AgentStore, SharedStore, StoreError};
 use crate::{
     agent::{AgentId, AgentIdError},
-    api::NanoApi,
+    env::PluginEnv,
     plugin::Running,
-    store::{AgentStore, SharedStore, StoreError},
 };
 
 /// The key under which a non-object structured result is wrapped: MCP requires
@@ -295,7 +298,7 @@ impl fmt::Debug for ToolCall {
 
 impl ToolCall {
     /// Extracts a value of any [`FromToolCall`] type: [`AgentId`], `Option<AgentId>`,
-    /// [`AgentStore`], [`SharedStore`], [`Context`], [`NanoApi`], [`State<T>`].
+    /// [`AgentStore`], [`SharedStore`], [`Context`], [`NanoApi`], [`PluginEnv`], [`State<T>`].
     pub fn extract<T: FromToolCall>(&self) -> Result<T, ToolError> {
         T::from_tool_call(self)
     }
@@ -303,6 +306,12 @@ impl ToolCall {
     /// The calling agent, or why there is none.
     pub fn agent(&self) -> Result<AgentId, ToolError> {
         self.extract()
+    }
+
+    /// The environment the plugin runs with, including its own variables
+    /// ([`PluginEnv::var`]).
+    pub fn env(&self) -> &PluginEnv {
+        &self.plugin.env
     }
 
     /// The HTTP request's method, URI, headers and extensions, when the call came over HTTP.
@@ -323,7 +332,7 @@ impl ToolCall {
     message = "`{Self}` cannot be supplied by the SDK to a tool",
     label = "not an injected type",
     note = "injected parameters are `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, \
-            `Context`, `NanoApi`, `Option<NanoApi>` and `State<T>`; a type of your own with one of these names is \
+            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv` and `State<T>`; a type of your own with one of these names is \
             taken for it: rename it, or make it an argument of the tool"
 )]
 pub trait FromToolCall: Sized {
@@ -358,6 +367,7 @@ impl FromToolCall for Option<AgentId> {
     }
 }
 
+#[cfg(feature = "store")]
 impl FromToolCall for AgentStore {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         let agent = AgentId::from_tool_call(call)?;
@@ -365,12 +375,14 @@ impl FromToolCall for AgentStore {
     }
 }
 
+#[cfg(feature = "store")]
 impl FromToolCall for SharedStore {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         Ok(call.plugin.store()?.shared())
     }
 }
 
+#[cfg(feature = "host-api")]
 impl FromToolCall for NanoApi {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         call.plugin
@@ -382,12 +394,26 @@ impl FromToolCall for NanoApi {
 /// `None` when no host API is configured (`NANO_API_URL` unset), for tools that also work
 /// without callbacks. A host API that is configured but unusable (a malformed URL, a missing
 /// token) is an error naming the problem, not a silent `None`.
+#[cfg(feature = "host-api")]
 impl FromToolCall for Option<NanoApi> {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         if call.plugin.env.api_url.is_none() {
             return Ok(None);
         }
         call.plugin.nano_api().map(Some).map_err(ToolError::new)
+    }
+}
+
+/// The plugin's environment; its own variables are read with [`PluginEnv::var`].
+impl FromToolCall for PluginEnv {
+    fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
+        Ok(call.plugin.env.clone())
+    }
+}
+
+impl From<crate::env::EnvError> for ToolError {
+    fn from(e: crate::env::EnvError) -> Self {
+        Self::new(e.to_string())
     }
 }
 
@@ -653,12 +679,14 @@ impl From<AgentIdError> for ToolError {
     }
 }
 
+#[cfg(feature = "store")]
 impl From<StoreError> for ToolError {
     fn from(e: StoreError) -> Self {
         Self::new(e.to_string())
     }
 }
 
+#[cfg(feature = "host-api")]
 impl From<crate::api::NanoApiError> for ToolError {
     fn from(e: crate::api::NanoApiError) -> Self {
         Self::new(e.to_string())

@@ -22,12 +22,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+#[cfg(feature = "host-api")]
+use crate::api::NanoApi;
+#[cfg(feature = "store")]
+use crate::store::{SharedStore, StoreError};
 use crate::{
-    api::NanoApi,
     error::Error,
     identity::{self, InternalToken, UI_TOKEN_PARAM, UiClaims},
     plugin::Running,
-    store::{SharedStore, StoreError},
 };
 
 /// A plugin UI: an axum router, a folder of static files, or both (the router first).
@@ -67,6 +69,8 @@ impl std::fmt::Debug for UiContext {
 
 impl UiContext {
     /// The plugin-wide store (the same one tools reach as [`SharedStore`]).
+    #[cfg(feature = "store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
     pub fn shared_store(&self) -> Result<SharedStore, StoreError> {
         Ok(self.running.store()?.shared())
     }
@@ -77,6 +81,8 @@ impl UiContext {
     }
 
     /// The client for the host's callback API.
+    #[cfg(feature = "host-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
     pub fn nano_api(&self) -> Result<NanoApi, String> {
         self.running.nano_api()
     }

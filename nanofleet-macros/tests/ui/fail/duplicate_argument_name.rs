@@ -2,7 +2,7 @@ use nanofleet_sdk::plugin;
 
 struct Notes;
 
-#[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+#[plugin(name = "notes", image = "nanofleet/notes:0.0.0", mcp_port = 8080)]
 impl Notes {
     /// Adds.
     #[tool]

@@ -3,7 +3,7 @@ use nanofleet_sdk::plugin;
 
 struct Notes;
 
-#[plugin(name = "Notes", version = "1", image = "nanofleet/notes:0.1.0", mcp_port = 80, ui_prot = 8081)]
+#[plugin(name = "Notes", version = "1", image = "nanofleet/notes:0.0.0", mcp_port = 80, ui_prot = 8081)]
 impl Notes {
     #[tool(name = "add-note")]
     fn add(&self, _: String) {}

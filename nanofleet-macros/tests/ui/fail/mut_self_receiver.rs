@@ -4,7 +4,7 @@ struct Counter {
     count: u64,
 }
 
-#[plugin(name = "counter", image = "acme/counter:0.1.0", mcp_port = 8080)]
+#[plugin(name = "counter", image = "acme/counter:0.0.0", mcp_port = 8080)]
 impl Counter {
     /// Counts.
     #[tool]

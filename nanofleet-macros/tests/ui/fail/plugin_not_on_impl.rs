@@ -1,6 +1,6 @@
 use nanofleet_sdk::plugin;
 
-#[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+#[plugin(name = "notes", image = "nanofleet/notes:0.0.0", mcp_port = 8080)]
 struct Notes;
 
 fn main() {}

@@ -4,7 +4,7 @@ struct Notes;
 
 #[plugin(
     name = "notes",
-    image = "nanofleet/notes:0.1.0",
+    image = "nanofleet/notes:0.0.0",
     mcp_port = 8080,
     required_env_vars = ["NANO_INTERNAL_TOKEN"],
 )]

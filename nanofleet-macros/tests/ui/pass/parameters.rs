@@ -21,7 +21,7 @@ enum Order {
 }
 
 /// Every parameter form.
-#[plugin(name = "params", image = "acme/params:1.0.0", mcp_port = 8080)]
+#[plugin(name = "params", image = "acme/params", mcp_port = 8080)]
 impl Params {
     /// Each injected type, with `&self`.
     #[tool]

@@ -7,7 +7,7 @@ use nanofleet_sdk::{plugin, AgentStore, ToolError};
 struct Notes;
 
 /// Per-agent notes.
-#[plugin(name = "notes", image = "nanofleet/notes:0.1.0", mcp_port = 8080)]
+#[plugin(name = "notes", image = "nanofleet/notes", mcp_port = 8080)]
 impl Notes {
     /// Saves a note for the calling agent.
     #[tool(destructive = false)]

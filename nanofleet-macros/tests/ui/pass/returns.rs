@@ -31,7 +31,7 @@ impl fmt::Display for NotFound {
 struct Returns;
 
 /// Every return form.
-#[plugin(name = "returns", image = "acme/returns:1.0.0", mcp_port = 8080)]
+#[plugin(name = "returns", image = "acme/returns", mcp_port = 8080)]
 impl Returns {
     /// Text.
     #[tool]

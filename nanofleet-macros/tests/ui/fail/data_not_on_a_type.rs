@@ -1,0 +1,10 @@
+use nanofleet_sdk::data;
+
+#[data]
+fn note() -> String {
+    String::new()
+}
+
+fn main() {
+    let _ = note();
+}
