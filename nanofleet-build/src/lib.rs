@@ -37,7 +37,10 @@ pub mod plugin;
 pub use cargo::{BuiltBinary, CargoBuild, CargoOutput, PluginCrate, Profile, build_static};
 pub use error::BuildError;
 pub use image::{ImageBuild, ImageId, build_image};
-pub use inspect::{ImageInfo, ToolChanges, inspect_image};
+pub use inspect::{ImageInfo, inspect_image};
+/// What an upgrade changes in a plugin's tools (defined by the host, which shows it before an
+/// upgrade starts).
+pub use nanofleet_host::host::ToolChanges;
 pub use plugin::{PluginBuild, PluginImage, build_plugin};
 /// A tool as `tools/list` describes it (rmcp's type).
 pub use rmcp::model::Tool;

@@ -132,9 +132,10 @@ impl Runtime for Offline {
         self.fail()
     }
 
-    fn image_manifest_label<'a>(
+    fn image_label<'a>(
         &'a self,
         _image: &'a str,
+        _key: &'a str,
     ) -> BoxFut<'a, Result<Option<String>, RuntimeError>> {
         self.fail()
     }

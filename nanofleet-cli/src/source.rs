@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use nanofleet_host::{
     discovery::{self, ImageManifests, Source},
+    labels,
     manifest::{Manifest, rules},
     runtime::Runtime,
 };
@@ -26,7 +27,7 @@ impl ImageManifests for EngineImages {
     ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>> {
         Box::pin(async move {
             self.0
-                .image_manifest_label(image)
+                .image_label(image, labels::IMAGE_MANIFEST)
                 .await
                 .map_err(|e| e.to_string())
         })

@@ -20,6 +20,7 @@ use http_body_util::BodyExt as _;
 use nanofleet_host::{
     Host, HostConfig,
     api::{self, ApiConfig, BearerToken, ImagePolicy, StoreMessages},
+    labels,
     runtime::{
         BoxFut, BoxStream, ContainerSpec, ContainerState, Runtime, RuntimeError, RuntimeEvent,
     },
@@ -117,11 +118,15 @@ impl Runtime for FakeRuntime {
     fn image_exists<'a>(&'a self, _image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>> {
         Box::pin(async { self.check().map(|()| true) })
     }
-    fn image_manifest_label<'a>(
+    fn image_label<'a>(
         &'a self,
         _image: &'a str,
+        key: &'a str,
     ) -> BoxFut<'a, Result<Option<String>, RuntimeError>> {
-        Box::pin(async { self.check().map(|()| self.label.clone()) })
+        let label = (key == labels::IMAGE_MANIFEST)
+            .then(|| self.label.clone())
+            .flatten();
+        Box::pin(async move { self.check().map(|()| label) })
     }
     fn pull<'a>(
         &'a self,

@@ -14,6 +14,7 @@ use std::{
 use nanofleet_host::{
     Host, HostConfig, HostError, InstallOptions,
     host::Action,
+    labels,
     runtime::{DockerRuntime, Runtime, RuntimeError},
     store::{AgentRecord, Status},
 };
@@ -596,6 +597,94 @@ async fn defect_4_a_failed_upgrade_keeps_the_old_version_serving() {
             fx.host.reconcile().await.expect("reconcile").is_noop(),
             "no drift after the rename"
         );
+    })
+    .await;
+}
+
+/// An image carrying a tool list (as `nanofleet build` labels it): the plan says what the
+/// upgrade adds and removes, and making it starts nothing.
+#[tokio::test]
+async fn an_upgrade_plan_comes_from_the_image_labels_before_anything_starts() {
+    const PLANNED_IMAGE: &str = "nanofleet-test/hello-planned:0.2.0";
+    let rt = runtime().await;
+    let name = unique("ht-plan");
+    with_cleanup(&rt, &[&name], async {
+        let fx = fixture(|_| {}).await;
+        let record = fx
+            .host
+            .install(hello_manifest(&name), InstallOptions::default())
+            .await
+            .expect("install");
+        let container = names::container_name(&name);
+        let before = fx.rt.inspect(&container).await.expect("inspect");
+
+        // The hello binary, labelled as a version that drops the first tool and adds one.
+        hello_image().await;
+        let binary = tokio::task::spawn_blocking(|| cargo_build_static("hello"))
+            .await
+            .expect("join")
+            .expect("hello builds");
+        let dropped = record.tools[0]["name"].as_str().expect("name").to_owned();
+        let mut tools = record.tools[1..].to_vec();
+        tools.push(
+            json!({"name": "wave", "description": "Waves.", "inputSchema": {"type": "object"}}),
+        );
+        let mut build = nanofleet_build::ImageBuild::new(PLANNED_IMAGE, binary);
+        build.labels = BTreeMap::from([
+            (labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned()),
+            (
+                labels::IMAGE_TOOLS.to_owned(),
+                serde_json::to_string(&tools).expect("json"),
+            ),
+        ]);
+        nanofleet_build::build_image(&fx.rt, &build)
+            .await
+            .expect("image builds");
+
+        let mut next = hello_manifest(&name);
+        next.version = "0.2.0".into();
+        next.image = PLANNED_IMAGE.into();
+        let plan = fx.host.plan_upgrade(&next).await.expect("plan");
+        let changes = plan.tools.expect("the image lists its tools");
+        assert_eq!(changes.added, ["wave"]);
+        assert_eq!(changes.removed, [dropped]);
+        assert!(changes.changed.is_empty(), "{changes:?}");
+        assert_eq!(
+            (plan.from_version.as_str(), plan.to_version.as_str()),
+            ("0.1.0", "0.2.0")
+        );
+        assert_eq!(
+            fx.rt.inspect(&container).await.expect("inspect"),
+            before,
+            "planning touches no container"
+        );
+        assert_eq!(
+            fx.containers_of(&name).await,
+            std::slice::from_ref(&container)
+        );
+
+        // An image without the label: the change is unknown, not an error.
+        let mut unlabelled = hello_manifest(&name);
+        unlabelled.version = "0.3.0".into();
+        let plan = fx.host.plan_upgrade(&unlabelled).await.expect("plan");
+        assert_eq!(plan.tools, None);
+        // Not installed: the host's own error.
+        let err = fx
+            .host
+            .plan_upgrade(&hello_manifest("ht-plan-never-installed"))
+            .await
+            .expect_err("not installed");
+        assert!(matches!(err, HostError::NotInstalled(_)), "{err}");
+
+        let _ = fx
+            .rt
+            .docker()
+            .remove_image(
+                PLANNED_IMAGE,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
     })
     .await;
 }

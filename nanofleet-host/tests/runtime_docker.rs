@@ -620,14 +620,19 @@ async fn built_images_carry_labels_tags_and_the_plugin_user() {
                 "{reference}"
             );
             assert_eq!(
-                rt.image_manifest_label(reference)
+                rt.image_label(reference, labels::IMAGE_MANIFEST)
                     .await
                     .expect("label")
                     .as_deref(),
                 Some(manifest.as_str())
             );
         }
-        assert_eq!(rt.image_manifest_label(&id).await.expect("label"), None);
+        assert_eq!(
+            rt.image_label(&id, labels::IMAGE_MANIFEST)
+                .await
+                .expect("label"),
+            None
+        );
         let inspected = rt.docker().inspect_image(&tag).await.expect("inspect");
         let config = inspected.config.expect("config");
         assert_eq!(config.user.as_deref(), Some("65532:65532"));
@@ -635,7 +640,7 @@ async fn built_images_carry_labels_tags_and_the_plugin_user() {
         assert_eq!(config.exposed_ports, Some(vec!["8080/tcp".to_owned()]));
 
         let err = rt
-            .image_manifest_label("nanofleet-test/never-built:0.0.0")
+            .image_label("nanofleet-test/never-built:0.0.0", labels::IMAGE_MANIFEST)
             .await
             .expect_err("missing");
         assert!(matches!(err, RuntimeError::ImageMissing { .. }), "{err:?}");

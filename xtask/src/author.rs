@@ -32,6 +32,7 @@ pub(crate) const PUBLISHED: &[&str] = &[
     "nanofleet-contracts",
     "nanofleet-macros",
     "nanofleet-sdk",
+    "nanofleet-testkit",
     "nanofleet-host",
     "nanofleet-build",
     "nanofleet-cli",
@@ -152,8 +153,10 @@ fn nanofleet(target: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// A command in `dir` with none of the variables cargo sets for xtask itself, and a target
-/// directory of its own.
+/// A command in `dir` with none of the variables cargo sets for xtask itself. It shares the
+/// workspace's target directory: the packaged crates get their own artifacts (their source
+/// paths differ), while the registry dependencies, resolved from the same lock file, are
+/// reused instead of compiled a second time.
 fn command(program: &Path, dir: &Path, target: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(dir);
@@ -164,7 +167,7 @@ fn command(program: &Path, dir: &Path, target: &Path) -> Command {
         }
     }
     cmd.env_remove("RUSTFLAGS");
-    cmd.env("CARGO_TARGET_DIR", target.join("author").join("target"));
+    cmd.env("CARGO_TARGET_DIR", target);
     cmd
 }
 

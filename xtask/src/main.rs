@@ -148,6 +148,10 @@ fn ci() -> Result<()> {
     })?;
     step("python interop (official MCP SDK)", &mut interop::run)?;
     step("e2e (images, host, agents in containers)", &mut e2e)?;
+    step(
+        "author path (packaged crates, outside the workspace)",
+        &mut author::run,
+    )?;
     step("demo --once", &mut || demo(true))?;
     step("bench --quick", &mut || bench(true, &[]))?;
     eprintln!("\n==> ci passed in {:.0?}", started.elapsed());

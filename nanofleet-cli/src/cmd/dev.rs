@@ -243,10 +243,7 @@ async fn serve(
             Ok(_) => {
                 refresh_upstream(&workspace, &manifest.name, &upstream)?;
                 tools = image.tools;
-                output::line(format!(
-                    "upgraded: generation {generation}, {}",
-                    describe(&changes)
-                ))?;
+                output::line(format!("upgraded: generation {generation}, {}", changes))?;
                 // Older generations' tags serve nobody now.
                 let current = manifest.image.clone();
                 for old in session.images.iter().filter(|t| **t != current) {
@@ -262,23 +259,6 @@ async fn serve(
     }
     proxy.abort();
     Ok(0)
-}
-
-fn describe(changes: &ToolChanges) -> String {
-    if changes.is_empty() {
-        return "tools unchanged".to_owned();
-    }
-    let mut parts = Vec::new();
-    for (label, names) in [
-        ("added", &changes.added),
-        ("removed", &changes.removed),
-        ("changed", &changes.changed),
-    ] {
-        if !names.is_empty() {
-            parts.push(format!("{label} {}", names.join(", ")));
-        }
-    }
-    format!("tools {}", parts.join("; "))
 }
 
 /// Reads the URL the host wrote into the agent's `.mcp.json`, points the proxy at its
@@ -483,16 +463,5 @@ mod tests {
             Some("127.0.0.1:4321".parse().expect("addr"))
         );
         assert!(refresh_upstream(dir.path(), "other", &upstream).is_err());
-    }
-
-    #[test]
-    fn changes_are_described() {
-        let changes = ToolChanges {
-            added: vec!["a".into()],
-            removed: vec![],
-            changed: vec!["c".into()],
-        };
-        assert_eq!(describe(&changes), "tools added a; changed c");
-        assert_eq!(describe(&ToolChanges::default()), "tools unchanged");
     }
 }

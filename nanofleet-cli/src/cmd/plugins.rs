@@ -10,7 +10,7 @@ use std::time::Instant;
 use nanofleet_host::{
     Host, InstallOptions,
     discovery::{NoImages, Source},
-    host::Action,
+    host::{Action, UpgradePlan},
     labels,
     manifest::Manifest,
     runtime::{DockerRuntime, Runtime},
@@ -192,6 +192,7 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
     };
     pull_if_asked(&host, &manifest.image, args.pull).await?;
     note_upgrading(&old, &manifest, None);
+    note_tool_plan(&host, &manifest).await;
     let mut events = host.subscribe();
     let started = Instant::now();
     let options = InstallOptions {
@@ -249,6 +250,27 @@ fn note_upgrading(old: &PluginRecord, manifest: &Manifest, server: Option<&Serve
             .map(|s| format!(" on {}", s.url()))
             .unwrap_or_default()
     ));
+}
+
+/// What the upgrade does to the tools, from the new image's tool label, before it starts.
+async fn note_tool_plan(host: &Host, manifest: &Manifest) {
+    match host.plan_upgrade(manifest).await {
+        Ok(UpgradePlan {
+            tools: Some(changes),
+            ..
+        }) if changes.removed.is_empty() => note(format!("  {changes}")),
+        Ok(UpgradePlan {
+            tools: Some(changes),
+            ..
+        }) => note(format!(
+            "  {changes} (agents calling a removed tool will get an error)"
+        )),
+        Ok(UpgradePlan { tools: None, .. }) => note(
+            "  the image lists no tools (not built by `nanofleet build`); they are known once it runs",
+        ),
+        // The upgrade itself reports what is wrong.
+        Err(_) => {}
+    }
 }
 
 fn note_upgraded(record: &PluginRecord, started: Instant) {

@@ -196,7 +196,7 @@ async fn resolve_manifest(
         let progress = |line: String| tracing::info!(image, "{line}");
         runtime.pull(image, &progress).await?;
     }
-    let Some(text) = runtime.image_manifest_label(image).await? else {
+    let Some(text) = runtime.image_label(image, labels::IMAGE_MANIFEST).await? else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_manifest_label",

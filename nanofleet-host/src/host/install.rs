@@ -237,6 +237,21 @@ impl Host {
         let _guard = self.lock(&name).await;
         let (old, token) = self.installed(&name).await?;
         self.preflight(&manifest, options.pull).await?;
+        // Said before anything starts, so the log shows what agents will gain or lose even
+        // when the new version then fails to come up.
+        match self.plan_upgrade(&manifest).await {
+            Ok(plan) => match &plan.tools {
+                Some(changes) => tracing::info!(
+                    plugin = %name, from = %plan.from_version, to = %plan.to_version,
+                    "upgrading: {changes}"
+                ),
+                None => tracing::info!(
+                    plugin = %name, from = %plan.from_version, to = %plan.to_version,
+                    "upgrading: the image lists no tools; they are known once it runs"
+                ),
+            },
+            Err(e) => tracing::debug!(plugin = %name, "no upgrade plan: {e}"),
+        }
 
         let mut next = old.clone();
         next.manifest = manifest;

@@ -13,6 +13,7 @@ mod error;
 mod install;
 mod probe;
 mod reconcile;
+mod upgrade_plan;
 
 use crate::names;
 use std::{
@@ -29,6 +30,7 @@ use tokio::sync::broadcast;
 
 pub use error::HostError;
 pub use reconcile::{Action, ReconcileReport};
+pub use upgrade_plan::{ToolChanges, UpgradePlan};
 
 use crate::{
     labels,

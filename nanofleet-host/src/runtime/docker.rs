@@ -688,16 +688,17 @@ impl DockerRuntime {
         }
     }
 
-    async fn manifest_label(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+    async fn label_of_image(&self, image: &str, key: &str) -> Result<Option<String>, RuntimeError> {
         match self.docker.inspect_image(image).await {
             Ok(inspected) => Ok(inspected
                 .config
                 .and_then(|c| c.labels)
-                .and_then(|mut l| l.remove(labels::IMAGE_MANIFEST))),
+                .and_then(|mut l| l.remove(key))),
             Err(e) if status(&e) == Some(404) => Err(RuntimeError::ImageMissing {
                 image: image.to_owned(),
-                hint: "build it on this machine (e.g. `cargo xtask image <plugin>`) or pull it"
-                    .into(),
+                hint:
+                    "build it on this machine (`nanofleet build` in the plugin's crate) or pull it"
+                        .into(),
             }),
             Err(e) => Err(self.fail(format!("inspect image {image}"), e)),
         }
@@ -852,11 +853,12 @@ impl Runtime for DockerRuntime {
         Box::pin(self.has_image(image))
     }
 
-    fn image_manifest_label<'a>(
+    fn image_label<'a>(
         &'a self,
         image: &'a str,
+        key: &'a str,
     ) -> BoxFut<'a, Result<Option<String>, RuntimeError>> {
-        Box::pin(self.manifest_label(image))
+        Box::pin(self.label_of_image(image, key))
     }
 
     fn pull<'a>(

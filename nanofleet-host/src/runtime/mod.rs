@@ -490,11 +490,12 @@ pub trait Runtime: Send + Sync {
     /// Whether the image is on this machine.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>>;
 
-    /// The image's [`labels::IMAGE_MANIFEST`] label (its `manifest.json`), if it has one.
-    /// A missing image is [`RuntimeError::ImageMissing`].
-    fn image_manifest_label<'a>(
+    /// The image's label `key` (e.g. [`labels::IMAGE_MANIFEST`], its `manifest.json`), if it
+    /// has one. A missing image is [`RuntimeError::ImageMissing`].
+    fn image_label<'a>(
         &'a self,
         image: &'a str,
+        key: &'a str,
     ) -> BoxFut<'a, Result<Option<String>, RuntimeError>>;
 
     /// Pulls an image from its registry, reporting progress lines. Only ever called when
