@@ -51,6 +51,9 @@ fn local_only(command: &Command) -> Option<&'static str> {
 }
 
 fn main() -> ExitCode {
+    // Before any HTTP client is built (the remote server, `call --url`, the dev proxy, the
+    // install probe): see the function's docs.
+    nanofleet_sdk::ensure_crypto_provider();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

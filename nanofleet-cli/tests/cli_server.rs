@@ -98,6 +98,7 @@ impl Serve {
 
     /// Waits until `GET /healthz` answers 200.
     async fn wait_healthy(&mut self) {
+        nanofleet_sdk::ensure_crypto_provider();
         let client = reqwest::Client::new();
         let started = Instant::now();
         loop {

@@ -39,6 +39,7 @@ fn spec(plugin: &str, image: &str) -> ContainerSpec {
 }
 
 async fn wait_healthy(addr: SocketAddr) {
+    nanofleet_sdk::ensure_crypto_provider();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -60,6 +61,7 @@ async fn wait_healthy(addr: SocketAddr) {
 
 /// One MCP tool call the way NanoFleet's probe talks: JSON mode, a session from `initialize`.
 async fn call_tool(addr: SocketAddr, tool: &str, arguments: Value) -> Value {
+    nanofleet_sdk::ensure_crypto_provider();
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/mcp?agent_id=rt-agent");
     let post = |body: Value| {

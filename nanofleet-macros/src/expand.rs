@@ -120,6 +120,12 @@ fn fallback(item: &ItemImpl, error: &syn::Error) -> TokenStream {
                     ::nanofleet_sdk::__private::Error,
                 > { ::core::unreachable!() }
             },
+            "plugin_builder" => quote! {
+                #[allow(missing_docs)]
+                pub fn plugin_builder(self) -> ::nanofleet_sdk::__private::PluginBuilder {
+                    ::core::unreachable!()
+                }
+            },
             _ => quote! {
                 #[allow(missing_docs)]
                 pub fn run(self) -> ::std::process::ExitCode { ::core::unreachable!() }
@@ -182,6 +188,12 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
                 ::nanofleet_sdk::__private::Plugin,
                 ::nanofleet_sdk::__private::Error,
             > {
+                self.plugin_builder().build()
+            }
+
+            /// What [`plugin`](Self::plugin) builds, not yet built: add resources, prompts or
+            /// tools declared without macros, then call `build()`.
+            pub fn plugin_builder(self) -> ::nanofleet_sdk::__private::PluginBuilder {
                 #ui_before
                 let builder = ::nanofleet_sdk::__private::Plugin::builder(Self::manifest())
                     #ui_after
@@ -189,7 +201,7 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
                     #uses_store
                     #requires_host_api;
                 #(#tools)*
-                builder.build()
+                builder
             }
 
             /// Runs the plugin binary: `serve` (the default), `manifest`, `tools` or `--help`.

@@ -70,6 +70,10 @@
 //!     }
 //!
 //!     pub fn plugin(self) -> Result<sdk::Plugin, sdk::Error> {
+//!         self.plugin_builder().build()
+//!     }
+//!
+//!     pub fn plugin_builder(self) -> sdk::PluginBuilder {
 //!         let builder = sdk::Plugin::builder(Self::manifest())
 //!             .state(self)
 //!             .uses_store(); // a tool takes `AgentStore`
@@ -96,7 +100,7 @@
 //!                     ))
 //!                 })
 //!         });
-//!         builder.build()
+//!         builder
 //!     }
 //!
 //!     pub fn run(self) -> std::process::ExitCode {
@@ -109,7 +113,8 @@
 //! an `isError: true` result whose text is the error's `Display`.
 //!
 //! When the declaration has errors, the expansion is the errors, every one at the token it is
-//! about, plus the impl block and stand-ins for `manifest`, `plugin` and `run`, so that the
+//! about, plus the impl block and stand-ins for `manifest`, `plugin`, `plugin_builder` and
+//! `run`, so that the
 //! errors are not buried under "no function named `run`".
 //!
 //! [`Plugin::builder`]: https://docs.rs/nanofleet-sdk/latest/nanofleet_sdk/plugin/struct.Plugin.html#method.builder
@@ -191,11 +196,13 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// It adds three methods to the type:
+/// It adds four methods to the type:
 ///
 /// - `fn manifest() -> Manifest`;
 /// - `fn plugin(self) -> Result<Plugin, nanofleet_sdk::Error>`: the plugin, with `self` as the
 ///   state every `&self` tool sees (so the type must be `Send + Sync + 'static`);
+/// - `fn plugin_builder(self) -> PluginBuilder`: the same, not yet built, to add resources,
+///   prompts or tools declared with the programmatic API before calling `build()`;
 /// - `fn run(self) -> std::process::ExitCode`: the whole binary (`serve`, `manifest`, `tools`,
 ///   `--help`), for `main`.
 ///

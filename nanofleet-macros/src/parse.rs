@@ -609,7 +609,11 @@ fn output(ty: &Type) -> Output {
     let first_arg = type_args(segment).next();
     match (segment.ident.to_string().as_str(), first_arg) {
         ("String", _) => Output::Text,
-        ("CallToolResult", _) => Output::Raw,
+        // Results that are content blocks already: sent as they are, with no output schema.
+        ("CallToolResult" | "Content", _) => Output::Raw,
+        ("Vec", Some(inner)) if last_segment(inner).is_some_and(|s| s.ident == "Content") => {
+            Output::Raw
+        }
         ("Json", Some(inner)) => Output::Json(Box::new(inner.clone())),
         ("Result", Some(ok)) => Output::Result(Box::new(output(ok))),
         _ => Output::Structured(boxed()),

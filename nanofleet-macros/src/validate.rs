@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The methods `#[plugin]` adds to the impl block.
-pub(crate) const GENERATED_METHODS: [&str; 3] = ["manifest", "plugin", "run"];
+pub(crate) const GENERATED_METHODS: [&str; 4] = ["manifest", "plugin", "plugin_builder", "run"];
 
 /// A declaration that follows every rule.
 pub(crate) struct Plugin<'a> {

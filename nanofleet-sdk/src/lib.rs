@@ -60,16 +60,22 @@ pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod completion;
+pub mod content;
 pub mod env;
 mod error;
 #[cfg(feature = "http-client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
 pub mod http;
 pub mod identity;
+pub mod logging;
+mod paging;
 /// The plugin manifest (`manifest.json`), from [`nanofleet_contracts`]: one definition shared
 /// with the macros and the host.
 pub use nanofleet_contracts::manifest;
 pub mod plugin;
+pub mod prompt;
+pub mod resource;
 pub mod server;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
@@ -102,6 +108,24 @@ pub use server::serve;
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use store::{AgentStore, SharedStore};
 pub use tool::{Context, LogLevel, Tool, ToolCall, ToolError};
+
+/// Makes sure HTTP clients can be built in this process.
+///
+/// With the `tls` feature, reqwest is compiled with its rustls backend and no built-in crypto
+/// provider (rustls on ring keeps static builds simple), and reqwest then panics when a client
+/// is built before a process-wide provider is installed. Cargo unifies features: a binary that
+/// links this SDK with `tls` (an application that embeds both a plugin and the host, a
+/// workspace built at once) gets that reqwest everywhere, including in clients the SDK does
+/// not build. This installs rustls's ring provider as the process default unless one is
+/// installed already; without the `tls` feature it does nothing. It is cheap and idempotent:
+/// the host, the `nanofleet` command and the test kit call it before building a client.
+pub fn ensure_crypto_provider() {
+    #[cfg(feature = "tls")]
+    {
+        // An error means a provider is installed already, which is all that is needed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
 
 /// The formats shared with the host: env names, container names, image references, the
 /// callback API.

@@ -9,11 +9,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+// Logging is deprecated from protocol 2026-07-28 (SEP-2577); older clients still set levels.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+        CompleteResult, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, Reference, ResourcesCapability, ServerCapabilities, ServerConfig,
+        Tool as McpTool,
     },
     service::RequestContext,
 };
@@ -26,9 +33,14 @@ use crate::store::{Store, StoreError};
 use crate::ui::Ui;
 use crate::{
     agent::AgentId,
+    completion::{self, Completion},
     env::PluginEnv,
     error::{BuildProblem, Error},
+    logging::{Client, LogLevels},
     manifest::{Manifest, rules},
+    paging::page,
+    prompt::{Prompt, PromptFailure, Prompts},
+    resource::{ReadFailure, Resource, ResourceTemplate, Resources},
     tool::{ErasedHandler, Tool, ToolCall, is_valid_input_schema},
 };
 
@@ -55,6 +67,8 @@ pub(crate) struct Definition {
     pub(crate) manifest: Manifest,
     pub(crate) tools: Vec<McpTool>,
     pub(crate) handlers: HashMap<String, ErasedHandler>,
+    pub(crate) resources: Resources,
+    pub(crate) prompts: Prompts,
     pub(crate) state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     #[cfg(feature = "ui")]
     pub(crate) ui: Option<Ui>,
@@ -81,6 +95,9 @@ impl Plugin {
         PluginBuilder {
             manifest,
             tools: Vec::new(),
+            resources: Vec::new(),
+            resource_templates: Vec::new(),
+            prompts: Vec::new(),
             state: HashMap::new(),
             #[cfg(feature = "ui")]
             ui: None,
@@ -144,6 +161,9 @@ impl Plugin {
 pub struct PluginBuilder {
     manifest: Manifest,
     tools: Vec<Tool>,
+    resources: Vec<Resource>,
+    resource_templates: Vec<ResourceTemplate>,
+    prompts: Vec<Prompt>,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     #[cfg(feature = "ui")]
     ui: Option<Ui>,
@@ -158,6 +178,25 @@ impl PluginBuilder {
     /// Adds a tool.
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
+        self
+    }
+
+    /// Adds a resource at a fixed URI (`resources/list`, `resources/read`).
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resources.push(resource);
+        self
+    }
+
+    /// Adds a resource template (`resources/templates/list`; `resources/read` of a matching
+    /// URI).
+    pub fn resource_template(mut self, template: ResourceTemplate) -> Self {
+        self.resource_templates.push(template);
+        self
+    }
+
+    /// Adds a prompt (`prompts/list`, `prompts/get`).
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        self.prompts.push(prompt);
         self
     }
 
@@ -261,6 +300,14 @@ impl PluginBuilder {
             }
             tools.push(mcp);
         }
+        let mut resource_problems = Vec::new();
+        let resources = Resources::build(
+            self.resources,
+            self.resource_templates,
+            &mut resource_problems,
+        );
+        let prompts = Prompts::build(self.prompts, &mut resource_problems);
+        problems.extend(resource_problems.into_iter().map(BuildProblem::new));
         if !problems.is_empty() {
             return Err(Error::InvalidPlugin(problems));
         }
@@ -272,6 +319,8 @@ impl PluginBuilder {
                 manifest: self.manifest,
                 tools,
                 handlers,
+                resources,
+                prompts,
                 state: self.state,
                 #[cfg(feature = "ui")]
                 ui: self.ui,
@@ -298,6 +347,8 @@ pub struct Running {
     info: ServerConfig,
     /// State that takes the place of the plugin's own, by type.
     state_overrides: StateMap,
+    /// The `logging/setLevel` of each client.
+    log_levels: LogLevels,
 }
 
 impl std::fmt::Debug for Running {
@@ -328,10 +379,20 @@ impl Running {
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         #[allow(deprecated)] // logging: see `Context::log`
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_logging()
             .build();
+        // Only what is served is advertised.
+        if !def.resources.is_empty() {
+            capabilities.resources = Some(ResourcesCapability::default());
+        }
+        if !def.prompts.is_empty() {
+            capabilities.prompts = Some(PromptsCapability::default());
+        }
+        if def.prompts.completes() || def.resources.completes() {
+            capabilities.completions = Some(Default::default());
+        }
         let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
             def.manifest.name.clone(),
             def.manifest.version.clone(),
@@ -352,6 +413,7 @@ impl Running {
             nano_api: std::sync::OnceLock::new(),
             info,
             state_overrides,
+            log_levels: LogLevels::default(),
         });
         #[cfg(not(feature = "store"))]
         let _ = stores;
@@ -383,6 +445,10 @@ impl Running {
         self.nano_api
             .get_or_init(|| NanoApi::from_env(&self.env).map_err(|e| e.to_string()))
             .clone()
+    }
+
+    pub(crate) fn log_levels(&self) -> &LogLevels {
+        &self.log_levels
     }
 
     pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
@@ -478,5 +544,187 @@ impl ServerHandler for McpHandler {
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
         self.0.def.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (items, next) = page(self.0.def.resources.listed(), request.as_ref())?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let (items, next) = page(self.0.def.resources.listed_templates(), request.as_ref())?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let call = ToolCall {
+            ctx: context,
+            plugin: Arc::clone(&self.0),
+        };
+        let uri = request.uri;
+        match self.0.def.resources.read(&uri, call).await {
+            Ok(contents) => Ok(ReadResourceResult::new(contents).into()),
+            // -32002, as MCP specifies for an unknown resource.
+            Err(ReadFailure::NotFound) => Err(ErrorData::resource_not_found(
+                format!("no resource at `{uri}`"),
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+            Err(ReadFailure::InvalidUri(why)) => Err(ErrorData::invalid_params(
+                format!("cannot read `{uri}`: {why}"),
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+            Err(ReadFailure::Failed(message)) => Err(ErrorData::internal_error(
+                message,
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let (items, next) = page(self.0.def.prompts.listed(), request.as_ref())?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let prompts = &self.0.def.prompts;
+        let Some((prompt, handler)) = prompts.find(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown prompt `{}`", request.name),
+                Some(serde_json::json!({ "prompts": prompts.names() })),
+            ));
+        };
+        let call = ToolCall {
+            ctx: context,
+            plugin: Arc::clone(&self.0),
+        };
+        match handler(request.arguments.unwrap_or_default(), call).await {
+            Ok(messages) => {
+                let mut result = GetPromptResult::new(messages);
+                result.description = Some(prompt.description.to_string());
+                Ok(result.into())
+            }
+            Err(PromptFailure::InvalidArguments(why)) => Err(ErrorData::invalid_params(
+                format!("prompt `{}`: {why}", request.name),
+                None,
+            )),
+            Err(PromptFailure::Failed(message)) => Err(ErrorData::internal_error(message, None)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let def = &self.0.def;
+        let argument = request.argument.name;
+        let (what, arguments, completers) = match &request.r#ref {
+            Reference::Prompt(reference) => {
+                let Some((prompt, _)) = def.prompts.find(&reference.name) else {
+                    return Err(ErrorData::invalid_params(
+                        format!("unknown prompt `{}`", reference.name),
+                        None,
+                    ));
+                };
+                let names = prompt.arguments.iter().map(|a| a.name.clone()).collect();
+                (
+                    format!("prompt `{}`", reference.name),
+                    names,
+                    &prompt.completers,
+                )
+            }
+            Reference::Resource(reference) => {
+                let Some(template) = def.resources.template(&reference.uri) else {
+                    return Err(ErrorData::invalid_params(
+                        format!("no resource template `{}`", reference.uri),
+                        None,
+                    ));
+                };
+                let names = template
+                    .variables()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                (
+                    format!("resource template `{}`", reference.uri),
+                    names,
+                    &template.completers,
+                )
+            }
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("cannot complete for {other:?}: a `ref/prompt` or `ref/resource` is"),
+                    None,
+                ));
+            }
+        };
+        let arguments: Vec<String> = arguments;
+        if !arguments.contains(&argument) {
+            return Err(ErrorData::invalid_params(
+                format!("{what} has no argument `{argument}`"),
+                Some(serde_json::json!({ "arguments": arguments })),
+            ));
+        }
+        // An argument without a completion function has no suggestions.
+        let Some(complete) = completers.get(&argument) else {
+            return Ok(completion::result(Vec::new()));
+        };
+        let call = ToolCall {
+            ctx: context,
+            plugin: Arc::clone(&self.0),
+        };
+        let typed = Completion::new(
+            argument,
+            request.argument.value,
+            request.context.and_then(|c| c.arguments),
+        );
+        complete(typed, call)
+            .await
+            .map(completion::result)
+            .map_err(|message| ErrorData::internal_error(message, None))
+    }
+
+    /// Remembered for the client that asked (see [`crate::logging`]); [`Context::log`]
+    /// then drops messages below the level. An anonymous request without a session has no
+    /// later requests to apply it to: it is accepted and changes nothing.
+    ///
+    /// [`Context::log`]: crate::Context::log
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let parts = context.extensions.get::<http::request::Parts>();
+        if let Some(client) = Client::of(parts) {
+            self.0.log_levels.set(client, request.level.into());
+        }
+        Ok(())
     }
 }

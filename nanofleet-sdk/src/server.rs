@@ -20,8 +20,11 @@
 //!   accepted hosts are `localhost`, `127.0.0.1`, `::1`, the container's DNS name
 //!   `nanofleet-plugin-<name>` (and `nanofleet-plugin-<NANO_PLUGIN_ID>`), and whatever `NANOFLEET_ALLOWED_HOSTS` adds (comma-separated;
 //!   `*` turns the check off, for a plugin behind a proxy that rewrites `Host`).
-//! - **Origin check.** Agents are not browsers and send no `Origin`. Any request that carries
-//!   one is refused (`403`), so a web page cannot drive a plugin from a user's browser.
+//! - **Origin check.** Agents are not browsers and send no `Origin`. A request that carries
+//!   one is accepted only from a page on an accepted host (any port, `http` or `https`: a local
+//!   inspector works); any other origin is refused (`403`), so a web page elsewhere cannot
+//!   drive a plugin from a user's browser, even through a rebound DNS name. With
+//!   `NANOFLEET_ALLOWED_HOSTS=*` both checks are off.
 //! - **Agent identity.** `agent_id` is read from each request's query string. When the host
 //!   sets `NANOFLEET_REQUIRE_AGENT_SIGNATURE=1`, every request naming an agent must carry a
 //!   valid `agent_sig` (see [`crate::identity`]), or it is refused with `403` before any tool
@@ -49,6 +52,7 @@ use crate::{
     env::PluginEnv,
     error::Error,
     identity::{self, AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM},
+    logging::Client,
     plugin::{McpHandler, Plugin, Running},
     tool::RequestAgent,
 };
@@ -210,13 +214,15 @@ pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
-        .with_cancellation_token(stop)
-        .enforce_origin_validation();
+        .with_cancellation_token(stop);
     if running.env().allowed_hosts.iter().any(|h| h == "*") {
-        config = config.disable_allowed_hosts();
+        config = config.disable_allowed_hosts().disable_allowed_origins();
     } else {
         hosts.extend(running.env().allowed_hosts.iter().cloned());
-        config = config.with_allowed_hosts(hosts);
+        config = config
+            .with_allowed_origins(accepted_origins(&hosts))
+            .enforce_origin_validation()
+            .with_allowed_hosts(hosts);
     }
     let handler = McpHandler(Arc::clone(running));
     let mcp = StreamableHttpService::new(
@@ -248,6 +254,24 @@ pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
         )
 }
 
+/// The browser origins accepted: a page served from an accepted host, on any port and over
+/// either scheme (a local inspector on `http://localhost:6274`, say). A page from anywhere else
+/// is refused, which is what stops DNS rebinding: its `Origin` names the attacker's host.
+fn accepted_origins(hosts: &[String]) -> Vec<String> {
+    hosts
+        .iter()
+        .flat_map(|host| {
+            // An IPv6 address is bracketed in an origin, as in a URL.
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            ["http", "https"].map(|scheme| format!("{scheme}://{host}:*"))
+        })
+        .collect()
+}
+
 struct Endpoint {
     mcp: StreamableHttpService<McpHandler, NeverSessionManager>,
     running: Arc<Running>,
@@ -257,6 +281,16 @@ async fn mcp_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response
     match *req.method() {
         Method::POST => ep.post(req).await,
         Method::DELETE if req.headers().contains_key(SESSION_HEADER) => {
+            // Nothing is kept per session but the log level the client may have set.
+            if let Some(id) = req
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                ep.running
+                    .log_levels()
+                    .forget(&Client::Session(id.to_owned()));
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Method::DELETE => json_error(

@@ -37,7 +37,7 @@ use std::{borrow::Cow, fmt, future::Future, pin::Pin, sync::Arc};
 // MCP logging is deprecated from protocol 2026-07-28 on (SEP-2577), but every handshake-era
 // client (2025-11-25 and before) still uses it, so `Context::log` keeps offering it.
 #[allow(deprecated)]
-use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
+use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::{
     RoleServer,
     model::{
@@ -52,6 +52,8 @@ use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "host-api")]
 use crate::api::NanoApi;
+use crate::logging::Client;
+pub use crate::logging::LogLevel;
 #[cfg(feature = "store")]
 use crate::store::{AgentStore, SharedStore, StoreError};
 use crate::{
@@ -419,10 +421,13 @@ impl From<crate::env::EnvError> for ToolError {
 
 impl FromToolCall for Context {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
+        let min_level =
+            Client::of(call.http_parts()).and_then(|client| call.plugin.log_levels().get(&client));
         Ok(Context {
             peer: call.ctx.peer.clone(),
             progress_token: call.ctx.meta.get_progress_token(),
             ct: call.ctx.ct.clone(),
+            min_level,
         })
     }
 }
@@ -463,6 +468,8 @@ pub struct Context {
     peer: Peer<RoleServer>,
     progress_token: Option<ProgressToken>,
     ct: CancellationToken,
+    /// The lowest level the client asked for with `logging/setLevel`; `None`: everything.
+    min_level: Option<LogLevel>,
 }
 
 impl fmt::Debug for Context {
@@ -490,9 +497,13 @@ impl Context {
         }
     }
 
-    /// Sends a log message to the client (`notifications/message`). MCP deprecates logging
-    /// from protocol 2026-07-28 on (SEP-2577); every earlier client still uses it.
+    /// Sends a log message to the client (`notifications/message`), unless the client asked
+    /// (`logging/setLevel`) for a higher level only. MCP deprecates logging from protocol
+    /// 2026-07-28 on (SEP-2577); every earlier client still uses it.
     pub async fn log(&self, level: LogLevel, message: impl Into<String>) {
+        if self.min_level.is_some_and(|min| level < min) {
+            return;
+        }
         #[allow(deprecated)]
         let param = LoggingMessageNotificationParam::new(
             level.into(),
@@ -513,43 +524,6 @@ impl Context {
     /// Resolves when the call is cancelled; `select!` on it to stop long work early.
     pub async fn cancelled(&self) {
         self.ct.cancelled().await;
-    }
-}
-
-/// The severity of a [`Context::log`] message (the syslog levels MCP uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    /// Detailed debugging information.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Normal but significant.
-    Notice,
-    /// Something unexpected, handled.
-    Warning,
-    /// An operation failed.
-    Error,
-    /// A component failed.
-    Critical,
-    /// Action is needed now.
-    Alert,
-    /// The system is unusable.
-    Emergency,
-}
-
-#[allow(deprecated)]
-impl From<LogLevel> for LoggingLevel {
-    fn from(level: LogLevel) -> Self {
-        match level {
-            LogLevel::Debug => Self::Debug,
-            LogLevel::Info => Self::Info,
-            LogLevel::Notice => Self::Notice,
-            LogLevel::Warning => Self::Warning,
-            LogLevel::Error => Self::Error,
-            LogLevel::Critical => Self::Critical,
-            LogLevel::Alert => Self::Alert,
-            LogLevel::Emergency => Self::Emergency,
-        }
     }
 }
 
@@ -592,6 +566,10 @@ impl IntoToolResult for () {
 
 /// A structured tool result: serialised into `structuredContent`, described by the tool's
 /// [`Tool::output`] schema.
+///
+/// MCP requires `structuredContent` to be an object. Declare the output with [`Tool::output`]
+/// (the macros always do) and a value that is not an object is wrapped as `{"result": ...}`;
+/// without it, rmcp sends such a value to clients before protocol 2026-07-28 as text only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Json<T>(pub T);
 

@@ -11,6 +11,7 @@ use nanofleet_sdk::{
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::json;
 
 #[derive(Deserialize, JsonSchema)]
 struct Work {
@@ -108,4 +109,82 @@ async fn without_a_progress_token_the_reply_is_plain_json() {
         "finished",
         "{body}"
     );
+}
+
+/// A tool that logs once at each of four levels.
+fn chatty() -> Plugin {
+    Plugin::builder(Manifest::new(
+        "chatty",
+        "0.1.0",
+        "nanofleet/chatty:0.1.0",
+        8080,
+    ))
+    .tool(Tool::new("chat", "Logs at four levels.").handler(
+        |_: nanofleet_sdk::tool::NoArgs, call: ToolCall| async move {
+            let ctx: Context = call.extract()?;
+            for level in [
+                LogLevel::Debug,
+                LogLevel::Info,
+                LogLevel::Warning,
+                LogLevel::Error,
+            ] {
+                ctx.log(level, format!("{level:?}")).await;
+            }
+            Ok::<_, ToolError>("said")
+        },
+    ))
+    .build()
+    .expect("valid")
+}
+
+fn levels_logged(call: &nanofleet_sdk::testing::RecordedCall) -> Vec<String> {
+    call.logs().iter().map(|l| l.text()).collect()
+}
+
+#[tokio::test]
+async fn set_level_filters_what_the_client_that_set_it_receives() {
+    #[allow(deprecated)] // logging is deprecated from 2026-07-28; older clients use it
+    use nanofleet_sdk::rmcp::model::{LoggingLevel, SetLevelRequestParams};
+
+    let client = TestClient::new(&chatty()).expect("starts");
+    let quiet = client.connect_as("alice").await.expect("connects");
+    let loud = client.connect_as("alice").await.expect("connects");
+
+    // Nothing set: every message.
+    let call = quiet.call_recorded("chat", json!({})).await.expect("call");
+    assert_eq!(levels_logged(&call), ["Debug", "Info", "Warning", "Error"]);
+
+    #[allow(deprecated)]
+    quiet
+        .peer()
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Warning))
+        .await
+        .expect("logging/setLevel is served");
+    let call = quiet.call_recorded("chat", json!({})).await.expect("call");
+    assert_eq!(levels_logged(&call), ["Warning", "Error"]);
+
+    // Another client of the same agent (another session) is not affected.
+    let call = loud.call_recorded("chat", json!({})).await.expect("call");
+    assert_eq!(levels_logged(&call), ["Debug", "Info", "Warning", "Error"]);
+}
+
+#[tokio::test]
+async fn set_level_answers_an_empty_result_even_without_a_session() {
+    let router = TestClient::new(&chatty()).expect("starts").router();
+    let (resp, body) = post_json(
+        &router,
+        "/mcp?agent_id=ada",
+        rpc(7, "logging/setLevel", json!({"level": "info"})),
+    )
+    .await;
+    assert_eq!(resp.status(), http::StatusCode::OK, "{body}");
+    assert_eq!(json(&body)["result"], json!({}), "{body}");
+    // A level that MCP does not define is a JSON-RPC error, not a crash.
+    let (_, body) = post_json(
+        &router,
+        "/mcp?agent_id=ada",
+        rpc(8, "logging/setLevel", json!({"level": "loud"})),
+    )
+    .await;
+    assert!(json(&body)["error"]["code"].is_i64(), "{body}");
 }

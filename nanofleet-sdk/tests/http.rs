@@ -109,14 +109,40 @@ async fn container_dns_name_is_accepted_and_unknown_hosts_are_not() {
 }
 
 #[tokio::test]
-async fn browser_cross_origin_requests_are_refused() {
+async fn pages_on_other_hosts_are_refused_and_local_ones_are_not() {
     let router = client().router();
-    let req = post("/mcp")
-        .header(header::ORIGIN, "https://evil.example")
-        .body(Body::from(initialize_body()))
-        .expect("request");
-    let (resp, body) = send(&router, req).await;
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{body}");
+    let with_origin = |origin: &str| {
+        post("/mcp")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(initialize_body()))
+            .expect("request")
+    };
+    // DNS rebinding: the page's own host, resolved to this machine, is still in `Origin`.
+    for foreign in [
+        "https://evil.example",
+        "http://evil.example:8080",
+        "http://localhost.evil.example",
+        "http://127.0.0.1.nip.io:8080",
+        "null",
+    ] {
+        let (resp, body) = send(&router, with_origin(foreign)).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{foreign}: {body}");
+    }
+    // A browser-based client on this machine (an inspector) works, on any port.
+    for local in [
+        "http://localhost:6274",
+        "http://127.0.0.1:3000",
+        "https://localhost",
+        "http://[::1]:8080",
+        "http://nanofleet-plugin-probe:8080",
+    ] {
+        let (resp, body) = send(&router, with_origin(local)).await;
+        assert!(
+            resp.status().is_success(),
+            "{local}: {} {body}",
+            resp.status()
+        );
+    }
 }
 
 #[tokio::test]

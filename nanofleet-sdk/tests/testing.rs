@@ -70,12 +70,15 @@ fn plugin() -> Plugin {
             },
         ),
     )
-    .tool(Tool::new("count", "Bumps the counter.").handler(
-        |_: NoArgs, call: ToolCall| async move {
-            let counter: State<Counter> = call.extract()?;
-            Ok::<_, ToolError>(Json(counter.0.0.fetch_add(1, Ordering::Relaxed)))
-        },
-    ))
+    // A number is not an object: declared with `output`, it travels as `{"result": n}`.
+    .tool(
+        Tool::new("count", "Bumps the counter.")
+            .output::<u64>()
+            .handler(|_: NoArgs, call: ToolCall| async move {
+                let counter: State<Counter> = call.extract()?;
+                Ok::<_, ToolError>(Json(counter.0.0.fetch_add(1, Ordering::Relaxed)))
+            }),
+    )
     .tool(Tool::new("store", "Writes to the shared store.").handler(
         |_: NoArgs, call: ToolCall| async move {
             let store: nanofleet_sdk::SharedStore = call.extract()?;

@@ -308,6 +308,7 @@ fn arguments_object(what: &str, arguments: impl Serialize) -> Result<Option<Json
 /// The HTTP client: no proxy (the plugin is on loopback, and a proxy from the environment would
 /// only get in the way), no redirects, no idle connections kept (as rmcp's own default).
 fn http_client() -> Result<reqwest::Client, String> {
+    nanofleet_sdk::ensure_crypto_provider();
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

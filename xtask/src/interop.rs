@@ -1,5 +1,5 @@
-//! The Python interop suite: the official MCP Python SDK against the `notes` example, run as
-//! a real process on a free loopback port.
+//! The Python interop suite: the official MCP Python SDK against the `notes` and `everything`
+//! examples, each run as a real process on a free loopback port.
 
 use std::{
     net::SocketAddr,
@@ -49,15 +49,15 @@ pub(crate) fn ensure_venv() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The `notes` plugin running as a child process on a free loopback port.
-struct NotesProcess {
+/// An example plugin running as a child process on a free loopback port.
+struct ExampleProcess {
     _child: Guard,
     addr: SocketAddr,
     data_dir: PathBuf,
     remove_data: bool,
 }
 
-impl Drop for NotesProcess {
+impl Drop for ExampleProcess {
     fn drop(&mut self) {
         if self.remove_data {
             let _ = std::fs::remove_dir_all(&self.data_dir);
@@ -65,9 +65,14 @@ impl Drop for NotesProcess {
     }
 }
 
-fn start_notes(data_dir: &Path, port: u16, remove_data: bool) -> Result<NotesProcess> {
-    cargo(&["build", "--quiet", "-p", "notes"])?;
-    let binary = crate::target_dir().join("debug/notes");
+fn start_example(
+    package: &str,
+    data_dir: &Path,
+    port: u16,
+    remove_data: bool,
+) -> Result<ExampleProcess> {
+    cargo(&["build", "--quiet", "-p", package])?;
+    let binary = crate::target_dir().join("debug").join(package);
     std::fs::create_dir_all(data_dir)?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let child = Command::new(&binary)
@@ -79,7 +84,7 @@ fn start_notes(data_dir: &Path, port: u16, remove_data: bool) -> Result<NotesPro
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let mut guard = Guard(child);
     wait_healthy(addr, &mut guard.0, Duration::from_secs(20))?;
-    Ok(NotesProcess {
+    Ok(ExampleProcess {
         _child: guard,
         addr,
         data_dir: data_dir.to_owned(),
@@ -87,11 +92,17 @@ fn start_notes(data_dir: &Path, port: u16, remove_data: bool) -> Result<NotesPro
     })
 }
 
-/// `cargo xtask interop`: pytest with the official Python client against `notes`.
+/// `cargo xtask interop`: pytest with the official Python client against `notes` and
+/// `everything`.
 pub(crate) fn run() -> Result<()> {
     let python = ensure_venv()?;
     let data = crate::root().join(format!("target/interop-data-{}", std::process::id()));
-    let notes = start_notes(&data, free_port()?, true)?;
+    let notes = start_example("notes", &data, free_port()?, true)?;
+    let everything_data = crate::root().join(format!(
+        "target/interop-data-everything-{}",
+        std::process::id()
+    ));
+    let everything = start_example("everything", &everything_data, free_port()?, true)?;
     process::run(
         Command::new(&python)
             .args([
@@ -102,6 +113,10 @@ pub(crate) fn run() -> Result<()> {
                 "no:cacheprovider",
                 "interop/python",
             ])
-            .env("NANOFLEET_NOTES_URL", format!("http://{}/mcp", notes.addr)),
+            .env("NANOFLEET_NOTES_URL", format!("http://{}/mcp", notes.addr))
+            .env(
+                "NANOFLEET_EVERYTHING_URL",
+                format!("http://{}/mcp", everything.addr),
+            ),
     )
 }

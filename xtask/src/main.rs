@@ -3,6 +3,8 @@
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, failing on the first failure.
 //! - `cargo xtask interop`: the official Python MCP SDK against the `notes` example.
+//! - `cargo xtask conformance`: the official MCP conformance suite's core server scenarios
+//!   against every example plugin.
 //! - `cargo xtask bench [--quick] [--only <section>]`: tool-call throughput and latency side by
 //!   side with plain rmcp, the Python and TypeScript SDKs and bare axum; memory, image sizes,
 //!   cold start, host operations, and a callgrind profile (see `bench/README.md`).
@@ -14,6 +16,7 @@
 //!   packaged crates (`nanofleet new`, tests, `build`, `inspect`, `install`, `dev`).
 
 mod author;
+mod conformance;
 mod demo;
 mod image;
 mod interop;
@@ -35,11 +38,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// fmt check, clippy -D warnings, workspace tests, rustdoc, Python interop, e2e,
-    /// demo --once, quick bench.
+    /// fmt check, clippy -D warnings, workspace tests, rustdoc, Python interop, the MCP
+    /// conformance suite, e2e, the author path, demo --once, quick bench.
     Ci,
     /// The official Python MCP SDK client against the `notes` example plugin.
     Interop,
+    /// The official MCP conformance suite (from `../shared/tools`, on Node 20): the core server
+    /// scenarios against every example plugin.
+    Conformance,
     /// Build plugin images FROM scratch from static binaries (no registry).
     Image {
         /// Plugin packages to build (each a binary of the same name).
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ci => ci(),
         Command::Interop => interop::run(),
+        Command::Conformance => conformance::run(),
         Command::Image { packages, all } => image::run(&packages, all).map(|_| ()),
         Command::E2e => e2e(),
         Command::Bench { quick, only } => bench(quick, &only),
@@ -147,6 +154,10 @@ fn ci() -> Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
     step("python interop (official MCP SDK)", &mut interop::run)?;
+    step(
+        "MCP conformance suite (core scenarios, every example)",
+        &mut conformance::run,
+    )?;
     step("e2e (images, host, agents in containers)", &mut e2e)?;
     step(
         "author path (packaged crates, outside the workspace)",

@@ -114,6 +114,7 @@ async fn nanofleet_probe_over_a_real_socket_lists_the_tools() {
     }));
 
     // Exactly what NanoFleet's host sends, with a plain HTTP client.
+    nanofleet_sdk::ensure_crypto_provider();
     let http = reqwest::Client::new();
     let headers = |req: reqwest::RequestBuilder| {
         req.header("content-type", "application/json")

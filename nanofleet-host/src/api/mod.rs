@@ -127,6 +127,7 @@ pub fn router(
     messages: Arc<dyn MessageHandler>,
     config: ApiConfig,
 ) -> Router {
+    nanofleet_sdk::ensure_crypto_provider();
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

@@ -13,6 +13,7 @@ pub(super) type Client = Result<reqwest::Client, String>;
 /// A client with the discovery limits: [`FETCH_TIMEOUT`] for the whole exchange, plain
 /// `http` redirects only.
 pub(super) fn client() -> Client {
+    nanofleet_sdk::ensure_crypto_provider();
     reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .user_agent(concat!("nanofleet-host/", env!("CARGO_PKG_VERSION")))

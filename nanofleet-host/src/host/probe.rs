@@ -28,6 +28,7 @@ pub(super) async fn connect(
     } else {
         format!("http://{addr}/mcp?{query}")
     };
+    nanofleet_sdk::ensure_crypto_provider();
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
     );

@@ -43,6 +43,9 @@ pub static NETWORKS: RwLock<()> = RwLock::const_new(());
 /// The engine of `DOCKER_HOST` (or the default socket), checked: without one, every test
 /// fails right here with the runtime's own one-sentence error.
 pub async fn runtime() -> DockerRuntime {
+    // The tests build HTTP clients of their own; in a workspace-wide build reqwest may need a
+    // crypto provider (see the function's docs).
+    nanofleet_sdk::ensure_crypto_provider();
     let rt = DockerRuntime::connect().unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = rt.ping().await {
         panic!("{e}");
