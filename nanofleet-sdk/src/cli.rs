@@ -2,11 +2,14 @@
 
 use std::process::ExitCode;
 
-use crate::{Error, Plugin};
+use crate::{AgentId, Error, Plugin, env::PluginEnv};
 
 const HELP: &str = "\
 USAGE:
     {bin} [serve]      Serve MCP on 0.0.0.0:<mcpPort> (and the UI on <uiPort>) until SIGTERM
+    {bin} stdio --agent <id> [--data-dir <dir>]
+                       Serve MCP on stdin/stdout for one agent (a local MCP client starts it);
+                       the agent's data lives in <dir> (or NANOFLEET_DATA_DIR)
     {bin} manifest     Print manifest.json and exit
     {bin} tools        Print the tools (as tools/list reports them) as JSON and exit
     {bin} --help       Print this help
@@ -62,10 +65,21 @@ pub fn run(build: impl FnOnce() -> Result<Plugin, Error>) -> ExitCode {
     if matches!(command, Some("--help" | "-h" | "help")) {
         return emit(&help_text(&bin, build().as_ref()));
     }
-    if let Some(extra) = args.get(2) {
-        eprintln!("error: unexpected argument `{extra}`; see `{bin} --help`");
-        return ExitCode::from(2);
-    }
+    let stdio = if command == Some("stdio") {
+        match StdioArgs::parse(&args[2..]) {
+            Ok(stdio) => Some(stdio),
+            Err(message) => {
+                eprintln!("error: {message}; see `{bin} --help`");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        if let Some(extra) = args.get(2) {
+            eprintln!("error: unexpected argument `{extra}`; see `{bin} --help`");
+            return ExitCode::from(2);
+        }
+        None
+    };
     let plugin = match build() {
         Ok(p) => p,
         Err(e) => {
@@ -83,6 +97,10 @@ pub fn run(build: impl FnOnce() -> Result<Plugin, Error>) -> ExitCode {
             }
         },
         None | Some("serve") => serve_blocking(plugin),
+        Some("stdio") => match stdio {
+            Some(args) => stdio_blocking(plugin, args),
+            None => ExitCode::from(2),
+        },
         Some(other) => {
             eprintln!("error: unknown command `{other}`; see `{bin} --help`");
             ExitCode::from(2)
@@ -99,6 +117,80 @@ fn emit(text: &str) -> ExitCode {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `stdio --agent <id> [--data-dir <dir>]`.
+#[derive(Debug, PartialEq, Eq)]
+struct StdioArgs {
+    agent: AgentId,
+    data_dir: Option<std::path::PathBuf>,
+}
+
+impl StdioArgs {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let (mut agent, mut data_dir) = (None, None);
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            let (name, inline) = match flag.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (flag.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next().cloned())
+                    .ok_or_else(|| format!("`{name}` needs a value"))
+            };
+            match name {
+                "--agent" => {
+                    let raw = value()?;
+                    agent = Some(AgentId::new(&raw).map_err(|e| format!("`--agent`: {e}"))?);
+                }
+                "--data-dir" => data_dir = Some(std::path::PathBuf::from(value()?)),
+                other => return Err(format!("unexpected argument `{other}` for `stdio`")),
+            }
+        }
+        let agent = agent
+            .ok_or_else(|| "`stdio` serves one agent: name it with `--agent <id>`".to_owned())?;
+        Ok(Self { agent, data_dir })
+    }
+}
+
+fn stdio_blocking(plugin: Plugin, args: StdioArgs) -> ExitCode {
+    crate::server::init_tracing();
+    let mut env = match PluginEnv::from_env_for(plugin.manifest()) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.data_dir.is_some() {
+        env.data_dir = args.data_dir;
+    }
+    if env.data_dir.is_none() && plugin.uses_store() {
+        eprintln!(
+            "error: this plugin keeps each agent's data in a directory: name it with `--data-dir <dir>` (or NANOFLEET_DATA_DIR)"
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::stdio::serve_stdio(&plugin, env, args.agent)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -167,6 +259,32 @@ mod tests {
             help.contains("(unknown: the plugin could not be built"),
             "{help}"
         );
+    }
+
+    #[test]
+    fn stdio_takes_an_agent_and_a_data_dir_in_either_form() {
+        let parse = |args: &[&str]| {
+            StdioArgs::parse(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+        };
+        let parsed = parse(&["--agent", "ada", "--data-dir=/tmp/d"]).expect("valid");
+        assert_eq!(parsed.agent.as_str(), "ada");
+        assert_eq!(
+            parsed.data_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/d"))
+        );
+        assert_eq!(parse(&["--agent=ada"]).expect("valid").data_dir, None);
+        for (args, needle) in [
+            (&[][..], "name it with `--agent <id>`"),
+            (&["--agent"][..], "`--agent` needs a value"),
+            (&["--agent", ""][..], "`--agent`:"),
+            (
+                &["--agent", "a", "--verbose"][..],
+                "unexpected argument `--verbose`",
+            ),
+        ] {
+            let err = parse(args).expect_err(needle);
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
     }
 
     fn plugin_with_a_bad_tool() -> Error {

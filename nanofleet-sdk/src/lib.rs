@@ -59,6 +59,7 @@ pub mod agent;
 #[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
 pub mod api;
 pub mod auth;
+mod caller;
 pub mod cli;
 pub mod completion;
 pub mod content;
@@ -77,6 +78,7 @@ pub mod plugin;
 pub mod prompt;
 pub mod resource;
 pub mod server;
+pub mod stdio;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub mod store;

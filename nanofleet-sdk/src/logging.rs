@@ -83,20 +83,17 @@ pub(crate) enum Client {
 impl Client {
     /// The client a request comes from: its `Mcp-Session-Id`, else its agent, else nobody
     /// (an anonymous stateless request, whose level cannot be told apart from anyone's).
-    pub(crate) fn of(parts: Option<&http::request::Parts>) -> Option<Self> {
-        let parts = parts?;
+    pub(crate) fn of(
+        parts: Option<&http::request::Parts>,
+        agent: Option<&crate::AgentId>,
+    ) -> Option<Self> {
         if let Some(id) = parts
-            .headers
-            .get(crate::server::SESSION_HEADER)
+            .and_then(|p| p.headers.get(crate::server::SESSION_HEADER))
             .and_then(|v| v.to_str().ok())
         {
             return Some(Self::Session(id.to_owned()));
         }
-        parts
-            .extensions
-            .get::<crate::tool::RequestAgent>()
-            .and_then(|a| a.0.as_ref().ok())
-            .map(|agent| Self::Agent(agent.as_str().to_owned()))
+        agent.map(|agent| Self::Agent(agent.as_str().to_owned()))
     }
 }
 

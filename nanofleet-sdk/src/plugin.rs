@@ -119,6 +119,18 @@ impl Plugin {
         &self.def.tools
     }
 
+    /// Whether a tool uses the per-agent store (so the plugin needs a data directory).
+    pub fn uses_store(&self) -> bool {
+        #[cfg(feature = "store")]
+        {
+            self.def.uses_store
+        }
+        #[cfg(not(feature = "store"))]
+        {
+            false
+        }
+    }
+
     /// Binds the plugin to its environment: what `serve` does before listening, and what tests
     /// do to run a plugin in-process.
     pub fn start(&self, env: PluginEnv) -> Result<Arc<Running>, Error> {
@@ -127,6 +139,20 @@ impl Plugin {
             env,
             Stores::default(),
             StateMap::new(),
+            None,
+        )
+    }
+
+    /// Like [`Plugin::start`], for a process that serves one agent (stdio, see
+    /// [`crate::stdio`]): every request is for `agent`, unless its `_meta` names another, which
+    /// is refused.
+    pub fn start_as(&self, env: PluginEnv, agent: AgentId) -> Result<Arc<Running>, Error> {
+        Running::new(
+            Arc::clone(&self.def),
+            env,
+            Stores::default(),
+            StateMap::new(),
+            Some(agent),
         )
     }
 
@@ -140,6 +166,7 @@ impl Plugin {
             env,
             Stores(Some(store)),
             StateMap::new(),
+            None,
         )
     }
 
@@ -152,7 +179,7 @@ impl Plugin {
         store: Stores,
         state: StateMap,
     ) -> Result<Arc<Running>, Error> {
-        Running::new(Arc::clone(&self.def), env, store, state)
+        Running::new(Arc::clone(&self.def), env, store, state, None)
     }
 }
 
@@ -349,6 +376,8 @@ pub struct Running {
     state_overrides: StateMap,
     /// The `logging/setLevel` of each client.
     log_levels: LogLevels,
+    /// The one agent this process serves (stdio), if so.
+    fixed_agent: Option<AgentId>,
 }
 
 impl std::fmt::Debug for Running {
@@ -366,6 +395,7 @@ impl Running {
         env: PluginEnv,
         stores: Stores,
         state_overrides: StateMap,
+        fixed_agent: Option<AgentId>,
     ) -> Result<Arc<Self>, Error> {
         if env.require_agent_signature && env.internal_token.is_none() {
             return Err(Error::Config(
@@ -414,6 +444,7 @@ impl Running {
             info,
             state_overrides,
             log_levels: LogLevels::default(),
+            fixed_agent,
         });
         #[cfg(not(feature = "store"))]
         let _ = stores;
@@ -445,6 +476,11 @@ impl Running {
         self.nano_api
             .get_or_init(|| NanoApi::from_env(&self.env).map_err(|e| e.to_string()))
             .clone()
+    }
+
+    /// The one agent this process serves, when it serves one (stdio).
+    pub(crate) fn fixed_agent(&self) -> Option<&AgentId> {
+        self.fixed_agent.as_ref()
     }
 
     pub(crate) fn log_levels(&self) -> &LogLevels {
@@ -505,6 +541,19 @@ fn log_call(
 #[derive(Clone)]
 pub(crate) struct McpHandler(pub(crate) Arc<Running>);
 
+impl McpHandler {
+    /// The request as handlers see it, with the agent it is for; a request whose `_meta`
+    /// identity is refused (forged, or another agent than its URL's) fails here.
+    fn request(&self, context: RequestContext<RoleServer>) -> Result<ToolCall, ErrorData> {
+        let agent = crate::caller::resolve(&context, &self.0)?;
+        Ok(ToolCall {
+            ctx: context,
+            plugin: Arc::clone(&self.0),
+            agent,
+        })
+    }
+}
+
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         self.0.info.clone()
@@ -524,10 +573,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
-        let call = ToolCall {
-            ctx: context,
-            plugin: Arc::clone(&self.0),
-        };
+        let call = self.request(context)?;
         let agent = call.extract::<Option<AgentId>>().ok().flatten();
         let outcome = match self.0.def.handlers.get(request.name.as_ref()) {
             Some(handler) => Ok(handler(request.arguments, call).await),
@@ -573,10 +619,7 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let call = ToolCall {
-            ctx: context,
-            plugin: Arc::clone(&self.0),
-        };
+        let call = self.request(context)?;
         let uri = request.uri;
         match self.0.def.resources.read(&uri, call).await {
             Ok(contents) => Ok(ReadResourceResult::new(contents).into()),
@@ -619,10 +662,7 @@ impl ServerHandler for McpHandler {
                 Some(serde_json::json!({ "prompts": prompts.names() })),
             ));
         };
-        let call = ToolCall {
-            ctx: context,
-            plugin: Arc::clone(&self.0),
-        };
+        let call = self.request(context)?;
         match handler(request.arguments.unwrap_or_default(), call).await {
             Ok(messages) => {
                 let mut result = GetPromptResult::new(messages);
@@ -695,10 +735,7 @@ impl ServerHandler for McpHandler {
         let Some(complete) = completers.get(&argument) else {
             return Ok(completion::result(Vec::new()));
         };
-        let call = ToolCall {
-            ctx: context,
-            plugin: Arc::clone(&self.0),
-        };
+        let call = self.request(context)?;
         let typed = Completion::new(
             argument,
             request.argument.value,
@@ -721,8 +758,9 @@ impl ServerHandler for McpHandler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let agent = crate::caller::resolve(&context, &self.0)?.ok();
         let parts = context.extensions.get::<http::request::Parts>();
-        if let Some(client) = Client::of(parts) {
+        if let Some(client) = Client::of(parts, agent.as_ref()) {
             self.0.log_levels.set(client, request.level.into());
         }
         Ok(())

@@ -288,6 +288,8 @@ fn wrap_structured(mut result: CallToolResult) -> CallToolResult {
 pub struct ToolCall {
     pub(crate) ctx: RequestContext<RoleServer>,
     pub(crate) plugin: Arc<Running>,
+    /// The agent the request is for (see [`crate::caller`]), or why it names none.
+    pub(crate) agent: Result<AgentId, AgentIdError>,
 }
 
 impl fmt::Debug for ToolCall {
@@ -349,10 +351,7 @@ pub(crate) struct RequestAgent(pub(crate) Result<AgentId, AgentIdError>);
 
 impl FromToolCall for AgentId {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
-        call.http_parts()
-            .and_then(|p| p.extensions.get::<RequestAgent>())
-            .map_or(Err(AgentIdError::Missing), |a| a.0.clone())
-            .map_err(ToolError::from)
+        call.agent.clone().map_err(ToolError::from)
     }
 }
 
@@ -421,8 +420,8 @@ impl From<crate::env::EnvError> for ToolError {
 
 impl FromToolCall for Context {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
-        let min_level =
-            Client::of(call.http_parts()).and_then(|client| call.plugin.log_levels().get(&client));
+        let min_level = Client::of(call.http_parts(), call.agent.as_ref().ok())
+            .and_then(|client| call.plugin.log_levels().get(&client));
         Ok(Context {
             peer: call.ctx.peer.clone(),
             progress_token: call.ctx.meta.get_progress_token(),

@@ -185,3 +185,84 @@ async fn requiring_signatures_without_a_token_is_a_startup_error() {
     let err = TestClient::with_env(&plugin(), env).expect_err("must refuse");
     assert!(err.to_string().contains("NANO_INTERNAL_TOKEN"), "{err}");
 }
+
+/// `tools/call whoami` with `meta` as the request's `_meta`, on `path`.
+async fn whoami_with_meta(
+    router: &axum::Router,
+    path: &str,
+    meta: serde_json::Value,
+) -> serde_json::Value {
+    let body = rpc(9, "tools/call", json!({"name": "whoami", "_meta": meta}));
+    let (_, body) = post_json(router, path, body).await;
+    json(&body)
+}
+
+#[tokio::test]
+async fn the_agent_may_come_in_meta_and_must_agree_with_the_url() {
+    let router = TestClient::new(&plugin()).expect("starts").router();
+    // `_meta` alone names the agent.
+    let reply = whoami_with_meta(&router, "/mcp", json!({"agent_id": "carol"})).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "carol", "{reply}");
+    // Both, agreeing.
+    let reply =
+        whoami_with_meta(&router, "/mcp?agent_id=carol", json!({"agent_id": "carol"})).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "carol", "{reply}");
+    // Both, differing: refused before the tool runs.
+    let reply = whoami_with_meta(&router, "/mcp?agent_id=carol", json!({"agent_id": "dave"})).await;
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`carol`") && message.contains("`dave`") && message.contains("one agent"),
+        "{reply}"
+    );
+    // Not a string, or not a valid id.
+    let reply = whoami_with_meta(&router, "/mcp", json!({"agent_id": 7})).await;
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must be a string"),
+        "{reply}"
+    );
+    let reply = whoami_with_meta(&router, "/mcp", json!({"agent_id": " x"})).await;
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("white space"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn a_meta_identity_follows_the_signature_rules() {
+    let (env, token) = signed_env(true);
+    let router = TestClient::with_env(&plugin(), env)
+        .expect("starts")
+        .router();
+    let good = sign_agent(&token, "probe", "erin");
+    let forged = sign_agent(&InternalToken::generate(), "probe", "erin");
+
+    let reply = whoami_with_meta(
+        &router,
+        "/mcp",
+        json!({"agent_id": "erin", "agent_sig": good}),
+    )
+    .await;
+    assert_eq!(reply["result"]["content"][0]["text"], "erin", "{reply}");
+    for (meta, needle) in [
+        (
+            json!({"agent_id": "erin", "agent_sig": forged}),
+            "does not match",
+        ),
+        (json!({"agent_id": "erin"}), "requires signed agent ids"),
+        (
+            json!({"agent_id": "erin", "agent_sig": 5}),
+            "must be a string",
+        ),
+    ] {
+        let reply = whoami_with_meta(&router, "/mcp", meta).await;
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{needle}: {reply}");
+        assert!(reply["result"].is_null(), "the tool must not run: {reply}");
+    }
+}

@@ -115,6 +115,10 @@ pub(crate) fn run() -> Result<()> {
             ])
             .env("NANOFLEET_NOTES_URL", format!("http://{}/mcp", notes.addr))
             .env(
+                "NANOFLEET_NOTES_BINARY",
+                crate::target_dir().join("debug").join("notes"),
+            )
+            .env(
                 "NANOFLEET_EVERYTHING_URL",
                 format!("http://{}/mcp", everything.addr),
             ),
