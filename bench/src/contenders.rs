@@ -328,9 +328,12 @@ impl Contender {
         match &self.launch {
             Launch::Sdk(bin) => {
                 let mut cmd = Command::new(bin_dir.join(bin));
-                cmd.env("NANOFLEET_MCP_ADDR", addr.to_string())
-                    .env("NANOFLEET_DATA_DIR", data)
-                    .env("RUST_LOG", "warn");
+                cmd.env(
+                    nanofleet_sdk::contracts::env::NANOFLEET_MCP_ADDR,
+                    addr.to_string(),
+                )
+                .env(nanofleet_sdk::contracts::env::NANOFLEET_DATA_DIR, data)
+                .env("RUST_LOG", "warn");
                 cmd
             }
             Launch::AddrAndData(bin) => {

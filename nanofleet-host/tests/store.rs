@@ -36,11 +36,19 @@ fn open(dir: &Path, key: &SecretKey) -> Store {
 }
 
 /// The bytes of the database and its WAL, where committed data may still sit.
+///
+/// A store that was just dropped closes its connection on its own thread, and SQLite then
+/// checkpoints the WAL into the database and deletes it: a file listed here may be gone when it
+/// is read, its contents already in the database file.
 fn database_bytes(dir: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
         if entry.file_name().to_string_lossy().starts_with(STORE_FILE) {
-            bytes.extend(std::fs::read(entry.path()).expect("read db file"));
+            match std::fs::read(entry.path()) {
+                Ok(content) => bytes.extend(content),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("read {}: {e}", entry.path().display()),
+            }
         }
     }
     bytes

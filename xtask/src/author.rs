@@ -370,7 +370,7 @@ fn dev_loop(nf: &Path, work: &Path, krate: &Path, target: &Path) -> Result<()> {
         "ls",
         "-q",
         "--filter",
-        &format!("name=nanofleet-plugin-{PLUGIN}"),
+        &format!("name={}", nanofleet_host::names::volume_name(PLUGIN)),
     ])?;
     ensure!(
         volumes.trim().is_empty(),
@@ -441,7 +441,7 @@ fn cleanup_engine() {
             }
         }
     }
-    let _ = docker(&["volume", "rm", &format!("nanofleet-plugin-{PLUGIN}-data")]);
+    let _ = docker(&["volume", "rm", &nanofleet_host::names::volume_name(PLUGIN)]);
     if let Ok(images) = docker(&["images", "-q", PLUGIN]) {
         for id in images.split_whitespace() {
             let _ = docker(&["rmi", "-f", id]);

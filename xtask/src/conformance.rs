@@ -18,6 +18,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail, ensure};
+use nanofleet_sdk::contracts::env;
 
 use crate::process::{Guard, cargo, free_port, wait_healthy};
 
@@ -189,12 +190,12 @@ fn start(example: &str) -> Result<Running> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let ui = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let child = Command::new(&binary)
-        .env("NANOFLEET_MCP_ADDR", addr.to_string())
-        .env("NANOFLEET_UI_ADDR", ui.to_string())
-        .env("NANOFLEET_DATA_DIR", data.path())
+        .env(env::NANOFLEET_MCP_ADDR, addr.to_string())
+        .env(env::NANOFLEET_UI_ADDR, ui.to_string())
+        .env(env::NANOFLEET_DATA_DIR, data.path())
         // What the host injects (kanban's UI refuses to start without the token).
-        .env("NANO_PLUGIN_ID", example)
-        .env("NANO_INTERNAL_TOKEN", "conformance-token-".repeat(3))
+        .env(env::NANO_PLUGIN_ID, example)
+        .env(env::NANO_INTERNAL_TOKEN, "conformance-token-".repeat(3))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()

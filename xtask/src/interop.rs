@@ -76,8 +76,11 @@ fn start_example(
     std::fs::create_dir_all(data_dir)?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let child = Command::new(&binary)
-        .env("NANOFLEET_MCP_ADDR", addr.to_string())
-        .env("NANOFLEET_DATA_DIR", data_dir)
+        .env(
+            nanofleet_sdk::contracts::env::NANOFLEET_MCP_ADDR,
+            addr.to_string(),
+        )
+        .env(nanofleet_sdk::contracts::env::NANOFLEET_DATA_DIR, data_dir)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()
