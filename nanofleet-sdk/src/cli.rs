@@ -177,26 +177,15 @@ fn stdio_blocking(plugin: Plugin, args: StdioArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(crate::stdio::serve_stdio(&plugin, env, args.agent)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(crate::stdio::serve_stdio(&plugin, env, args.agent))
 }
 
 fn serve_blocking(plugin: Plugin) -> ExitCode {
+    block_on(crate::serve(plugin))
+}
+
+/// Runs a serving future on a multi-threaded runtime; its error, printed, is exit code 1.
+fn block_on(serving: impl std::future::Future<Output = Result<(), Error>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -207,7 +196,7 @@ fn serve_blocking(plugin: Plugin) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::serve(plugin)) {
+    match runtime.block_on(serving) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
