@@ -1,5 +1,7 @@
 """The official MCP Python SDK (PyPI `mcp`) against the `everything` example plugin:
-resources, templates, prompts, completion, logging levels, progress and rich content.
+resources, templates, prompts, completion, logging levels, progress, rich content, and the
+requests a tool sends the client (elicitation, sampling) and resource subscriptions, which a
+client that declares a callback for them gets a session for.
 
 Run by `cargo xtask interop`, which starts the plugin and sets NANOFLEET_EVERYTHING_URL to its
 `/mcp` endpoint (no query string).
@@ -9,6 +11,7 @@ import base64
 import os
 from contextlib import asynccontextmanager
 
+import anyio
 import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
@@ -24,13 +27,13 @@ def anyio_backend():
 
 
 @asynccontextmanager
-async def session(logs: list | None = None):
+async def session(logs: list | None = None, **callbacks):
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         if logs is not None:
             logs.append((params.level, params.data))
 
     async with streamable_http_client(f"{BASE_URL}?agent_id=py") as (read, write):
-        async with ClientSession(read, write, logging_callback=on_log) as s:
+        async with ClientSession(read, write, logging_callback=on_log, **callbacks) as s:
             result = await s.initialize()
             assert result.server_info.name == "everything"
             caps = result.capabilities
@@ -167,3 +170,80 @@ async def test_rich_content_keeps_its_kinds_and_order():
         assert audio.content[0].type == "audio" and audio.content[0].mime_type == "audio/wav"
         failed = await s.call_tool("test_error_handling", {})
         assert failed.is_error
+
+
+@pytest.mark.anyio
+async def test_sampling_reaches_the_clients_model():
+    asked = []
+
+    async def on_sampling(context, params: types.CreateMessageRequestParams):
+        asked.append((params.messages[0].content.text, params.max_tokens))
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text="Paris."),
+            model="py-model",
+        )
+
+    async with session(sampling_callback=on_sampling) as s:
+        result = await s.call_tool("test_sampling", {"prompt": "Capital of France?"})
+    assert not result.is_error, result
+    assert result.content[0].text == "LLM response: Paris."
+    assert asked == [("Capital of France?", 100)]
+
+
+@pytest.mark.anyio
+async def test_elicitation_sends_the_form_and_checks_the_answer():
+    forms = []
+    answer = {"username": "py", "email": "py@example.com"}
+
+    async def on_elicitation(context, params: types.ElicitRequestParams):
+        forms.append((params.message, params.requested_schema))
+        return types.ElicitResult(action="accept", content=answer)
+
+    async with session(elicitation_callback=on_elicitation) as s:
+        result = await s.call_tool("test_elicitation", {"message": "Who are you?"})
+        assert not result.is_error, result
+        assert result.content[0].text == (
+            'User response: <action: accept, content: {"email":"py@example.com","username":"py"}>'
+        )
+        message, schema = forms[0]
+        assert message == "Who are you?"
+        assert schema["required"] == ["username", "email"]
+
+        # An answer that does not fit the form is the tool's error, naming the field.
+        answer.pop("email")
+        bad = await s.call_tool("test_elicitation", {"message": "Again?"})
+        assert bad.is_error
+        assert "the required field `email` is missing" in bad.content[0].text
+
+
+@pytest.mark.anyio
+async def test_a_client_without_callbacks_is_not_asked():
+    async with session() as s:
+        result = await s.call_tool("test_elicitation", {"message": "Who?"})
+    assert result.is_error
+    assert "cannot be asked for elicitation" in result.content[0].text
+
+
+@pytest.mark.anyio
+async def test_a_subscriber_is_notified_when_the_resource_changes():
+    updated = []
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.append(message.params.uri)
+
+    async def on_sampling(context, params):  # declared so that the client gets a session
+        return types.ErrorData(code=-1, message="no model here")
+
+    async with session(sampling_callback=on_sampling, message_handler=on_message) as s:
+        await s.subscribe_resource("test://watched-resource")
+        told = await s.call_tool("update_watched_resource", {})
+        assert told.content[0].text == "notified 1 subscriber(s)"
+        with anyio.fail_after(5):
+            while not updated:
+                await anyio.sleep(0.02)
+        assert updated == ["test://watched-resource"]
+        await s.unsubscribe_resource("test://watched-resource")
+        told = await s.call_tool("update_watched_resource", {})
+        assert told.content[0].text == "notified 0 subscriber(s)"

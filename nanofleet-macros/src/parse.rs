@@ -125,6 +125,7 @@ pub(crate) enum Injected {
     Context,
     NanoApi,
     PluginEnv,
+    ResourceUpdates,
     State,
 }
 
@@ -139,6 +140,7 @@ impl Injected {
             Injected::Context => "Context",
             Injected::NanoApi => "NanoApi",
             Injected::PluginEnv => "PluginEnv",
+            Injected::ResourceUpdates => "ResourceUpdates",
             Injected::State => "State<T>",
         }
     }
@@ -578,6 +580,7 @@ fn injected(ty: &Type) -> Option<Injected> {
         "Context" => Injected::Context,
         "NanoApi" => Injected::NanoApi,
         "PluginEnv" => Injected::PluginEnv,
+        "ResourceUpdates" => Injected::ResourceUpdates,
         "State" => Injected::State,
         "Option" => {
             let inner = last_segment(type_args(segment).next()?)?;

@@ -58,6 +58,7 @@ pub mod agent;
 #[cfg(feature = "host-api")]
 #[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
 pub mod api;
+pub mod ask;
 pub mod auth;
 mod caller;
 pub mod cli;
@@ -82,6 +83,7 @@ pub mod stdio;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub mod store;
+pub mod subscription;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -19,8 +19,8 @@ use rmcp::{
         CompleteResult, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
-        ReadResourceResult, Reference, ResourcesCapability, ServerCapabilities, ServerConfig,
-        Tool as McpTool,
+        ReadResourceResult, Reference, ResourceContents, ResourcesCapability, ServerCapabilities,
+        ServerConfig, SubscribeRequestParams, Tool as McpTool, UnsubscribeRequestParams,
     },
     service::RequestContext,
 };
@@ -41,6 +41,8 @@ use crate::{
     paging::page,
     prompt::{Prompt, PromptFailure, Prompts},
     resource::{ReadFailure, Resource, ResourceTemplate, Resources},
+    server::SessionRoute,
+    subscription::Subscriptions,
     tool::{ErasedHandler, Tool, ToolCall, is_valid_input_schema},
 };
 
@@ -378,6 +380,8 @@ pub struct Running {
     log_levels: LogLevels,
     /// The one agent this process serves (stdio), if so.
     fixed_agent: Option<AgentId>,
+    /// Who is subscribed to which resource.
+    subscriptions: Subscriptions,
 }
 
 impl std::fmt::Debug for Running {
@@ -415,7 +419,10 @@ impl Running {
             .build();
         // Only what is served is advertised.
         if !def.resources.is_empty() {
-            capabilities.resources = Some(ResourcesCapability::default());
+            let mut resources = ResourcesCapability::default();
+            // Served to clients with a channel for notifications (see `crate::subscription`).
+            resources.subscribe = Some(true);
+            capabilities.resources = Some(resources);
         }
         if !def.prompts.is_empty() {
             capabilities.prompts = Some(PromptsCapability::default());
@@ -445,6 +452,7 @@ impl Running {
             state_overrides,
             log_levels: LogLevels::default(),
             fixed_agent,
+            subscriptions: Subscriptions::default(),
         });
         #[cfg(not(feature = "store"))]
         let _ = stores;
@@ -485,6 +493,10 @@ impl Running {
 
     pub(crate) fn log_levels(&self) -> &LogLevels {
         &self.log_levels
+    }
+
+    pub(crate) fn subscriptions(&self) -> &Subscriptions {
+        &self.subscriptions
     }
 
     pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
@@ -551,6 +563,43 @@ impl McpHandler {
             plugin: Arc::clone(&self.0),
             agent,
         })
+    }
+
+    /// Reads `uri` for the call's agent, with the error MCP specifies for each failure.
+    async fn read(&self, uri: &str, call: ToolCall) -> Result<Vec<ResourceContents>, ErrorData> {
+        match self.0.def.resources.read(uri, call).await {
+            Ok(contents) => Ok(contents),
+            // -32002, as MCP specifies for an unknown resource.
+            Err(ReadFailure::NotFound) => Err(ErrorData::resource_not_found(
+                format!("no resource at `{uri}`"),
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+            Err(ReadFailure::InvalidUri(why)) => Err(ErrorData::invalid_params(
+                format!("cannot read `{uri}`: {why}"),
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+            Err(ReadFailure::Failed(message)) => Err(ErrorData::internal_error(
+                message,
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+        }
+    }
+}
+
+/// The client a subscription is held for: its session, or the one client of a stdio process.
+/// A stateless HTTP client has no channel a notification could travel on.
+fn subscriber(context: &RequestContext<RoleServer>) -> Result<String, ErrorData> {
+    let Some(parts) = context.extensions.get::<http::request::Parts>() else {
+        return Ok("stdio".to_owned());
+    };
+    match parts.extensions.get::<SessionRoute>() {
+        Some(SessionRoute(id)) => Ok(id.clone()),
+        None => Err(ErrorData::invalid_request(
+            "resource subscriptions need a channel for notifications, and this client has \
+             none: it is served statelessly because its initialize declared neither sampling \
+             nor elicitation. Declare one to get a session, or read the resource again instead",
+            None,
+        )),
     }
 }
 
@@ -620,23 +669,37 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let call = self.request(context)?;
+        let contents = self.read(&request.uri, call).await?;
+        Ok(ReadResourceResult::new(contents).into())
+    }
+
+    /// Subscribes the client to a resource it can read; see [`crate::subscription`].
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let client = subscriber(&context)?;
+        let peer = context.peer.clone();
+        let call = self.request(context)?;
+        let agent = call.agent.clone().ok();
         let uri = request.uri;
-        match self.0.def.resources.read(&uri, call).await {
-            Ok(contents) => Ok(ReadResourceResult::new(contents).into()),
-            // -32002, as MCP specifies for an unknown resource.
-            Err(ReadFailure::NotFound) => Err(ErrorData::resource_not_found(
-                format!("no resource at `{uri}`"),
-                Some(serde_json::json!({ "uri": uri })),
-            )),
-            Err(ReadFailure::InvalidUri(why)) => Err(ErrorData::invalid_params(
-                format!("cannot read `{uri}`: {why}"),
-                Some(serde_json::json!({ "uri": uri })),
-            )),
-            Err(ReadFailure::Failed(message)) => Err(ErrorData::internal_error(
-                message,
-                Some(serde_json::json!({ "uri": uri })),
-            )),
-        }
+        // What the agent cannot read, it cannot watch: the read decides, the same way.
+        self.read(&uri, call).await?;
+        self.0
+            .subscriptions
+            .subscribe(&uri, client, agent, peer)
+            .map_err(|why| ErrorData::invalid_request(why, None))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let client = subscriber(&context)?;
+        self.0.subscriptions.unsubscribe(&request.uri, &client);
+        Ok(())
     }
 
     async fn list_prompts(

@@ -3,16 +3,26 @@
 //!
 //! # What the `/mcp` endpoint accepts
 //!
-//! MCP is answered by rmcp's Streamable HTTP service in its stateless mode with JSON replies
-//! (a reply falls back to SSE only when a tool sends progress or log notifications before its
-//! result). In front of it, a thin layer makes the endpoint acceptable to NanoFleet's install
-//! probe, which needs a session id *and* JSON replies, something rmcp does not combine:
+//! Two of rmcp's Streamable HTTP services sit behind `/mcp`, and each client is served by one:
 //!
-//! - an `initialize` reply carries a fresh `Mcp-Session-Id` header. The server keeps nothing per
-//!   session (every request stands alone, and identity is read per request), so a client may
-//!   send the id back or not, and `tools/list` works before `notifications/initialized`;
-//! - `DELETE /mcp` with a session id is accepted (`204`): there is nothing to tear down;
-//! - `GET /mcp` (a standalone SSE stream) is `405`, which the MCP spec allows.
+//! - **Stateless, JSON** (the hot path; every client that declares nothing it could be asked):
+//!   rmcp's stateless mode with JSON replies (a reply falls back to SSE only when a tool sends
+//!   progress or log notifications before its result). In front of it, a thin layer makes the
+//!   endpoint acceptable to NanoFleet's install probe, which needs a session id *and* JSON
+//!   replies, something rmcp does not combine: an `initialize` reply carries a fresh
+//!   `Mcp-Session-Id` that names nothing kept (every request stands alone, identity is read
+//!   per request), so a client may send it back or not, and `tools/list` works before
+//!   `notifications/initialized`. `DELETE /mcp` with such an id is `204`; `GET /mcp` (a
+//!   standalone SSE stream) is `405`, which the MCP spec allows.
+//! - **A session** (clients whose `initialize` declares `sampling` or `elicitation`): rmcp's
+//!   session service, replies in SSE, a standalone `GET` stream for notifications outside
+//!   any call, `DELETE` to end it, idle sessions closed after five minutes. A tool can then
+//!   ask the client things ([`crate::ask`]) and subscribed clients are told of changes
+//!   ([`crate::subscription`]). At most [`MAX_SESSIONS`] are kept; past that a client is
+//!   served statelessly.
+//!
+//! Requests are routed by the `Mcp-Session-Id` they carry: an id the session service knows
+//! goes there, anything else to the stateless service.
 //!
 //! # Who may call
 //!
@@ -43,7 +53,8 @@ use axum::{
 };
 use http_body_util::{BodyExt, Full, Limited};
 use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+    StreamableHttpServerConfig, StreamableHttpService,
+    session::{SessionId, SessionManager, local::LocalSessionManager, never::NeverSessionManager},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -62,6 +73,15 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The session header of MCP's Streamable HTTP transport.
 pub const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The most sessions (clients that can be asked things, see [`crate::ask`]) kept at once. A
+/// client past it is served statelessly: everything but elicitation, sampling and
+/// subscriptions still works for it.
+pub const MAX_SESSIONS: usize = 1024;
+
+/// Marks a request that arrived on a session (see [`crate::ask`]), with the session's id.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionRoute(pub(crate) String);
 
 /// Serves `plugin` with the environment the host injected, until SIGTERM or SIGINT.
 ///
@@ -214,7 +234,7 @@ pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
-        .with_cancellation_token(stop);
+        .with_cancellation_token(stop.clone());
     if running.env().allowed_hosts.iter().any(|h| h == "*") {
         config = config.disable_allowed_hosts().disable_allowed_origins();
     } else {
@@ -224,14 +244,29 @@ pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
             .enforce_origin_validation()
             .with_allowed_hosts(hosts);
     }
+    // Clients that can be asked things get a session (see `crate::ask`): the same checks,
+    // replies streamed, and the client's answers routed to the call that asked.
+    let session_config = config
+        .clone()
+        .with_legacy_session_mode(true)
+        .with_json_response(false);
     let handler = McpHandler(Arc::clone(running));
     let mcp = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(NeverSessionManager::default()),
         config,
     );
+    let session_manager = Arc::new(LocalSessionManager::default());
+    let handler = McpHandler(Arc::clone(running));
+    let sessions = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::clone(&session_manager),
+        session_config,
+    );
     let endpoint = Arc::new(Endpoint {
         mcp,
+        sessions,
+        session_manager,
         running: Arc::clone(running),
     });
     let health = Arc::clone(running);
@@ -273,27 +308,42 @@ fn accepted_origins(hosts: &[String]) -> Vec<String> {
 }
 
 struct Endpoint {
+    /// The stateless service: every client that cannot be asked anything.
     mcp: StreamableHttpService<McpHandler, NeverSessionManager>,
+    /// The session service: clients that declared sampling or elicitation.
+    sessions: StreamableHttpService<McpHandler, LocalSessionManager>,
+    session_manager: Arc<LocalSessionManager>,
     running: Arc<Running>,
 }
 
 async fn mcp_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response {
-    match *req.method() {
-        Method::POST => ep.post(req).await,
-        Method::DELETE if req.headers().contains_key(SESSION_HEADER) => {
-            // Nothing is kept per session but the log level the client may have set.
-            if let Some(id) = req
-                .headers()
-                .get(SESSION_HEADER)
-                .and_then(|v| v.to_str().ok())
-            {
-                ep.running
-                    .log_levels()
-                    .forget(&Client::Session(id.to_owned()));
-            }
-            StatusCode::NO_CONTENT.into_response()
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let live = match &session {
+        Some(id) => ep.is_live_session(id).await,
+        None => false,
+    };
+    match (req.method().clone(), session) {
+        (Method::POST, _) => ep.post(req, live).await,
+        (Method::GET, Some(_)) if live => {
+            // A session's standalone stream: notifications outside any request.
+            Response::from(ep.sessions.handle(req).await).map(Body::new)
         }
-        Method::DELETE => json_error(
+        (Method::DELETE, Some(id)) => {
+            let resp = if live {
+                Response::from(ep.sessions.handle(req).await).map(Body::new)
+            } else {
+                // A stateless client's id names nothing kept but its log level.
+                StatusCode::NO_CONTENT.into_response()
+            };
+            ep.running.log_levels().forget(&Client::Session(id.clone()));
+            ep.running.subscriptions().forget(&id);
+            resp
+        }
+        (Method::DELETE, None) => json_error(
             StatusCode::BAD_REQUEST,
             "missing_session",
             "DELETE /mcp ends a session and needs its Mcp-Session-Id header",
@@ -312,7 +362,16 @@ async fn mcp_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response
 }
 
 impl Endpoint {
-    async fn post(&self, req: Request) -> Response {
+    /// Whether `id` names a session of the session service (rather than the id handed to a
+    /// stateless client, which names nothing).
+    async fn is_live_session(&self, id: &str) -> bool {
+        self.session_manager
+            .has_session(&SessionId::from(id.to_owned()))
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn post(&self, req: Request, live_session: bool) -> Response {
         let (mut parts, body) = req.into_parts();
         let agent = match self.identify(parts.uri.query()) {
             Ok(agent) => agent,
@@ -320,15 +379,27 @@ impl Endpoint {
         };
         parts.extensions.insert(agent);
 
+        if live_session {
+            if let Some(id) = parts
+                .headers
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                parts.extensions.insert(SessionRoute(id.to_owned()));
+            }
+            let resp = self.sessions.handle(Request::from_parts(parts, body)).await;
+            return Response::from(resp).map(Body::new);
+        }
+
         // A client that already holds a session id is past `initialize`: stream its body to
         // rmcp untouched. Otherwise read it (bounded) to see whether it is `initialize`.
         let (body, initialize) = if parts.headers.contains_key(SESSION_HEADER) {
-            (Body::new(body), false)
+            (Body::new(body), None)
         } else {
             match Limited::new(body, MAX_BODY_BYTES).collect().await {
                 Ok(collected) => {
                     let bytes = collected.to_bytes();
-                    let init = is_initialize(&bytes);
+                    let init = initialize(&bytes);
                     (Body::new(Full::new(bytes)), init)
                 }
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -347,9 +418,19 @@ impl Endpoint {
                 }
             }
         };
+        if initialize.is_some_and(|init| init.can_be_asked) {
+            if self.session_count().await < MAX_SESSIONS {
+                let resp = self.sessions.handle(Request::from_parts(parts, body)).await;
+                return Response::from(resp).map(Body::new);
+            }
+            tracing::warn!(
+                max = MAX_SESSIONS,
+                "session limit reached: serving a client that can be asked things statelessly"
+            );
+        }
         let resp = self.mcp.handle(Request::from_parts(parts, body)).await;
         let (mut parts, body) = resp.into_parts();
-        if initialize
+        if initialize.is_some()
             && parts.status.is_success()
             && let Ok(value) = HeaderValue::from_str(&new_session_id())
         {
@@ -410,18 +491,47 @@ impl Endpoint {
     }
 }
 
-fn is_initialize(body: &[u8]) -> bool {
+/// What the server needs to know of an `initialize` request before serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Initialize {
+    /// The client declared `sampling` or `elicitation`: it gets a session.
+    can_be_asked: bool,
+}
+
+/// `Some` when `body` is an `initialize` request.
+fn initialize(body: &[u8]) -> Option<Initialize> {
+    use serde::de::IgnoredAny;
     // Cheap filter first: only a body that mentions the method is parsed.
-    if memchr::memmem::find(body, b"\"initialize\"").is_none() {
-        return false;
-    }
+    memchr::memmem::find(body, b"\"initialize\"")?;
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow)]
         method: Option<std::borrow::Cow<'a, str>>,
+        params: Option<Params>,
     }
-    serde_json::from_slice::<Probe<'_>>(body)
-        .is_ok_and(|p| p.method.as_deref() == Some("initialize"))
+    #[derive(serde::Deserialize)]
+    struct Params {
+        capabilities: Option<Capabilities>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Capabilities {
+        sampling: Option<IgnoredAny>,
+        elicitation: Option<IgnoredAny>,
+    }
+    let probe = serde_json::from_slice::<Probe<'_>>(body).ok()?;
+    if probe.method.as_deref() != Some("initialize") {
+        return None;
+    }
+    let caps = probe.params.and_then(|p| p.capabilities);
+    Some(Initialize {
+        can_be_asked: caps.is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some()),
+    })
+}
+
+impl Endpoint {
+    async fn session_count(&self) -> usize {
+        self.session_manager.sessions.read().await.len()
+    }
 }
 
 fn new_session_id() -> String {
@@ -491,16 +601,39 @@ mod tests {
 
     #[test]
     fn initialize_is_recognised_only_as_the_method() {
-        assert!(is_initialize(
-            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
-        ));
-        assert!(!is_initialize(
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
-        ));
-        assert!(!is_initialize(
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"t":"initialize"}}}"#
-        ));
-        assert!(!is_initialize(b"not json \"initialize\""));
+        let plain = Some(Initialize {
+            can_be_asked: false,
+        });
+        assert_eq!(
+            initialize(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
+            plain
+        );
+        assert_eq!(
+            initialize(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+            None
+        );
+        assert_eq!(
+            initialize(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"t":"initialize"}}}"#
+            ),
+            None
+        );
+        assert_eq!(initialize(b"not json \"initialize\""), None);
+    }
+
+    #[test]
+    fn a_client_that_can_be_asked_is_told_apart() {
+        let asked = |caps: &str| {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{caps},"clientInfo":{{"name":"c","version":"1"}}}}}}"#
+            );
+            initialize(body.as_bytes()).map(|i| i.can_be_asked)
+        };
+        assert_eq!(asked("{}"), Some(false));
+        assert_eq!(asked(r#"{"roots":{}}"#), Some(false));
+        assert_eq!(asked(r#"{"sampling":null}"#), Some(false));
+        assert_eq!(asked(r#"{"sampling":{}}"#), Some(true));
+        assert_eq!(asked(r#"{"elicitation":{"form":{}}}"#), Some(true));
     }
 
     #[test]

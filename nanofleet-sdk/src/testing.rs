@@ -72,12 +72,14 @@ use futures::{StreamExt, TryStreamExt};
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use rmcp::{
-    RoleClient, ServiceExt,
+    ClientHandler, ErrorData, RoleClient, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, RequestMetaObject,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+        ClientJsonRpcMessage, CreateMessageRequestMethod, ElicitRequestParams, ElicitResult,
+        ElicitationAction, ElicitationCapability, Implementation, RequestMetaObject,
         ServerJsonRpcMessage, Tool,
     },
-    service::RunningService,
+    service::{RequestContext, RunningService},
     transport::{
         StreamableHttpClientTransport,
         streamable_http_client::{
@@ -91,6 +93,11 @@ use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "store")]
 use crate::store::Store;
+// Sampling is deprecated from protocol 2026-07-28 on (SEP-2577); a test client still answers
+// it for plugins serving older clients (see `crate::ask`).
+#[allow(deprecated)]
+use rmcp::model::{CreateMessageRequestParams, CreateMessageResult, SamplingMessage};
+
 use crate::{
     env::{self, PluginEnv},
     error::Error,
@@ -190,10 +197,28 @@ impl TestClient {
         self.connect_with_query(&[]).await
     }
 
+    /// Connects as `agent` with a client that answers what tools ask (elicitation, sampling)
+    /// as `answers` says; it declares those capabilities, so it gets a session.
+    pub async fn connect_answering(
+        &self,
+        agent: &str,
+        answers: Answers,
+    ) -> Result<AgentClient, TestError> {
+        self.connect_with(&[(AGENT_ID_PARAM, agent)], answers).await
+    }
+
     /// Connects with arbitrary query parameters on the `/mcp` URL.
     pub async fn connect_with_query(
         &self,
         query: &[(&str, &str)],
+    ) -> Result<AgentClient, TestError> {
+        self.connect_with(query, Answers::default()).await
+    }
+
+    async fn connect_with(
+        &self,
+        query: &[(&str, &str)],
+        answers: Answers,
     ) -> Result<AgentClient, TestError> {
         let mut uri = String::from("http://localhost/mcp");
         if !query.is_empty() {
@@ -212,7 +237,7 @@ impl TestClient {
             },
             StreamableHttpClientTransportConfig::with_uri(uri),
         );
-        let service = ().serve(transport).await.map_err(TestError::new)?;
+        let service = answers.serve(transport).await.map_err(TestError::new)?;
         Ok(AgentClient {
             service,
             running: Arc::clone(&self.running),
@@ -297,7 +322,7 @@ impl TestClientBuilder {
 
 /// An MCP client session with the plugin.
 pub struct AgentClient {
-    service: RunningService<RoleClient, ()>,
+    service: RunningService<RoleClient, Answers>,
     running: Arc<Running>,
     recorder: Arc<Recorder>,
     calls: AtomicU64,
@@ -458,7 +483,7 @@ impl RecordedCall {
             .iter()
             .filter_map(|n| match n {
                 Notification::Progress(p) => Some(p),
-                Notification::Log(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -469,7 +494,7 @@ impl RecordedCall {
             .iter()
             .filter_map(|n| match n {
                 Notification::Log(l) => Some(l),
-                Notification::Progress(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -480,13 +505,17 @@ impl RecordedCall {
     }
 }
 
-/// A notification a tool sent while it ran.
+/// A notification the plugin sent.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Notification {
     /// `notifications/progress`, from [`Context::progress`](crate::Context::progress).
     Progress(Progress),
     /// `notifications/message`, from [`Context::log`](crate::Context::log).
     Log(LogMessage),
+    /// `notifications/resources/updated` for a subscribed URI, from
+    /// [`ResourceUpdates`](crate::subscription::ResourceUpdates).
+    ResourceUpdated(String),
 }
 
 /// One progress report.
@@ -580,6 +609,7 @@ fn notification(data: &str) -> Option<Notification> {
             logger: text("logger"),
             data: params.get("data").cloned().unwrap_or_default(),
         })),
+        "notifications/resources/updated" => Some(Notification::ResourceUpdated(text("uri")?)),
         _ => None,
     }
 }
@@ -596,6 +626,139 @@ fn log_level(level: &str) -> Option<LogLevel> {
         "emergency" => LogLevel::Emergency,
         _ => return None,
     })
+}
+
+type ElicitationAnswer =
+    Arc<dyn Fn(&str, &serde_json::Value) -> ElicitResult + Send + Sync + 'static>;
+#[allow(deprecated)] // sampling: see `crate::ask`
+type SamplingAnswer =
+    Arc<dyn Fn(&CreateMessageRequestParams) -> CreateMessageResult + Send + Sync + 'static>;
+
+/// What a test client answers when a tool asks it something: the user's answer to a form,
+/// the model's answer to a sampling request. A client declares only what it can answer.
+///
+/// ```
+/// use nanofleet_sdk::testing::Answers;
+///
+/// let answers = Answers::new()
+///     .accept_forms(|_message, _schema| serde_json::json!({"name": "Ada"}))
+///     .sample_with_text("42");
+/// # let _ = answers;
+/// ```
+#[derive(Clone, Default)]
+pub struct Answers {
+    elicitation: Option<ElicitationAnswer>,
+    sampling: Option<SamplingAnswer>,
+}
+
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("elicitation", &self.elicitation.is_some())
+            .field("sampling", &self.sampling.is_some())
+            .finish()
+    }
+}
+
+impl Answers {
+    /// A client that answers nothing (and so declares neither capability).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers every form with `answer(message, requested_schema)`.
+    pub fn elicit_with(
+        mut self,
+        answer: impl Fn(&str, &serde_json::Value) -> ElicitResult + Send + Sync + 'static,
+    ) -> Self {
+        self.elicitation = Some(Arc::new(answer));
+        self
+    }
+
+    /// Accepts every form, with the content `content(message, requested_schema)` returns.
+    pub fn accept_forms(
+        self,
+        content: impl Fn(&str, &serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
+    ) -> Self {
+        self.elicit_with(move |message, schema| {
+            ElicitResult::new(ElicitationAction::Accept).with_content(content(message, schema))
+        })
+    }
+
+    /// Declines every form.
+    pub fn decline_forms(self) -> Self {
+        self.elicit_with(|_, _| ElicitResult::new(ElicitationAction::Decline))
+    }
+
+    /// Answers every sampling request with `answer(request)`.
+    #[allow(deprecated)] // sampling: see `crate::ask`
+    pub fn sample_with(
+        mut self,
+        answer: impl Fn(&CreateMessageRequestParams) -> CreateMessageResult + Send + Sync + 'static,
+    ) -> Self {
+        self.sampling = Some(Arc::new(answer));
+        self
+    }
+
+    /// Answers every sampling request with `text`, from a model named `test-model`.
+    #[allow(deprecated)] // sampling: see `crate::ask`
+    pub fn sample_with_text(self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.sample_with(move |_| {
+            CreateMessageResult::new(
+                SamplingMessage::assistant_text(text.clone()),
+                "test-model".to_owned(),
+            )
+        })
+    }
+}
+
+#[allow(deprecated)] // sampling: see `crate::ask`
+impl ClientHandler for Answers {
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        if self.elicitation.is_some() {
+            capabilities.elicitation = Some(ElicitationCapability::default());
+        }
+        if self.sampling.is_some() {
+            capabilities.sampling = Some(Default::default());
+        }
+        ClientConfig::new(
+            capabilities,
+            Implementation::new("nanofleet-sdk-testing", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        match &self.sampling {
+            Some(answer) => Ok(answer(&params)),
+            None => Err(ErrorData::method_not_found::<CreateMessageRequestMethod>()),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let (
+            Some(answer),
+            ElicitRequestParams::FormElicitationParams {
+                message,
+                requested_schema,
+                ..
+            },
+        ) = (&self.elicitation, &request)
+        else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        let schema = serde_json::to_value(requested_schema).unwrap_or_default();
+        Ok(answer(message, &schema))
+    }
 }
 
 /// The `_meta` key marking the request of one [`AgentClient::call_recorded`].
@@ -759,13 +922,45 @@ impl StreamableHttpClient for InProcess {
 
     async fn get_stream(
         &self,
-        _uri: Arc<str>,
-        _session_id: Option<Arc<str>>,
-        _last_event_id: Option<String>,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
         _auth_header: Option<String>,
-        _custom_headers: HashMap<HeaderName, HeaderValue>,
+        mut custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>>
     {
-        Err(StreamableHttpError::ServerDoesNotSupportSse)
+        if let Some(id) = last_event_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            custom_headers.insert(HeaderName::from_static("last-event-id"), id);
+        }
+        let mut req = self.request(
+            Method::GET,
+            &uri,
+            session_id.as_deref(),
+            custom_headers,
+            Body::empty(),
+        )?;
+        req.headers_mut().insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let resp = self.send(req).await;
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+            return Err(StreamableHttpError::ServerDoesNotSupportSse);
+        }
+        if !resp.status().is_success() {
+            return Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(
+                format!("GET answered {}", resp.status()),
+            )));
+        }
+        // Notifications outside any call (a subscribed resource changed) arrive here.
+        let recorder = Arc::clone(&self.recorder);
+        Ok(sse_stream::SseStream::new(resp.into_body())
+            .map_err(|e| sse_stream::Error::Body(Box::new(std::io::Error::other(e.to_string()))))
+            .inspect_ok(move |event| {
+                if let Some(n) = event.data.as_deref().and_then(notification) {
+                    recorder.record(None, n);
+                }
+            })
+            .boxed())
     }
 }

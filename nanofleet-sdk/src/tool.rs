@@ -336,7 +336,7 @@ impl ToolCall {
     message = "`{Self}` cannot be supplied by the SDK to a tool",
     label = "not an injected type",
     note = "injected parameters are `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, \
-            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv` and `State<T>`; a type of your own with one of these names is \
+            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv`, `ResourceUpdates` and `State<T>`; a type of your own with one of these names is \
             taken for it: rename it, or make it an argument of the tool"
 )]
 pub trait FromToolCall: Sized {
@@ -464,7 +464,7 @@ impl<T: Send + Sync + 'static> FromToolCall for State<T> {
 /// The MCP side of a call: progress notifications, log messages to the client, cancellation.
 #[derive(Clone)]
 pub struct Context {
-    peer: Peer<RoleServer>,
+    pub(crate) peer: Peer<RoleServer>,
     progress_token: Option<ProgressToken>,
     ct: CancellationToken,
     /// The lowest level the client asked for with `logging/setLevel`; `None`: everything.

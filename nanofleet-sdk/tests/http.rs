@@ -313,3 +313,60 @@ async fn healthz_names_the_plugin() {
         serde_json::json!({"status": "ok", "name": "probe", "version": "1.2.3"})
     );
 }
+
+#[tokio::test]
+async fn a_client_that_can_be_asked_gets_a_session_of_its_own_and_can_end_it() {
+    use tower::ServiceExt as _;
+    let router = client().router();
+    let init = rpc(
+        1,
+        "initialize",
+        serde_json::json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "inspector", "version": "1.0.0"}
+        }),
+    );
+    // The reply streams (the session service answers in SSE) and names the session.
+    let req = post("/mcp").body(Body::from(init)).expect("request");
+    let resp = router.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ct = resp.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(ct.starts_with("text/event-stream"), "{ct}");
+    let session = resp.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(resp);
+
+    // The session's standalone stream opens (GET is 405 only for stateless clients).
+    let req = Request::get("/mcp")
+        .header(header::HOST, "localhost")
+        .header(header::ACCEPT, "text/event-stream")
+        .header("mcp-session-id", &session)
+        .body(Body::empty())
+        .expect("request");
+    let resp = router.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    drop(resp);
+
+    // Ending it ends it: the id then names nothing, and the session service says so.
+    let req = Request::delete("/mcp")
+        .header(header::HOST, "localhost")
+        .header("mcp-session-id", &session)
+        .body(Body::empty())
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let req = Request::get("/mcp")
+        .header(header::HOST, "localhost")
+        .header(header::ACCEPT, "text/event-stream")
+        .header("mcp-session-id", &session)
+        .body(Body::empty())
+        .expect("request");
+    let (resp, _) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}

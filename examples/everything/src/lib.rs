@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use nanofleet_sdk::{
     Context, Error, LogLevel, Plugin, ToolError,
+    ask::Elicitation,
     content::Content,
     plugin,
     prompt::{Message, Prompt},
     resource::{Contents, Resource, ResourceTemplate},
+    rmcp::model::{ElicitationSchema, JsonObject},
+    subscription::ResourceUpdates,
     tool::{NoArgs, Tool, ToolCall},
 };
 use serde::Deserialize;
@@ -127,12 +130,153 @@ impl Everything {
         ))
     }
 
+    /// Asks the client's model to answer `prompt` (sampling), and returns its answer.
+    #[tool]
+    async fn test_sampling(
+        &self,
+        ctx: Context,
+        /// The prompt to send to the LLM.
+        prompt: String,
+    ) -> Result<String, ToolError> {
+        let answer = ctx.sample_text(prompt, 100).await?;
+        Ok(format!("LLM response: {answer}"))
+    }
+
+    /// Asks the user for a username and an email address (elicitation).
+    #[tool]
+    async fn test_elicitation(
+        &self,
+        ctx: Context,
+        /// The message to show the user.
+        message: String,
+    ) -> Result<String, ToolError> {
+        let answer = ctx.elicit_with(message, user_info_form()).await?;
+        Ok(format!("User response: <{answer}>"))
+    }
+
+    /// Asks the user for a form whose every field has a default (SEP-1034).
+    #[tool]
+    async fn test_elicitation_sep1034_defaults(&self, ctx: Context) -> Result<String, ToolError> {
+        let answer = ctx
+            .elicit_with("Please review your profile", defaults_form())
+            .await?;
+        Ok(completed(&answer))
+    }
+
+    /// Asks the user to choose among every kind of enum a form offers (SEP-1330).
+    #[tool]
+    async fn test_elicitation_sep1330_enums(&self, ctx: Context) -> Result<String, ToolError> {
+        let answer = ctx
+            .elicit_with("Please choose your options", enums_form())
+            .await?;
+        Ok(completed(&answer))
+    }
+
+    /// Tells the clients subscribed to `test://watched-resource` that it changed; returns
+    /// how many were told.
+    #[tool]
+    async fn update_watched_resource(&self, updates: ResourceUpdates) -> String {
+        let told = updates.changed_for_everyone(WATCHED).await;
+        format!("notified {told} subscriber(s)")
+    }
+
     /// Answers at once (stream resumption is exercised by clients against it).
     #[tool(read_only)]
     fn test_reconnection(&self) -> &'static str {
         "Reconnection test completed successfully. If you received this, the client properly \
          reconnected after stream closure."
     }
+}
+
+/// `Elicitation completed: action=<action>, content=<content>`, as the suite words it.
+fn completed(answer: &Elicitation<JsonObject>) -> String {
+    let content = match answer {
+        Elicitation::Accepted(content) => serde_json::Value::Object(content.clone()),
+        Elicitation::Declined | Elicitation::Cancelled => serde_json::Value::Null,
+    };
+    format!(
+        "Elicitation completed: action={}, content={content}",
+        answer.action()
+    )
+}
+
+/// The resource clients subscribe to.
+pub const WATCHED: &str = "test://watched-resource";
+
+fn form(schema: serde_json::Value) -> ElicitationSchema {
+    let serde_json::Value::Object(object) = schema else {
+        unreachable!("every form here is a JSON object")
+    };
+    ElicitationSchema::from_json_schema(object).expect("every form here is a valid form")
+}
+
+/// The form of `test_elicitation`.
+pub fn user_info_form() -> ElicitationSchema {
+    form(serde_json::json!({
+        "type": "object",
+        "properties": {
+            "username": {"type": "string", "description": "User's response"},
+            "email": {"type": "string", "description": "User's email address"}
+        },
+        "required": ["username", "email"]
+    }))
+}
+
+/// The form of `test_elicitation_sep1034_defaults`: a default for every kind of field.
+pub fn defaults_form() -> ElicitationSchema {
+    form(serde_json::json!({
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "User name", "default": "John Doe"},
+            "age": {"type": "integer", "description": "User age", "default": 30},
+            "score": {"type": "number", "description": "User score", "default": 95.5},
+            "status": {
+                "type": "string",
+                "description": "User status",
+                "enum": ["active", "inactive", "pending"],
+                "default": "active"
+            },
+            "verified": {"type": "boolean", "description": "Verification status", "default": true}
+        }
+    }))
+}
+
+/// The form of `test_elicitation_sep1330_enums`: untitled, titled and legacy single choices,
+/// untitled and titled multiple choices.
+pub fn enums_form() -> ElicitationSchema {
+    form(serde_json::json!({
+        "type": "object",
+        "properties": {
+            "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+            "titledSingle": {
+                "type": "string",
+                "oneOf": [
+                    {"const": "value1", "title": "First Option"},
+                    {"const": "value2", "title": "Second Option"},
+                    {"const": "value3", "title": "Third Option"}
+                ]
+            },
+            "legacyEnum": {
+                "type": "string",
+                "enum": ["opt1", "opt2", "opt3"],
+                "enumNames": ["Option One", "Option Two", "Option Three"]
+            },
+            "untitledMulti": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["option1", "option2", "option3"]}
+            },
+            "titledMulti": {
+                "type": "array",
+                "items": {
+                    "anyOf": [
+                        {"const": "value1", "title": "First Choice"},
+                        {"const": "value2", "title": "Second Choice"},
+                        {"const": "value3", "title": "Third Choice"}
+                    ]
+                }
+            }
+        }
+    }))
 }
 
 /// The variables of `test://template/{id}/data`.
@@ -192,7 +336,7 @@ pub fn plugin() -> Result<Plugin, Error> {
                 .handler(|_: ToolCall| async { Contents::blob(PNG) }),
         )
         .resource(
-            Resource::new("test://watched-resource", "watched-resource")
+            Resource::new(WATCHED, "watched-resource")
                 .description("A resource clients may subscribe to.")
                 .mime_type("text/plain")
                 .handler(|_: ToolCall| async { "Watched resource content" }),
