@@ -320,10 +320,10 @@ fn check_field(field: &Value, value: &Value) -> Result<(), String> {
     if !fits {
         return Err(format!("expected {ty}, got {}", kind_of(value)));
     }
-    if let Some(allowed) = choices(field) {
-        if !allowed.contains(value) {
-            return Err(format!("{value} is not one of {}", Value::Array(allowed)));
-        }
+    if let Some(allowed) = choices(field)
+        && !allowed.contains(value)
+    {
+        return Err(format!("{value} is not one of {}", Value::Array(allowed)));
     }
     if let (Some(items), Some(values)) = (field.get("items"), value.as_array())
         && let Some(allowed) = choices(items)
@@ -417,7 +417,7 @@ mod tests {
             ),
         ];
         for (answer, expected) in cases {
-            let err = check_answer(&schema, &object(answer.clone())).unwrap_err();
+            let err = check_answer(&schema, &object(answer.clone())).expect_err("is refused");
             assert!(err.starts_with(expected), "{answer}: {err}");
         }
     }
@@ -432,7 +432,8 @@ mod tests {
 
     #[test]
     fn a_struct_becomes_a_form_and_a_nested_one_is_refused() {
-        let schema = serde_json::to_value(schema_of::<Form>().unwrap()).unwrap();
+        let schema =
+            serde_json::to_value(schema_of::<Form>().expect("succeeds")).expect("succeeds");
         assert_eq!(schema["properties"]["name"]["type"], "string");
         assert_eq!(schema["properties"]["name"]["description"], "Your name.");
         assert_eq!(schema["required"], json!(["name"]));

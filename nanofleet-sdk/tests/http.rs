@@ -333,12 +333,12 @@ async fn a_client_that_can_be_asked_gets_a_session_of_its_own_and_can_end_it() {
     assert_eq!(resp.status(), StatusCode::OK);
     let ct = resp.headers()[header::CONTENT_TYPE]
         .to_str()
-        .unwrap()
+        .expect("ascii")
         .to_owned();
     assert!(ct.starts_with("text/event-stream"), "{ct}");
     let session = resp.headers()["mcp-session-id"]
         .to_str()
-        .unwrap()
+        .expect("ascii")
         .to_owned();
     drop(resp);
 

@@ -41,19 +41,25 @@ async fn sampling_sends_the_prompt_to_the_clients_model_and_returns_its_answer()
     #[allow(deprecated)] // sampling is deprecated from protocol 2026-07-28 on
     let answers = Answers::new().sample_with(move |request| {
         let text = serde_json::to_value(&request.messages).unwrap_or_default();
-        record.lock().unwrap().push((text, request.max_tokens));
+        record
+            .lock()
+            .expect("succeeds")
+            .push((text, request.max_tokens));
         nanofleet_sdk::rmcp::model::CreateMessageResult::new(
             nanofleet_sdk::rmcp::model::SamplingMessage::assistant_text("Four."),
             "test-model".into(),
         )
     });
-    let agent = client.connect_answering("ada", answers).await.unwrap();
+    let agent = client
+        .connect_answering("ada", answers)
+        .await
+        .expect("succeeds");
     let text = agent
         .call_text("test_sampling", json!({"prompt": "What is 2+2?"}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(text, "LLM response: Four.");
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().expect("succeeds");
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0[0]["content"]["text"], "What is 2+2?");
     assert_eq!(seen[0].1, 100);
@@ -67,11 +73,14 @@ async fn an_accepted_form_comes_back_checked() {
         assert_eq!(schema["required"], json!(["username", "email"]));
         json!({"username": "ada", "email": "ada@example.com"})
     });
-    let agent = client.connect_answering("ada", answers).await.unwrap();
+    let agent = client
+        .connect_answering("ada", answers)
+        .await
+        .expect("succeeds");
     let text = agent
         .call_text("test_elicitation", json!({"message": "Who are you?"}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(
         text,
         r#"User response: <action: accept, content: {"email":"ada@example.com","username":"ada"}>"#
@@ -96,11 +105,14 @@ async fn an_answer_that_does_not_fit_the_form_is_an_error_naming_the_field() {
         ),
     ] {
         let answers = Answers::new().accept_forms(move |_, _| answer.clone());
-        let agent = client.connect_answering("ada", answers).await.unwrap();
+        let agent = client
+            .connect_answering("ada", answers)
+            .await
+            .expect("succeeds");
         let result = agent
             .call("test_elicitation", json!({"message": "Who?"}))
             .await
-            .unwrap();
+            .expect("succeeds");
         assert_eq!(result.is_error, Some(true), "{expected}");
         let text = nanofleet_sdk::testing::result_text(&result);
         assert!(text.contains(expected), "{text}");
@@ -113,11 +125,14 @@ async fn enum_answers_outside_the_choices_are_refused() {
     let answers = Answers::new().accept_forms(
         |_, _| json!({"untitledSingle": "option1", "titledMulti": ["value1", "value9"]}),
     );
-    let agent = client.connect_answering("ada", answers).await.unwrap();
+    let agent = client
+        .connect_answering("ada", answers)
+        .await
+        .expect("succeeds");
     let result = agent
         .call("test_elicitation_sep1330_enums", json!({}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(result.is_error, Some(true));
     let text = nanofleet_sdk::testing::result_text(&result);
     assert!(
@@ -132,26 +147,29 @@ async fn declined_and_cancelled_forms_say_so() {
     let agent = client
         .connect_answering("ada", Answers::new().decline_forms())
         .await
-        .unwrap();
+        .expect("succeeds");
     let text = agent
         .call_text("test_elicitation", json!({"message": "Who?"}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(text, "User response: <action: decline>");
 
     let cancel = Answers::new().elicit_with(|_, _| ElicitResult::new(ElicitationAction::Cancel));
-    let agent = client.connect_answering("ada", cancel).await.unwrap();
+    let agent = client
+        .connect_answering("ada", cancel)
+        .await
+        .expect("succeeds");
     let text = agent
         .call_text("test_elicitation_sep1034_defaults", json!({}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(text, "Elicitation completed: action=cancel, content=null");
 }
 
 #[tokio::test]
 async fn a_client_that_declared_nothing_is_not_asked_and_the_tool_says_why() {
     let client = test_client();
-    let agent = client.connect_as("ada").await.unwrap();
+    let agent = client.connect_as("ada").await.expect("succeeds");
     for (tool, args, what) in [
         (
             "test_elicitation",
@@ -160,7 +178,7 @@ async fn a_client_that_declared_nothing_is_not_asked_and_the_tool_says_why() {
         ),
         ("test_sampling", json!({"prompt": "Hi"}), "sampling"),
     ] {
-        let result = agent.call(tool, args).await.unwrap();
+        let result = agent.call(tool, args).await.expect("succeeds");
         assert_eq!(result.is_error, Some(true));
         let text = nanofleet_sdk::testing::result_text(&result);
         assert!(
@@ -194,7 +212,7 @@ async fn a_subscriber_is_told_of_changes_until_it_unsubscribes() {
     let agent = client
         .connect_answering("ada", Answers::new().decline_forms())
         .await
-        .unwrap();
+        .expect("succeeds");
     agent
         .peer()
         .subscribe(SubscribeRequestParams::new(WATCHED))
@@ -203,7 +221,7 @@ async fn a_subscriber_is_told_of_changes_until_it_unsubscribes() {
     let text = agent
         .call_text("update_watched_resource", json!({}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(text, "notified 1 subscriber(s)");
     assert_eq!(updates_of(&agent, WATCHED, 1).await, 1);
 
@@ -215,20 +233,20 @@ async fn a_subscriber_is_told_of_changes_until_it_unsubscribes() {
     let text = agent
         .call_text("update_watched_resource", json!({}))
         .await
-        .unwrap();
+        .expect("succeeds");
     assert_eq!(text, "notified 0 subscriber(s)");
 }
 
 #[tokio::test]
 async fn subscriptions_are_refused_without_a_channel_or_to_unknown_resources() {
     let client = test_client();
-    let stateless = client.connect_as("ada").await.unwrap();
+    let stateless = client.connect_as("ada").await.expect("succeeds");
     let (code, message) = error_of(
         stateless
             .peer()
             .subscribe(SubscribeRequestParams::new(WATCHED))
             .await
-            .unwrap_err(),
+            .expect_err("is refused"),
     );
     assert_eq!(code, -32600);
     assert!(
@@ -239,13 +257,13 @@ async fn subscriptions_are_refused_without_a_channel_or_to_unknown_resources() {
     let with_session = client
         .connect_answering("ada", Answers::new().decline_forms())
         .await
-        .unwrap();
+        .expect("succeeds");
     let (code, _) = error_of(
         with_session
             .peer()
             .subscribe(SubscribeRequestParams::new("test://no-such-resource"))
             .await
-            .unwrap_err(),
+            .expect_err("is refused"),
     );
     assert_eq!(code, -32002);
 }
@@ -257,7 +275,7 @@ async fn every_form_of_the_fixture_is_a_valid_elicitation_schema() {
         everything::defaults_form(),
         everything::enums_form(),
     ] {
-        let wire = serde_json::to_value(form).unwrap();
+        let wire = serde_json::to_value(form).expect("succeeds");
         assert_eq!(wire["type"], "object");
         assert!(
             wire["properties"]
