@@ -13,6 +13,7 @@
 //! | [`image`] | image references: parse, repository, tag, digest, the `:dev` tag |
 //! | [`callback`] | the internal callback API (`/internal/agents…`): paths and bodies |
 //! | [`bearer`] | `Authorization: Bearer` parsing |
+//! | [`uri_template`] | resource URI templates (`notes://{id}`), parsed the same by the SDK and the macro |
 //!
 //! It depends on `std`, `serde`, `serde_json` and `semver` only (and `schemars` behind the
 //! `schemars` feature), so that the proc macro can apply at compile time exactly the rules the
@@ -27,6 +28,7 @@ pub mod image;
 pub mod labels;
 pub mod manifest;
 pub mod names;
+pub mod uri_template;
 
 pub use image::ImageRef;
 pub use manifest::Manifest;

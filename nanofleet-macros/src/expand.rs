@@ -154,11 +154,26 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
             let builder = builder.tool(#tool);
         }
     });
+    let resources = plugin.resources.iter().map(|r| {
+        let cfgs = &r.def.method.cfgs;
+        let (method, resource) = resource(r, self_ty);
+        quote! {
+            #(#cfgs)*
+            let builder = builder.#method(#resource);
+        }
+    });
+    let prompts = plugin.prompts.iter().map(|p| {
+        let cfgs = &p.def.cfgs;
+        let prompt = prompt(p, self_ty);
+        quote! {
+            #(#cfgs)*
+            let builder = builder.prompt(#prompt);
+        }
+    });
     let injects = |wanted: &[Injected]| {
         plugin
-            .tools
-            .iter()
-            .flat_map(|t| &t.def.params)
+            .methods()
+            .flat_map(|m| &m.params)
             .any(|p| matches!(p.kind, ParamKind::Injected(i) if wanted.contains(&i)))
     };
     let uses_store =
@@ -201,6 +216,8 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
                     #uses_store
                     #requires_host_api;
                 #(#tools)*
+                #(#resources)*
+                #(#prompts)*
                 builder
             }
 
@@ -276,7 +293,6 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     let def = tool.def;
     let name = &tool.name;
     let description = &tool.description;
-    let method = &def.ident;
 
     let title = def.title.as_ref().map(|title| quote!(.title(#title)));
     let annotations = [
@@ -292,10 +308,38 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     });
     let output = output_type(&def.output).map(|ty| quote_spanned!(ty.span()=> .output::<#ty>()));
 
-    let args_struct = args_struct(tool, self_ty);
+    let title_name = format!("{}Arguments", tool.name);
+    let args_struct = args_struct(def, self_ty, &title_name, true);
+    let (extractions, call) = invocation(def);
+    let result = wrap(call, &def.output);
+    // Errors about the result (an error type without `Display`, a future that is not
+    // `Send`) point at the return type, or at the method's name when it has none.
+    let handler_span = def
+        .output_ty
+        .as_ref()
+        .map_or(def.ident.span(), Spanned::span);
+    let handler = quote_spanned!(handler_span=> handler);
 
-    // The values passed to the method, in order: the state, then each parameter from the
-    // call (injected) or from the decoded arguments.
+    quote! {
+        {
+            #args_struct
+            ::nanofleet_sdk::__private::Tool::new(#name, #description)
+                #title
+                #(#annotations)*
+                #output
+                .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| async move {
+                    #(#extractions)*
+                    ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#result)
+                })
+        }
+    }
+}
+
+/// The values passed to the method, in order: the state, then each parameter from the call
+/// (injected, with `?` on `__call`) or from the decoded `__args`. Returns the extraction
+/// statements and the (awaited) call.
+fn invocation(def: &parse::Method) -> (Vec<TokenStream>, TokenStream) {
+    let method = &def.ident;
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     if let Receiver::Shared = def.receiver {
@@ -324,36 +368,116 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     if def.is_async {
         call = quote!(#call.await);
     }
-    let result = wrap(call, &def.output);
-    // Errors about the result (an error type without `Display`, a future that is not
-    // `Send`) point at the return type, or at the method's name when it has none.
+    (extractions, call)
+}
+
+/// `.complete("name", path)` for each argument with `#[arg(complete = path)]`.
+fn completers(def: &parse::Method) -> Vec<TokenStream> {
+    def.params
+        .iter()
+        .enumerate()
+        .filter_map(|(index, param)| {
+            let complete = param.complete.as_ref()?;
+            let name = match &param.rename {
+                Some(lit) => lit.value(),
+                None => field_ident(param, index).unraw().to_string(),
+            };
+            Some(quote_spanned!(complete.span()=> .complete(#name, #complete)))
+        })
+        .collect()
+}
+
+/// One `Resource::new(..)` (or `ResourceTemplate::new(..)`) expression, and the builder
+/// method that adds it.
+fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStream) {
+    let def = &resource.def.method;
+    let name = &resource.name;
+    let title = def.title.as_ref().map(|t| quote!(.title(#t)));
+    let description = def
+        .description
+        .as_ref()
+        .map(LitStr::value)
+        .or_else(|| def.doc.clone())
+        .map(|d| quote!(.description(#d)));
+    let mime_type = resource
+        .def
+        .mime_type
+        .as_ref()
+        .map(|m| quote!(.mime_type(#m)));
+    let (extractions, call) = invocation(def);
     let handler_span = def
         .output_ty
         .as_ref()
         .map_or(def.ident.span(), Spanned::span);
     let handler = quote_spanned!(handler_span=> handler);
-
-    quote! {
-        {
-            #args_struct
-            ::nanofleet_sdk::__private::Tool::new(#name, #description)
-                #title
-                #(#annotations)*
-                #output
-                .#handler(|__args: __ToolArgs, __call: ::nanofleet_sdk::__private::ToolCall| async move {
-                    #(#extractions)*
-                    ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#result)
-                })
+    let body = quote! {
+        async move {
+            #(#extractions)*
+            ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#call)
+        }
+    };
+    match &resource.location {
+        validate::Location::Uri(uri) => (
+            format_ident!("resource"),
+            quote! {
+                ::nanofleet_sdk::__private::Resource::new(#uri, #name)
+                    #title #description #mime_type
+                    .#handler(|__call: ::nanofleet_sdk::__private::ToolCall| #body)
+            },
+        ),
+        validate::Location::Template(template) => {
+            let vars = args_struct(def, self_ty, "", false);
+            let completers = completers(def);
+            (
+                format_ident!("resource_template"),
+                quote! {
+                    {
+                        #vars
+                        ::nanofleet_sdk::__private::ResourceTemplate::new(#template, #name)
+                            #title #description #mime_type
+                            .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| #body)
+                            #(#completers)*
+                    }
+                },
+            )
         }
     }
 }
 
-/// The struct the call's JSON arguments are decoded into; its JSON Schema is the tool's input
-/// schema, with the parameters' doc comments as descriptions.
-fn args_struct(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
+/// One `Prompt::new(..)` expression, preceded by its argument struct.
+fn prompt(prompt: &validate::Prompt, self_ty: &Type) -> TokenStream {
+    let def = prompt.def;
+    let (name, description) = (&prompt.name, &prompt.description);
+    let title = def.title.as_ref().map(|t| quote!(.title(#t)));
+    let args = args_struct(def, self_ty, &format!("{name}Arguments"), true);
+    let (extractions, call) = invocation(def);
+    let completers = completers(def);
+    let handler_span = def
+        .output_ty
+        .as_ref()
+        .map_or(def.ident.span(), Spanned::span);
+    let handler = quote_spanned!(handler_span=> handler);
+    quote! {
+        {
+            #args
+            ::nanofleet_sdk::__private::Prompt::new(#name, #description)
+                #title
+                .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| async move {
+                    #(#extractions)*
+                    ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#call)
+                })
+                #(#completers)*
+        }
+    }
+}
+
+/// The struct the call's JSON arguments (or a URI's variables) are decoded into, `__Args`;
+/// with `schema`, its JSON Schema (titled `title`) is the input schema, with the parameters'
+/// doc comments as descriptions.
+fn args_struct(def: &parse::Method, self_ty: &Type, title: &str, schema: bool) -> TokenStream {
     let mut fields = Vec::new();
     let mut default_fns = Vec::new();
-    for (index, param) in tool.def.params.iter().enumerate() {
+    for (index, param) in def.params.iter().enumerate() {
         if let ParamKind::Injected(_) = param.kind {
             continue;
         }
@@ -389,15 +513,17 @@ fn args_struct(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
         });
     }
     // The schema's title, as the MCP reference SDK names its argument models.
-    let title = format!("{}Arguments", tool.name);
+    let schema = schema.then(|| {
+        quote! {
+            #[derive(::nanofleet_sdk::__private::schemars::JsonSchema)]
+            #[schemars(crate = "::nanofleet_sdk::__private::schemars", rename = #title)]
+        }
+    });
     quote! {
-        #[derive(
-            ::nanofleet_sdk::__private::serde::Deserialize,
-            ::nanofleet_sdk::__private::schemars::JsonSchema,
-        )]
+        #[derive(::nanofleet_sdk::__private::serde::Deserialize)]
+        #schema
         #[serde(crate = "::nanofleet_sdk::__private::serde")]
-        #[schemars(crate = "::nanofleet_sdk::__private::schemars", rename = #title)]
-        struct __ToolArgs {
+        struct __Args {
             #(#fields)*
         }
         #(#default_fns)*

@@ -83,14 +83,14 @@
 //!             #[derive(sdk::serde::Deserialize, sdk::schemars::JsonSchema)]
 //!             #[serde(crate = "sdk::serde")]
 //!             #[schemars(crate = "sdk::schemars", rename = "add_noteArguments")]
-//!             struct __ToolArgs {
+//!             struct __Args {
 //!                 /// The note's text.
 //!                 text: String,
 //!             }
 //!             sdk::Tool::new("add_note", "Saves a note for the calling agent.")
 //!                 .destructive(false)
 //!                 .output::<u64>() // wrapped as {"result": ...}: not an object
-//!                 .handler(|__args: __ToolArgs, __call: sdk::ToolCall| async move {
+//!                 .handler(|__args: __Args, __call: sdk::ToolCall| async move {
 //!                     // `&self` and the injected parameters come from the call.
 //!                     let __state: sdk::State<Self> = __call.extract()?;
 //!                     let __param0: AgentStore = __call.extract()?;

@@ -17,9 +17,25 @@ pub(crate) struct Plugin {
     pub attrs: PluginAttrs,
     /// The doc comment on the impl block: the plugin's description unless one is given.
     pub doc: Option<String>,
-    /// The impl block as it is re-emitted: without `#[tool]`, `#[arg]` and parameter docs.
+    /// The impl block as it is re-emitted: without `#[tool]`, `#[resource]`, `#[prompt]`,
+    /// `#[arg]` and parameter docs.
     pub item: ItemImpl,
-    pub tools: Vec<Tool>,
+    /// The `#[tool]` methods.
+    pub tools: Vec<Method>,
+    /// The `#[resource(...)]` methods.
+    pub resources: Vec<Resource>,
+    /// The `#[prompt]` methods.
+    pub prompts: Vec<Method>,
+}
+
+/// A method marked `#[resource(...)]`: the method, and where its resource lives.
+pub(crate) struct Resource {
+    /// The `#[resource(...)]` attribute, for what is missing from it.
+    pub marker: Attribute,
+    pub uri: Option<LitStr>,
+    pub uri_template: Option<LitStr>,
+    pub mime_type: Option<LitStr>,
+    pub method: Method,
 }
 
 /// The arguments of `#[plugin(...)]`, as written.
@@ -46,8 +62,9 @@ pub(crate) struct SidebarAttrs {
     pub route: Option<LitStr>,
 }
 
-/// A method marked `#[tool]`.
-pub(crate) struct Tool {
+/// A method marked `#[tool]`, `#[resource(...)]` or `#[prompt]`: its signature, and the keys
+/// those attributes share (`name`, `title`, `description`; the annotations are the tool's).
+pub(crate) struct Method {
     /// The method's name.
     pub ident: Ident,
     pub name: Option<LitStr>,
@@ -94,6 +111,9 @@ pub(crate) struct Param {
     pub arg_attr: Option<Attribute>,
     pub default: Option<ArgDefault>,
     pub rename: Option<LitStr>,
+    /// `#[arg(complete = path)]`: the function completing a prompt argument or a template
+    /// variable.
+    pub complete: Option<Box<Expr>>,
     pub kind: ParamKind,
 }
 
@@ -202,32 +222,69 @@ static TOOL: Keys = Keys {
 
 static ARG: Keys = Keys {
     attribute: "#[arg(...)]",
-    known: &["default", "rename"],
+    known: &["default", "rename", "complete"],
 };
+
+static RESOURCE: Keys = Keys {
+    attribute: "#[resource(...)]",
+    known: &[
+        "uri",
+        "uri_template",
+        "name",
+        "title",
+        "description",
+        "mime_type",
+    ],
+};
+
+static PROMPT: Keys = Keys {
+    attribute: "#[prompt(...)]",
+    known: &["name", "title", "description"],
+};
+
+/// The attributes that make a method part of the plugin.
+const MARKERS: [&str; 3] = ["tool", "resource", "prompt"];
 
 /// Reads the attribute's arguments and the impl block.
 pub(crate) fn plugin(args: TokenStream, mut item: ItemImpl, errors: &Errors) -> Plugin {
     let attrs = plugin_attrs(args, errors);
     let doc = attr::doc_text(&item.attrs);
-    let mut tools = Vec::new();
+    let (mut tools, mut resources, mut prompts) = (Vec::new(), Vec::new(), Vec::new());
     for impl_item in &mut item.items {
         if let ImplItem::Fn(method) = impl_item {
-            let mut markers = take_attrs(&mut method.attrs, "tool").into_iter();
-            match markers.next() {
-                Some(marker) => {
-                    for extra in markers {
-                        errors.at(extra, "duplicate `#[tool]` on this method");
-                    }
-                    tools.push(tool(&marker, method, errors));
-                }
-                None => reject_arg_attrs(method, errors),
+            let mut markers = MARKERS
+                .iter()
+                .flat_map(|name| take_attrs(&mut method.attrs, name))
+                .collect::<Vec<_>>()
+                .into_iter();
+            let Some(marker) = markers.next() else {
+                reject_arg_attrs(method, errors);
+                continue;
+            };
+            for extra in markers {
+                let message = if attr::is(&extra, marker_name(&marker)) {
+                    format!("duplicate `#[{}]` on this method", marker_name(&marker))
+                } else {
+                    format!(
+                        "this method is already a {}: a method is one tool, resource or prompt",
+                        marker_name(&marker)
+                    )
+                };
+                errors.at(extra, message);
+            }
+            match marker_name(&marker) {
+                "tool" => tools.push(tool(&marker, method, errors)),
+                "resource" => resources.push(resource(marker, method, errors)),
+                _ => prompts.push(prompt(&marker, method, errors)),
             }
         } else if let Some(attrs) = impl_item_attrs(impl_item) {
-            for marker in take_attrs(attrs, "tool") {
-                errors.at(
-                    marker,
-                    "`#[tool]` goes on a method (`fn`), not on this item",
-                );
+            for name in MARKERS {
+                for marker in take_attrs(attrs, name) {
+                    errors.at(
+                        marker,
+                        format!("`#[{name}]` goes on a method (`fn`), not on this item"),
+                    );
+                }
             }
         }
     }
@@ -236,7 +293,17 @@ pub(crate) fn plugin(args: TokenStream, mut item: ItemImpl, errors: &Errors) -> 
         doc,
         item,
         tools,
+        resources,
+        prompts,
     }
+}
+
+/// `tool`, `resource` or `prompt`: which of [`MARKERS`] `marker` is.
+fn marker_name(marker: &Attribute) -> &'static str {
+    MARKERS
+        .into_iter()
+        .find(|name| attr::is(marker, name))
+        .unwrap_or("tool")
 }
 
 fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
@@ -356,7 +423,7 @@ fn sidebar_attrs(errors: &Errors, meta: &ParseNestedMeta) -> syn::Result<Option<
     }))
 }
 
-fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Tool {
+fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method {
     let mut name = Slot::new(&TOOL, "name");
     let mut title = Slot::new(&TOOL, "title");
     let mut description = Slot::new(&TOOL, "description");
@@ -402,6 +469,107 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Tool {
         }
     }
 
+    Method {
+        name: name.get(),
+        title: title.get(),
+        description: description.get(),
+        read_only: read_only.get(),
+        destructive: destructive.get(),
+        idempotent: idempotent.get(),
+        open_world: open_world.get(),
+        ..signature(method, errors)
+    }
+}
+
+fn resource(marker: Attribute, method: &mut ImplItemFn, errors: &Errors) -> Resource {
+    let mut uri = Slot::new(&RESOURCE, "uri");
+    let mut uri_template = Slot::new(&RESOURCE, "uri_template");
+    let mut name = Slot::new(&RESOURCE, "name");
+    let mut title = Slot::new(&RESOURCE, "title");
+    let mut description = Slot::new(&RESOURCE, "description");
+    let mut mime_type = Slot::new(&RESOURCE, "mime_type");
+    if let syn::Meta::List(_) = &marker.meta {
+        let parsed = marker.parse_nested_meta(|meta| {
+            let path = &meta.path;
+            if path.is_ident("uri") {
+                uri.set(
+                    errors,
+                    path,
+                    attr::lit_str(errors, &meta, "\"notes://all\"")?,
+                );
+            } else if path.is_ident("uri_template") {
+                let value = attr::lit_str(errors, &meta, "\"notes://{id}\"")?;
+                uri_template.set(errors, path, value);
+            } else if path.is_ident("name") {
+                name.set(errors, path, attr::lit_str(errors, &meta, "\"note\"")?);
+            } else if path.is_ident("title") {
+                title.set(errors, path, attr::lit_str(errors, &meta, "\"A note\"")?);
+            } else if path.is_ident("description") {
+                description.set(errors, path, attr::lit_str(errors, &meta, "\"...\"")?);
+            } else if path.is_ident("mime_type") {
+                let value = attr::lit_str(errors, &meta, "\"text/plain\"")?;
+                mime_type.set(errors, path, value);
+            } else {
+                RESOURCE.unknown(errors, &meta)?;
+            }
+            Ok(())
+        });
+        if let Err(error) = parsed {
+            errors.push(error);
+        }
+    }
+    Resource {
+        uri: uri.get(),
+        uri_template: uri_template.get(),
+        mime_type: mime_type.get(),
+        method: Method {
+            name: name.get(),
+            title: title.get(),
+            description: description.get(),
+            ..signature(method, errors)
+        },
+        marker,
+    }
+}
+
+fn prompt(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method {
+    let mut name = Slot::new(&PROMPT, "name");
+    let mut title = Slot::new(&PROMPT, "title");
+    let mut description = Slot::new(&PROMPT, "description");
+    match &marker.meta {
+        syn::Meta::Path(_) => {}
+        syn::Meta::List(_) => {
+            let parsed = marker.parse_nested_meta(|meta| {
+                let path = &meta.path;
+                if path.is_ident("name") {
+                    name.set(errors, path, attr::lit_str(errors, &meta, "\"summarise\"")?);
+                } else if path.is_ident("title") {
+                    title.set(errors, path, attr::lit_str(errors, &meta, "\"Summarise\"")?);
+                } else if path.is_ident("description") {
+                    description.set(errors, path, attr::lit_str(errors, &meta, "\"...\"")?);
+                } else {
+                    PROMPT.unknown(errors, &meta)?;
+                }
+                Ok(())
+            });
+            if let Err(error) = parsed {
+                errors.push(error);
+            }
+        }
+        syn::Meta::NameValue(nv) => {
+            errors.at(nv, "expected `#[prompt]` or `#[prompt(...)]`");
+        }
+    }
+    Method {
+        name: name.get(),
+        title: title.get(),
+        description: description.get(),
+        ..signature(method, errors)
+    }
+}
+
+/// The method's signature, with no attribute keys set yet.
+fn signature(method: &mut ImplItemFn, errors: &Errors) -> Method {
     let mut receiver = Receiver::None;
     let mut params = Vec::new();
     for input in &mut method.sig.inputs {
@@ -411,16 +579,16 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Tool {
         }
     }
 
-    Tool {
+    Method {
         ident: method.sig.ident.clone(),
-        name: name.get(),
-        title: title.get(),
-        description: description.get(),
+        name: None,
+        title: None,
+        description: None,
         doc: attr::doc_text(&method.attrs),
-        read_only: read_only.get(),
-        destructive: destructive.get(),
-        idempotent: idempotent.get(),
-        open_world: open_world.get(),
+        read_only: None,
+        destructive: None,
+        idempotent: None,
+        open_world: None,
         cfgs: method
             .attrs
             .iter()
@@ -467,6 +635,7 @@ fn param(typed: &mut PatType, errors: &Errors) -> Param {
 
     let mut default = Slot::new(&ARG, "default");
     let mut rename = Slot::new(&ARG, "rename");
+    let mut complete = Slot::new(&ARG, "complete");
     for arg_attr in &arg_attrs {
         if !matches!(arg_attr.meta, syn::Meta::List(_)) {
             errors.at(
@@ -486,6 +655,8 @@ fn param(typed: &mut PatType, errors: &Errors) -> Param {
                 default.set(errors, path, Some(value));
             } else if path.is_ident("rename") {
                 rename.set(errors, path, attr::lit_str(errors, &meta, "\"newName\"")?);
+            } else if path.is_ident("complete") {
+                complete.set(errors, path, Some(Box::new(meta.value()?.parse::<Expr>()?)));
             } else {
                 ARG.unknown(errors, &meta)?;
             }
@@ -507,6 +678,7 @@ fn param(typed: &mut PatType, errors: &Errors) -> Param {
         arg_attr: arg_attrs.into_iter().next(),
         default: default.get(),
         rename: rename.get(),
+        complete: complete.get(),
     }
 }
 
@@ -517,7 +689,8 @@ fn reject_arg_attrs(method: &mut ImplItemFn, errors: &Errors) {
             for arg_attr in take_attrs(&mut typed.attrs, "arg") {
                 errors.at(
                     arg_attr,
-                    "`#[arg(...)]` applies to the parameters of `#[tool]` methods",
+                    "`#[arg(...)]` applies to the parameters of `#[tool]`, `#[resource]` and \
+                     `#[prompt]` methods",
                 );
             }
         }

@@ -26,6 +26,8 @@ pub(crate) struct Plugin<'a> {
     /// The function giving the UI, checked to come with a `ui_port`.
     pub ui: Option<&'a syn::ExprPath>,
     pub tools: Vec<Tool<'a>>,
+    pub resources: Vec<Resource<'a>>,
+    pub prompts: Vec<Prompt<'a>>,
     pub item: &'a syn::ItemImpl,
 }
 
@@ -60,7 +62,40 @@ pub(crate) struct Sidebar {
 pub(crate) struct Tool<'a> {
     pub name: String,
     pub description: String,
-    pub def: &'a parse::Tool,
+    pub def: &'a parse::Method,
+}
+
+/// A resource (or a template of them) with its final name.
+pub(crate) struct Resource<'a> {
+    pub name: String,
+    pub location: Location,
+    pub def: &'a parse::Resource,
+}
+
+/// Where a resource lives.
+pub(crate) enum Location {
+    /// `uri = "..."`: one resource.
+    Uri(String),
+    /// `uri_template = "..."`: one per value of its variables.
+    Template(String),
+}
+
+/// A prompt with its final name and description.
+pub(crate) struct Prompt<'a> {
+    pub name: String,
+    pub description: String,
+    pub def: &'a parse::Method,
+}
+
+impl Plugin<'_> {
+    /// Every method the plugin is made of: tools, resources, prompts.
+    pub fn methods(&self) -> impl Iterator<Item = &parse::Method> {
+        self.tools
+            .iter()
+            .map(|t| t.def)
+            .chain(self.resources.iter().map(|r| &r.def.method))
+            .chain(self.prompts.iter().map(|p| p.def))
+    }
 }
 
 pub(crate) fn plugin<'a>(plugin: &'a parse::Plugin, errors: &Errors) -> Option<Plugin<'a>> {
@@ -78,6 +113,8 @@ fn plugin_of_crate<'a>(
     impl_block(&plugin.item, errors);
     let manifest = manifest(plugin, errors, crate_version);
     let tools = tools(&plugin.tools, errors);
+    let resources = resources(&plugin.resources, errors);
+    let prompts = prompts(&plugin.prompts, errors);
     let ui = plugin.attrs.ui.as_ref();
     if let (Some(ui), None) = (ui, &plugin.attrs.ui_port) {
         errors.at(
@@ -89,6 +126,8 @@ fn plugin_of_crate<'a>(
         ui,
         manifest: manifest?,
         tools,
+        resources,
+        prompts,
         item: &plugin.item,
     })
     .filter(|_| errors.is_empty())
@@ -308,7 +347,7 @@ fn port(lit: &LitInt, errors: &Errors) -> Option<u16> {
     u16::try_from(value).ok()
 }
 
-fn tools<'a>(defs: &'a [parse::Tool], errors: &Errors) -> Vec<Tool<'a>> {
+fn tools<'a>(defs: &'a [parse::Method], errors: &Errors) -> Vec<Tool<'a>> {
     let mut names: HashMap<String, Ident> = HashMap::new();
     let mut tools = Vec::with_capacity(defs.len());
     for def in defs {
@@ -352,7 +391,7 @@ fn tools<'a>(defs: &'a [parse::Tool], errors: &Errors) -> Vec<Tool<'a>> {
             }
         };
 
-        signature(def, errors);
+        signature(def, Kind::Tool, errors);
         tools.push(Tool {
             name,
             description,
@@ -362,28 +401,235 @@ fn tools<'a>(defs: &'a [parse::Tool], errors: &Errors) -> Vec<Tool<'a>> {
     tools
 }
 
-/// The shape of a tool method: receiver, generics, parameters, return type.
-fn signature(def: &parse::Tool, errors: &Errors) {
+fn resources<'a>(defs: &'a [parse::Resource], errors: &Errors) -> Vec<Resource<'a>> {
+    let mut seen: HashMap<String, Ident> = HashMap::new();
+    let mut resources = Vec::with_capacity(defs.len());
+    for def in defs {
+        let method = &def.method;
+        signature(method, Kind::Resource, errors);
+        let name = match &method.name {
+            Some(lit) => lit.value(),
+            None => method.ident.unraw().to_string(),
+        };
+        let location = match (&def.uri, &def.uri_template) {
+            (Some(_), Some(template)) => {
+                errors.at(
+                    template,
+                    "a resource has `uri` (one resource) or `uri_template` (a family of them), \
+                     not both",
+                );
+                continue;
+            }
+            (None, None) => {
+                errors.at(
+                    &def.marker,
+                    "`#[resource(...)]` needs `uri = \"scheme://...\"` for one resource or \
+                     `uri_template = \"scheme://{var}\"` for a family of them",
+                );
+                continue;
+            }
+            (Some(uri), None) => fixed_uri(uri, method, errors).map(Location::Uri),
+            (None, Some(template)) => {
+                template_variables(template, method, errors).map(Location::Template)
+            }
+        };
+        let Some(location) = location else { continue };
+        let key = match &location {
+            Location::Uri(uri) | Location::Template(uri) => uri.clone(),
+        };
+        if let Some(first) = seen.get(&key) {
+            let at = def.uri.as_ref().or(def.uri_template.as_ref());
+            if let Some(at) = at {
+                errors.at(
+                    at,
+                    format!("duplicate resource `{key}`, first declared by `fn {first}`"),
+                );
+            }
+            continue;
+        }
+        seen.insert(key, method.ident.clone());
+        resources.push(Resource {
+            name,
+            location,
+            def,
+        });
+    }
+    resources
+}
+
+/// A fixed resource's URI, which takes no arguments: there is nothing in it to take them from.
+fn fixed_uri(uri: &LitStr, method: &parse::Method, errors: &Errors) -> Option<String> {
+    let value = uri.value();
+    let mut ok = true;
+    if value.contains('{') {
+        errors.at(
+            uri,
+            "this URI has a variable: a family of resources is declared with \
+             `uri_template = \"...\"`",
+        );
+        ok = false;
+    } else if !value.contains(':') {
+        errors.at(
+            uri,
+            "a resource URI starts with its scheme, e.g. `notes://all`",
+        );
+        ok = false;
+    }
+    for param in &method.params {
+        if let ParamKind::Argument = param.kind {
+            errors.at(
+                &param.pat,
+                "a resource with a fixed `uri` takes no arguments, only values the SDK supplies \
+                 (`AgentStore`, `AgentId`, ...); for a family of resources, use \
+                 `uri_template = \"scheme://{name}\"` with a parameter per variable",
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(value)
+}
+
+/// A template whose every variable is a parameter, and every argument a variable.
+fn template_variables(
+    template: &LitStr,
+    method: &parse::Method,
+    errors: &Errors,
+) -> Option<String> {
+    let value = template.value();
+    let variables = match nanofleet_contracts::uri_template::variables(&value) {
+        Ok(variables) => variables,
+        Err(why) => {
+            errors.at(template, format!("invalid URI template: {why}"));
+            return None;
+        }
+    };
+    let mut ok = true;
+    let mut bound = HashSet::new();
+    for param in &method.params {
+        if let ParamKind::Injected(_) = param.kind {
+            continue;
+        }
+        let Pat::Ident(pat) = &*param.pat else {
+            continue; // reported by `signature`
+        };
+        let name = match &param.rename {
+            Some(lit) => lit.value(),
+            None => pat.ident.unraw().to_string(),
+        };
+        if variables.contains(&name) {
+            bound.insert(name);
+        } else {
+            let listed: Vec<String> = variables.iter().map(|v| format!("`{{{v}}}`")).collect();
+            errors.at(
+                &param.pat,
+                format!(
+                    "`{name}` is not a variable of `{value}` (its variables: {}): a resource \
+                     method's arguments are the template's variables",
+                    listed.join(", ")
+                ),
+            );
+            ok = false;
+        }
+    }
+    for variable in variables.iter().filter(|v| !bound.contains(*v)) {
+        errors.at(
+            template,
+            format!(
+                "the variable `{{{variable}}}` has no parameter: add `{variable}: String` (or any \
+                 type its text parses into) to `fn {}`",
+                method.ident
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(value)
+}
+
+fn prompts<'a>(defs: &'a [parse::Method], errors: &Errors) -> Vec<Prompt<'a>> {
+    let mut names: HashMap<String, Ident> = HashMap::new();
+    let mut prompts = Vec::with_capacity(defs.len());
+    for def in defs {
+        signature(def, Kind::Prompt, errors);
+        let (name, name_span) = match &def.name {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (def.ident.unraw().to_string(), def.ident.span()),
+        };
+        if let Some(first) = names.get(&name) {
+            errors.at_span(
+                name_span,
+                format!("duplicate prompt name `{name}`, first declared by `fn {first}`"),
+            );
+            continue;
+        }
+        names.insert(name.clone(), def.ident.clone());
+        let description = match (&def.description, &def.doc) {
+            (Some(lit), _) => lit.value(),
+            (None, Some(doc)) => doc.clone(),
+            (None, None) => {
+                errors.at(
+                    &def.ident,
+                    format!(
+                        "the prompt `{name}` has no description: add a `///` doc comment or \
+                         `#[prompt(description = \"...\")]`; clients list prompts by it"
+                    ),
+                );
+                continue;
+            }
+        };
+        prompts.push(Prompt {
+            name,
+            description,
+            def,
+        });
+    }
+    prompts
+}
+
+/// What a method is, for the messages about its shape.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tool,
+    Resource,
+    Prompt,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Resource => "resource",
+            Kind::Prompt => "prompt",
+        }
+    }
+}
+
+/// The shape of a tool, resource or prompt method: receiver, generics, parameters, return
+/// type.
+fn signature(def: &parse::Method, kind: Kind, errors: &Errors) {
+    let what = kind.noun();
     if let Receiver::Unsupported(receiver) = &def.receiver {
         let why = if receiver.reference.is_some() {
-            "a tool cannot take `&mut self`: calls run concurrently and share the plugin; take \
-             `&self` and keep mutable state behind a `Mutex` or in the `AgentStore`"
+            format!(
+                "a {what} cannot take `&mut self`: calls run concurrently and share the plugin; \
+                 take `&self` and keep mutable state behind a `Mutex` or in the `AgentStore`"
+            )
         } else {
-            "a tool takes `&self` or no `self` at all: the plugin is shared by every call"
+            format!(
+                "a {what} takes `&self` or no `self` at all: the plugin is shared by every call"
+            )
         };
         errors.at(receiver, why);
     }
     if !def.generics.params.is_empty() || def.generics.where_clause.is_some() {
         errors.at(
             &def.generics,
-            "a tool cannot be generic: its input and output schemas are derived from concrete \
-             types",
+            format!("a {what} cannot be generic: its schemas are derived from concrete types"),
         );
     }
     if let Some(unsafety) = def.unsafety {
         errors.at(
             unsafety,
-            "a tool cannot be an `unsafe fn`: nothing could uphold its contract",
+            format!("a {what} cannot be an `unsafe fn`: nothing could uphold its contract"),
         );
     }
 
@@ -411,6 +657,13 @@ fn signature(def: &parse::Tool, errors: &Errors) {
                 }
             }
             ParamKind::Argument => {
+                if let (Kind::Tool, Some(complete)) = (kind, &param.complete) {
+                    errors.at(
+                        complete,
+                        "`complete` is for prompt arguments and resource-template variables; \
+                         MCP offers no completion for tool arguments",
+                    );
+                }
                 if let Type::Reference(_) = parse::ungroup(&param.ty) {
                     errors.at(
                         &param.ty,
@@ -436,7 +689,7 @@ fn signature(def: &parse::Tool, errors: &Errors) {
         }
     }
 
-    if let Some(ty) = opaque(&def.output) {
+    if let (Kind::Tool, Some(ty)) = (kind, opaque(&def.output)) {
         errors.at(
             ty,
             "a tool cannot return `impl Trait`: its output schema is derived from the concrete \

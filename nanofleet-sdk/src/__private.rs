@@ -9,6 +9,8 @@ pub use crate::{
     AgentId, Context, Error, Plugin,
     manifest::{Manifest, Sidebar},
     plugin::PluginBuilder,
+    prompt::Prompt,
+    resource::{Resource, ResourceTemplate},
     tool::{FromToolCall, IntoToolResult, Json, NoArgs, State, Tool, ToolCall, ToolError},
 };
 pub use rmcp;

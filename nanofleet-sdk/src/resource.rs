@@ -475,11 +475,7 @@ pub(crate) struct UriTemplate {
     pub(crate) parts: Result<Vec<Part>, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Part {
-    Literal(String),
-    Variable(String),
-}
+use nanofleet_contracts::uri_template::{Part, parse as parse_template};
 
 impl UriTemplate {
     pub(crate) fn parse(source: Cow<'static, str>) -> Self {
@@ -522,61 +518,6 @@ impl UriTemplate {
             }
         }
         rest.is_empty().then_some(vars)
-    }
-}
-
-fn parse_template(source: &str) -> Result<Vec<Part>, String> {
-    let mut parts = Vec::new();
-    let mut rest = source;
-    while !rest.is_empty() {
-        match rest.find(['{', '}']) {
-            None => {
-                parts.push(Part::Literal(rest.to_owned()));
-                break;
-            }
-            Some(i) if rest.as_bytes()[i] == b'}' => {
-                return Err(format!(
-                    "`}}` without `{{` at byte {}",
-                    source.len() - rest.len() + i
-                ));
-            }
-            Some(i) => {
-                if i > 0 {
-                    parts.push(Part::Literal(rest[..i].to_owned()));
-                }
-                let after = &rest[i + 1..];
-                let close = after
-                    .find('}')
-                    .ok_or_else(|| "a `{` is never closed".to_owned())?;
-                let name = &after[..close];
-                let valid =
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    return Err(format!(
-                        "`{{{name}}}` is not a simple variable: use letters, digits and `_` \
-                         (operators such as `+`, `#`, `/` are not supported)"
-                    ));
-                }
-                if matches!(parts.last(), Some(Part::Variable(_))) {
-                    return Err(format!(
-                        "`{{{name}}}` follows another variable directly: put literal text \
-                         between them so a URI can be split"
-                    ));
-                }
-                if parts
-                    .iter()
-                    .any(|p| matches!(p, Part::Variable(v) if v == name))
-                {
-                    return Err(format!("variable `{name}` appears twice"));
-                }
-                parts.push(Part::Variable(name.to_owned()));
-                rest = &after[close + 1..];
-            }
-        }
-    }
-    match parts.first() {
-        Some(Part::Literal(first)) if first.contains(':') => Ok(parts),
-        _ => Err("a resource URI template starts with its scheme, e.g. `notes://{id}`".into()),
     }
 }
 

@@ -3,8 +3,9 @@
 //! `test_simple_prompt`, …), so that `cargo xtask conformance` can run the suite's server
 //! scenarios against it.
 //!
-//! Tools are `#[tool]` methods; the resources, prompts and the tool with a hand-written
-//! JSON Schema are added to the same plugin with the programmatic API, through
+//! Tools, resources, templates, prompts and completions are annotated methods (`#[tool]`,
+//! `#[resource(...)]`, `#[prompt]`, `#[arg(complete = ...)]`); the one tool whose point is a
+//! hand-written JSON Schema kept verbatim is added with the programmatic API, through
 //! [`Everything::plugin_builder`].
 
 use std::time::Duration;
@@ -12,15 +13,15 @@ use std::time::Duration;
 use nanofleet_sdk::{
     Context, Error, LogLevel, Plugin, ToolError,
     ask::Elicitation,
+    completion::Completion,
     content::Content,
     plugin,
-    prompt::{Message, Prompt},
-    resource::{Contents, Resource, ResourceTemplate},
+    prompt::Message,
+    resource::Contents,
     rmcp::model::{ElicitationSchema, JsonObject},
     subscription::ResourceUpdates,
-    tool::{NoArgs, Tool, ToolCall},
+    tool::{Tool, ToolCall},
 };
-use serde::Deserialize;
 
 /// A 1×1 red PNG.
 pub const PNG: &[u8] = &[
@@ -180,6 +181,101 @@ impl Everything {
         format!("notified {told} subscriber(s)")
     }
 
+    /// A static text resource.
+    #[resource(
+        uri = "test://static-text",
+        name = "static-text",
+        mime_type = "text/plain"
+    )]
+    fn static_text(&self) -> &'static str {
+        "This is the content of the static text resource."
+    }
+
+    /// A static binary resource (a PNG image).
+    #[resource(
+        uri = "test://static-binary",
+        name = "static-binary",
+        mime_type = "image/png"
+    )]
+    fn static_binary(&self) -> Contents {
+        Contents::blob(PNG)
+    }
+
+    /// A resource clients may subscribe to (`update_watched_resource` says it changed).
+    #[resource(
+        uri = "test://watched-resource",
+        name = "watched-resource",
+        mime_type = "text/plain"
+    )]
+    fn watched_resource(&self) -> &'static str {
+        "Watched resource content"
+    }
+
+    /// Data for an id.
+    #[resource(
+        uri_template = "test://template/{id}/data",
+        name = "template",
+        mime_type = "application/json"
+    )]
+    fn template_data(
+        &self,
+        /// The id in the URI.
+        #[arg(complete = complete_id)]
+        id: String,
+    ) -> String {
+        serde_json::json!({
+            "id": id,
+            "templateTest": true,
+            "data": format!("Data for ID: {id}"),
+        })
+        .to_string()
+    }
+
+    /// A simple prompt without arguments.
+    #[prompt]
+    fn test_simple_prompt(&self) -> &'static str {
+        "This is a simple prompt for testing."
+    }
+
+    /// A prompt with two arguments.
+    #[prompt]
+    fn test_prompt_with_arguments(
+        &self,
+        /// First test argument
+        #[arg(complete = complete_arg1)]
+        arg1: String,
+        /// Second test argument
+        arg2: String,
+    ) -> String {
+        format!("Prompt with arguments: arg1='{arg1}', arg2='{arg2}'")
+    }
+
+    /// A prompt that embeds a resource.
+    #[prompt]
+    fn test_prompt_with_embedded_resource(
+        &self,
+        /// URI of the resource to embed
+        #[arg(rename = "resourceUri")]
+        resource_uri: String,
+    ) -> Vec<Message> {
+        vec![
+            Message::user(Content::resource(
+                resource_uri,
+                Contents::text("Embedded resource content for testing.").mime_type("text/plain"),
+            )),
+            Message::user("Please process the embedded resource above."),
+        ]
+    }
+
+    /// A prompt with an image.
+    #[prompt]
+    fn test_prompt_with_image(&self) -> Vec<Message> {
+        vec![
+            Message::user(Content::image(PNG, "image/png")),
+            Message::user("Please analyze the image above."),
+        ]
+    }
+
     /// Answers at once (stream resumption is exercised by clients against it).
     #[tool(read_only)]
     fn test_reconnection(&self) -> &'static str {
@@ -279,35 +375,29 @@ pub fn enums_form() -> ElicitationSchema {
     }))
 }
 
-/// The variables of `test://template/{id}/data`.
-#[derive(Debug, Deserialize)]
-pub struct TemplateUri {
-    /// The id in the URI.
-    pub id: String,
-}
-
-/// The arguments of `test_prompt_with_arguments`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct PromptArguments {
-    /// First test argument
-    pub arg1: String,
-    /// Second test argument
-    pub arg2: String,
-}
-
-/// The arguments of `test_prompt_with_embedded_resource`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct EmbedArguments {
-    /// URI of the resource to embed
-    #[serde(rename = "resourceUri")]
-    pub resource_uri: String,
+/// Completes the `id` of `test://template/{id}/data`.
+async fn complete_id(typed: Completion, _: ToolCall) -> Vec<String> {
+    ["1", "2", "123"]
+        .into_iter()
+        .filter(|id| id.starts_with(typed.value()))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Values `test_prompt_with_arguments` completes `arg1` from.
 pub const ARG1_VALUES: [&str; 3] = ["test", "testing", "tested"];
 
-/// The plugin: the `#[tool]` methods, plus the resources, prompts and a tool with a
-/// hand-written schema.
+/// Completes `arg1` of `test_prompt_with_arguments`.
+async fn complete_arg1(typed: Completion, _: ToolCall) -> Vec<String> {
+    ARG1_VALUES
+        .into_iter()
+        .filter(|v| v.starts_with(typed.value()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The plugin: the annotated methods, plus the one tool whose hand-written input schema the
+/// suite checks is kept verbatim (what [`Tool::input_schema`] is for).
 pub fn plugin() -> Result<Plugin, Error> {
     Everything
         .plugin_builder()
@@ -320,92 +410,6 @@ pub fn plugin() -> Result<Plugin, Error> {
             .handler(|args: serde_json::Value, _: ToolCall| async move {
                 format!("JSON Schema 2020-12 tool called with: {args}")
             }),
-        )
-        .resource(
-            Resource::new("test://static-text", "static-text")
-                .description("A static text resource.")
-                .mime_type("text/plain")
-                .handler(|_: ToolCall| async {
-                    "This is the content of the static text resource."
-                }),
-        )
-        .resource(
-            Resource::new("test://static-binary", "static-binary")
-                .description("A static binary resource (a PNG image).")
-                .mime_type("image/png")
-                .handler(|_: ToolCall| async { Contents::blob(PNG) }),
-        )
-        .resource(
-            Resource::new(WATCHED, "watched-resource")
-                .description("A resource clients may subscribe to.")
-                .mime_type("text/plain")
-                .handler(|_: ToolCall| async { "Watched resource content" }),
-        )
-        .resource_template(
-            ResourceTemplate::new("test://template/{id}/data", "template")
-                .description("Data for an id.")
-                .mime_type("application/json")
-                .handler(|uri: TemplateUri, _: ToolCall| async move {
-                    serde_json::json!({
-                        "id": uri.id,
-                        "templateTest": true,
-                        "data": format!("Data for ID: {}", uri.id),
-                    })
-                    .to_string()
-                })
-                .complete("id", |typed, _| async move {
-                    ["1", "2", "123"]
-                        .into_iter()
-                        .filter(|id| id.starts_with(typed.value()))
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>()
-                }),
-        )
-        .prompt(
-            Prompt::new("test_simple_prompt", "A simple prompt without arguments.")
-                .handler(|_: NoArgs, _: ToolCall| async { "This is a simple prompt for testing." }),
-        )
-        .prompt(
-            Prompt::new("test_prompt_with_arguments", "A prompt with two arguments.")
-                .handler(|args: PromptArguments, _: ToolCall| async move {
-                    format!(
-                        "Prompt with arguments: arg1='{}', arg2='{}'",
-                        args.arg1, args.arg2
-                    )
-                })
-                .complete("arg1", |typed, _| async move {
-                    ARG1_VALUES
-                        .into_iter()
-                        .filter(|v| v.starts_with(typed.value()))
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>()
-                }),
-        )
-        .prompt(
-            Prompt::new(
-                "test_prompt_with_embedded_resource",
-                "A prompt that embeds a resource.",
-            )
-            .handler(|args: EmbedArguments, _: ToolCall| async move {
-                vec![
-                    Message::user(Content::resource(
-                        args.resource_uri,
-                        Contents::text("Embedded resource content for testing.")
-                            .mime_type("text/plain"),
-                    )),
-                    Message::user("Please process the embedded resource above."),
-                ]
-            }),
-        )
-        .prompt(
-            Prompt::new("test_prompt_with_image", "A prompt with an image.").handler(
-                |_: NoArgs, _: ToolCall| async {
-                    vec![
-                        Message::user(Content::image(PNG, "image/png")),
-                        Message::user("Please analyze the image above."),
-                    ]
-                },
-            ),
         )
         .build()
 }
