@@ -50,13 +50,23 @@ pub(crate) fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
     }
 }
 
-/// `#[tool]` that was not removed by an enclosing `#[plugin(...)]`.
-pub(crate) fn free_tool(input: TokenStream) -> TokenStream {
+/// `#[tool]`, `#[resource]` or `#[prompt]` (`marker`) that was not removed by an enclosing
+/// `#[plugin(...)]`.
+pub(crate) fn free_marker(marker: &str, input: TokenStream) -> TokenStream {
+    let example = match marker {
+        "resource" => {
+            "#[resource(uri = \"notes://all\")] async fn all_notes(&self) -> String { ... }"
+        }
+        "prompt" => "#[prompt] fn summarise(&self, topic: String) -> String { ... }",
+        _ => "#[tool] async fn my_tool(&self) -> String { ... }",
+    };
     let error = syn::Error::new(
         Span::call_site(),
-        "`#[tool]` goes on a method inside an impl block marked `#[plugin(...)]`\n= help: \
-         `#[plugin(name = \"...\", image = \"...\", mcp_port = 8080)] impl MyPlugin { #[tool] \
-         async fn my_tool(&self) -> String { ... } }`",
+        format!(
+            "`#[{marker}]` goes on a method inside an impl block marked `#[plugin(...)]`\n= help: \
+             `#[plugin(name = \"...\", image = \"...\", mcp_port = 8080)] impl MyPlugin {{ \
+             {example} }}`"
+        ),
     );
     // Re-emit the function without the parameter attributes only this macro family
     // understands, so that the error above is the only one.
@@ -678,14 +688,17 @@ mod tests {
 
     #[test]
     fn free_tool_is_an_error_and_keeps_the_function() {
-        let out = free_tool(quote!(
-            fn f(
-                /// Doc.
-                #[arg(default = 1)]
-                x: u8,
-            ) {
-            }
-        ))
+        let out = free_marker(
+            "tool",
+            quote!(
+                fn f(
+                    /// Doc.
+                    #[arg(default = 1)]
+                    x: u8,
+                ) {
+                }
+            ),
+        )
         .to_string();
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("fn f (x : u8 ,)"), "{out}");

@@ -308,7 +308,109 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn tool(_args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::free_tool(input.into()).into()
+    expand::free_marker("tool", input.into()).into()
+}
+
+/// Marks a method of a [`#[plugin(...)]`](macro@plugin) impl block as a resource
+/// (`uri = "..."`) or a family of them (`uri_template = "scheme://{var}"`).
+///
+/// ```no_run
+/// use nanofleet_sdk::{plugin, AgentStore, ToolError};
+///
+/// struct Notes;
+///
+/// #[plugin(name = "notes", image = "acme/notes", mcp_port = 8080)]
+/// impl Notes {
+///     /// How many notes the calling agent has.
+///     #[resource(uri = "notes://count", mime_type = "text/plain")]
+///     async fn count(store: AgentStore) -> Result<String, ToolError> {
+///         Ok(store.collection::<String>("notes").len().await?.to_string())
+///     }
+///
+///     /// One of the calling agent's notes.
+///     #[resource(uri_template = "notes://{id}", name = "note", mime_type = "text/plain")]
+///     async fn note(
+///         store: AgentStore,
+///         /// The note's id.
+///         id: u64,
+///     ) -> Result<Option<String>, ToolError> {
+///         Ok(store.collection::<String>("notes").get(id).await?)
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// | Key | |
+/// |---|---|
+/// | `uri = "..."` | one resource, at this URI (starting with its scheme) |
+/// | `uri_template = "..."` | a resource per value of the template's `{variables}`; one of `uri` and `uri_template` is required |
+/// | `name = "..."` | the name clients list it under (default: the method's) |
+/// | `title = "..."`, `description = "..."` | for people and models (default description: the doc comment) |
+/// | `mime_type = "..."` | the MIME type of its contents |
+///
+/// A template's variables are the method's arguments, by name (or `#[arg(rename = "...")]`),
+/// decoded from the URI into their types: `notes://abc` for an `id: u64` is an invalid-params
+/// error naming `id`, and the method does not run. Every variable needs a parameter and every
+/// argument a variable. `#[arg(complete = f)]` on one names the function completing it (see
+/// [`PluginBuilder`'s `complete`]). Injected parameters (`AgentStore`, `AgentId`, ...) work as
+/// in tools, so an agent reads only its own resources.
+///
+/// The method returns text (`String`, `&'static str`), `Contents` (text or binary),
+/// `Vec<Contents>`, `Json<T>`, `Option<_>` of those (`None` is "resource not found") or a
+/// `Result` of them (`Err` is an internal error with its text). It expands to
+/// `builder.resource(Resource::new(uri, name).handler(...))` (or `resource_template`).
+///
+/// [`PluginBuilder`'s `complete`]: https://docs.rs/nanofleet-sdk/latest/nanofleet_sdk/resource/struct.ResourceTemplate.html#method.complete
+#[proc_macro_attribute]
+pub fn resource(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::free_marker("resource", input.into()).into()
+}
+
+/// Marks a method of a [`#[plugin(...)]`](macro@plugin) impl block as a prompt: a message
+/// template clients offer their users.
+///
+/// ```no_run
+/// use nanofleet_sdk::{plugin, prompt::Message, completion::Completion, ToolCall};
+///
+/// struct Notes;
+///
+/// async fn topics(typed: Completion, _: ToolCall) -> Vec<String> {
+///     ["work", "home"].into_iter().filter(|t| t.starts_with(typed.value())).map(String::from).collect()
+/// }
+///
+/// #[plugin(name = "notes", image = "acme/notes", mcp_port = 8080)]
+/// impl Notes {
+///     /// Asks the model to summarise the notes on a topic.
+///     #[prompt(title = "Summarise my notes")]
+///     fn summarise(
+///         /// The topic to summarise.
+///         #[arg(complete = topics)]
+///         topic: String,
+///         /// At most this many sentences.
+///         sentences: Option<u32>,
+///     ) -> Vec<Message> {
+///         let n = sentences.unwrap_or(3);
+///         vec![Message::user(format!("Summarise my notes about {topic} in {n} sentences."))]
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// | Key | |
+/// |---|---|
+/// | `name = "..."` | the prompt's name (default: the method's) |
+/// | `title = "..."` | a human-readable title |
+/// | `description = "..."` | what it is for (default: the doc comment; one of the two is required) |
+///
+/// Arguments are typed and documented like a tool's (`Option<T>` optional, `#[arg(default)]`,
+/// `#[arg(rename)]`); MCP passes them as strings, which are decoded into the parameter types,
+/// and a missing required argument is an invalid-params error naming it. `#[arg(complete = f)]`
+/// names the function completing an argument. The method returns a `String` or `&'static str`
+/// (one user message), a `Message`, a `Vec<Message>` (text, images, embedded resources), or a
+/// `Result` of those.
+#[proc_macro_attribute]
+pub fn prompt(_args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::free_marker("prompt", input.into()).into()
 }
 
 /// Derives `Serialize`, `Deserialize` and `JsonSchema` for a struct or enum of the plugin's

@@ -1038,7 +1038,7 @@ mod tests {
             errors,
             [
                 "`#[tool]` goes on a method (`fn`), not on this item",
-                "`#[arg(...)]` applies to the parameters of `#[tool]` methods",
+                "`#[arg(...)]` applies to the parameters of `#[tool]`, `#[resource]` and `#[prompt]` methods",
                 "duplicate `#[tool]` on this method",
                 "expected `#[tool]` or `#[tool(...)]`",
                 "expected `true` or `false`: `read_only = true`",

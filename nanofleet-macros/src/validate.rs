@@ -623,7 +623,7 @@ fn signature(def: &parse::Method, kind: Kind, errors: &Errors) {
     if !def.generics.params.is_empty() || def.generics.where_clause.is_some() {
         errors.at(
             &def.generics,
-            format!("a {what} cannot be generic: its schemas are derived from concrete types"),
+            format!("a {what} cannot be generic: its input and output schemas are derived from concrete types"),
         );
     }
     if let Some(unsafety) = def.unsafety {

@@ -102,10 +102,11 @@ pub use agent::AgentId;
 pub use api::NanoApi;
 pub use error::Error;
 pub use manifest::Manifest;
-/// `#[plugin(...)]` on an impl block and `#[tool]` on its methods: see [`macro@plugin`].
+/// `#[plugin(...)]` on an impl block, with `#[tool]`, `#[resource(...)]` and `#[prompt]` on its
+/// methods: see [`macro@plugin`].
 /// `#[data]` on a struct or enum derives serde's and schemars' traits through this crate: see
 /// [`macro@data`].
-pub use nanofleet_macros::{data, plugin, tool};
+pub use nanofleet_macros::{data, plugin, prompt, resource, tool};
 pub use plugin::Plugin;
 pub use server::serve;
 #[cfg(feature = "store")]
