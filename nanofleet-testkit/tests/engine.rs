@@ -213,10 +213,19 @@ async fn a_plugin_runs_as_the_host_runs_it_and_leaves_nothing_behind() {
         matches!(err, Error::Request { .. }) && err.to_string().contains("no_such_tool"),
         "{err}"
     );
-    let err = alice
+    // Each note is a resource of its agent's; one the agent does not have is an MCP error.
+    let note = alice
         .read_resource("notes://1")
         .await
-        .expect_err("notes serves no resources");
+        .expect("alice's note 1");
+    assert_eq!(
+        serde_json::to_value(&note.contents[0]).expect("json")["text"],
+        "alice's secret"
+    );
+    let err = alice
+        .read_resource("notes://999")
+        .await
+        .expect_err("alice has no note 999");
     assert!(matches!(err, Error::Request { .. }), "{err}");
     let err = alice
         .call("list_notes", json!(["not", "an", "object"]))

@@ -1,9 +1,14 @@
 //! `notes`: per-agent notes, persisted in the plugin's data volume.
 //!
 //! Each agent sees only its own notes: the [`AgentStore`] a tool gets is bound to the agent
-//! the request was made for.
+//! the request was made for. Each note is also a resource, `notes://{id}`, which clients can
+//! read and subscribe to (adding or deleting a note tells the agent's subscribed clients), and
+//! `summarise_notes` is a prompt built from the agent's notes.
 
-use nanofleet_sdk::{AgentStore, Error, Plugin, ToolError, plugin};
+use nanofleet_sdk::{
+    AgentStore, Error, Plugin, ToolCall, ToolError, completion::Completion, plugin,
+    prompt::Message, subscription::ResourceUpdates,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +66,7 @@ impl Notes {
     async fn add_note(
         &self,
         store: AgentStore,
+        updates: ResourceUpdates,
         /// The note's text.
         text: String,
     ) -> Result<Added, ToolError> {
@@ -72,6 +78,7 @@ impl Notes {
         }
         let notes = store.collection::<String>(NOTES);
         let id = notes.insert(&text).await?;
+        updates.changed(&note_uri(id)).await;
         Ok(Added {
             id,
             count: notes.len().await?,
@@ -95,12 +102,64 @@ impl Notes {
     async fn delete_note(
         &self,
         store: AgentStore,
+        updates: ResourceUpdates,
         /// The id `add_note` returned.
         id: u64,
     ) -> Result<Deleted, ToolError> {
         let deleted = store.collection::<String>(NOTES).remove(id).await?;
+        if deleted {
+            updates.changed(&note_uri(id)).await;
+        }
         Ok(Deleted { deleted })
     }
+
+    /// One of the calling agent's notes.
+    #[resource(uri_template = "notes://{id}", name = "note", mime_type = "text/plain")]
+    async fn note(
+        &self,
+        store: AgentStore,
+        /// The id `add_note` returned.
+        #[arg(complete = complete_note_id)]
+        id: u64,
+    ) -> Result<Option<String>, ToolError> {
+        Ok(store.collection::<String>(NOTES).get(id).await?)
+    }
+
+    /// Asks the model to summarise the calling agent's notes.
+    #[prompt(title = "Summarise my notes")]
+    async fn summarise_notes(
+        &self,
+        store: AgentStore,
+        /// What the summary should focus on, if anything.
+        focus: Option<String>,
+    ) -> Result<Message, ToolError> {
+        let notes = store.collection::<String>(NOTES).list().await?;
+        let mut text = String::from("Here are my notes:\n");
+        for (id, note) in &notes {
+            text.push_str(&format!("- ({id}) {note}\n"));
+        }
+        match focus {
+            Some(focus) => text.push_str(&format!("Summarise them, focusing on {focus}.")),
+            None => text.push_str("Summarise them."),
+        }
+        Ok(Message::user(text))
+    }
+}
+
+/// The resource URI of note `id`.
+pub fn note_uri(id: u64) -> String {
+    format!("notes://{id}")
+}
+
+/// Completes a note id from the calling agent's notes.
+async fn complete_note_id(typed: Completion, call: ToolCall) -> Result<Vec<String>, ToolError> {
+    let store: AgentStore = call.extract()?;
+    let notes = store.collection::<String>(NOTES).list().await?;
+    Ok(notes
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .filter(|id| id.starts_with(typed.value()))
+        .collect())
 }
 
 /// The plugin, for tests and embedding.
