@@ -13,7 +13,7 @@ use syn::{
 
 use crate::{
     attr::Errors,
-    parse::{self, ArgDefault, Injected, Output, ParamKind, Receiver},
+    parse::{self, ArgDefault, Output, ParamKind, Receiver},
     validate::{self, GENERATED_METHODS},
 };
 
@@ -180,15 +180,6 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
             let builder = builder.prompt(#prompt);
         }
     });
-    let injects = |wanted: &[Injected]| {
-        plugin
-            .methods()
-            .flat_map(|m| &m.params)
-            .any(|p| matches!(p.kind, ParamKind::Injected(i) if wanted.contains(&i)))
-    };
-    let uses_store =
-        injects(&[Injected::AgentStore, Injected::SharedStore]).then(|| quote!(.uses_store()));
-    let requires_host_api = injects(&[Injected::NanoApi]).then(|| quote!(.requires_host_api()));
     // The UI function borrows the state, so it runs before the state moves into the builder.
     let (ui_before, ui_after) = match plugin.ui {
         Some(path) => (
@@ -222,9 +213,7 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
                 #ui_before
                 let builder = ::nanofleet_sdk::__private::Plugin::builder(Self::manifest())
                     #ui_after
-                    .state(self)
-                    #uses_store
-                    #requires_host_api;
+                    .state(self);
                 #(#tools)*
                 #(#resources)*
                 #(#prompts)*
@@ -321,6 +310,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     let title_name = format!("{}Arguments", tool.name);
     let args_struct = args_struct(def, self_ty, &title_name, true);
     let (extractions, call) = invocation(def);
+    let requirements = requirements(def);
     let result = wrap(call, &def.output);
     // Errors about the result (an error type without `Display`, a future that is not
     // `Send`) point at the return type, or at the method's name when it has none.
@@ -337,6 +327,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
                 #title
                 #(#annotations)*
                 #output
+                #(#requirements)*
                 .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| async move {
                     #(#extractions)*
                     ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#result)
@@ -381,6 +372,19 @@ fn invocation(def: &parse::Method) -> (Vec<TokenStream>, TokenStream) {
     (extractions, call)
 }
 
+/// `.requires::<T>()` for each injected parameter: the type declares what it needs from the
+/// plugin (`FromToolCall::requirements`), checked when the plugin starts.
+fn requirements(def: &parse::Method) -> Vec<TokenStream> {
+    def.params
+        .iter()
+        .filter(|p| matches!(p.kind, ParamKind::Injected(_)))
+        .map(|p| {
+            let ty = &p.ty;
+            quote_spanned!(ty.span()=> .requires::<#ty>())
+        })
+        .collect()
+}
+
 /// `.complete("name", path)` for each argument with `#[arg(complete = path)]`.
 fn completers(def: &parse::Method) -> Vec<TokenStream> {
     def.params
@@ -414,6 +418,7 @@ fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStrea
         .mime_type
         .as_ref()
         .map(|m| quote!(.mime_type(#m)));
+    let requirements = requirements(def);
     let (extractions, call) = invocation(def);
     let handler_span = def
         .output_ty
@@ -431,7 +436,7 @@ fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStrea
             format_ident!("resource"),
             quote! {
                 ::nanofleet_sdk::__private::Resource::new(#uri, #name)
-                    #title #description #mime_type
+                    #title #description #mime_type #(#requirements)*
                     .#handler(|__call: ::nanofleet_sdk::__private::ToolCall| #body)
             },
         ),
@@ -444,7 +449,7 @@ fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStrea
                     {
                         #vars
                         ::nanofleet_sdk::__private::ResourceTemplate::new(#template, #name)
-                            #title #description #mime_type
+                            #title #description #mime_type #(#requirements)*
                             .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| #body)
                             #(#completers)*
                     }
@@ -731,7 +736,7 @@ mod tests {
         )
         .to_string();
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains(". uses_store ()"), "{out}");
+        assert!(out.contains(". requires :: < AgentStore > ()"), "{out}");
         assert!(out.contains(". output :: < Vec < u64 > > ()"), "{out}");
         assert!(!out.contains("# [tool]"), "{out}");
     }

@@ -74,9 +74,7 @@
 //!     }
 //!
 //!     pub fn plugin_builder(self) -> sdk::PluginBuilder {
-//!         let builder = sdk::Plugin::builder(Self::manifest())
-//!             .state(self)
-//!             .uses_store(); // a tool takes `AgentStore`
+//!         let builder = sdk::Plugin::builder(Self::manifest()).state(self);
 //!         // One statement per tool, carrying the method's `#[cfg(...)]` attributes if any.
 //!         let builder = builder.tool({
 //!             // The arguments: what the model sends, and the input schema.
@@ -90,6 +88,8 @@
 //!             sdk::Tool::new("add_note", "Saves a note for the calling agent.")
 //!                 .destructive(false)
 //!                 .output::<u64>() // wrapped as {"result": ...}: not an object
+//!                 // What each injected type needs (here: the store), checked at start-up.
+//!                 .requires::<AgentStore>()
 //!                 .handler(|__args: __Args, __call: sdk::ToolCall| async move {
 //!                     // `&self` and the injected parameters come from the call.
 //!                     let __state: sdk::State<Self> = __call.extract()?;

@@ -87,17 +87,6 @@ pub(crate) struct Prompt<'a> {
     pub def: &'a parse::Method,
 }
 
-impl Plugin<'_> {
-    /// Every method the plugin is made of: tools, resources, prompts.
-    pub fn methods(&self) -> impl Iterator<Item = &parse::Method> {
-        self.tools
-            .iter()
-            .map(|t| t.def)
-            .chain(self.resources.iter().map(|r| &r.def.method))
-            .chain(self.prompts.iter().map(|p| p.def))
-    }
-}
-
 pub(crate) fn plugin<'a>(plugin: &'a parse::Plugin, errors: &Errors) -> Option<Plugin<'a>> {
     // Cargo sets it for the crate being compiled, which the macro runs for.
     let crate_version = std::env::var("CARGO_PKG_VERSION").ok();

@@ -77,6 +77,7 @@ mod paging;
 pub use nanofleet_contracts::manifest;
 pub mod plugin;
 pub mod prompt;
+pub mod requirements;
 pub mod resource;
 pub mod server;
 pub mod stdio;

@@ -40,6 +40,7 @@ use crate::{
     manifest::{Manifest, rules},
     paging::page,
     prompt::{Prompt, PromptFailure, Prompts},
+    requirements::{Requirements, StateType},
     resource::{ReadFailure, Resource, ResourceTemplate, Resources},
     server::SessionRoute,
     subscription::Subscriptions,
@@ -79,6 +80,8 @@ pub(crate) struct Definition {
     pub(crate) uses_store: bool,
     #[cfg(feature = "host-api")]
     pub(crate) requires_host_api: bool,
+    /// The state types handlers take, with who takes them: checked at start.
+    pub(crate) required_states: Vec<(String, StateType)>,
     /// The tools whose structured results are wrapped as `{"result": ...}`.
     #[cfg(feature = "testing")]
     pub(crate) wrapped_outputs: std::collections::HashSet<String>,
@@ -271,7 +274,44 @@ impl PluginBuilder {
     }
 
     /// Checks the manifest and every tool, reporting all problems at once.
-    pub fn build(self) -> Result<Plugin, Error> {
+    pub fn build(mut self) -> Result<Plugin, Error> {
+        // What the handlers' types need (`FromToolCall::requirements`), with who needs it.
+        let needs: Vec<(String, &Requirements)> = self
+            .tools
+            .iter()
+            .map(|t| (format!("tool `{}`", t.name), &t.requirements))
+            .chain(
+                self.resources
+                    .iter()
+                    .map(|r| (format!("resource `{}`", r.uri), &r.requirements)),
+            )
+            .chain(self.resource_templates.iter().map(|r| {
+                (
+                    format!("resource template `{}`", r.template.source),
+                    &r.requirements,
+                )
+            }))
+            .chain(
+                self.prompts
+                    .iter()
+                    .map(|p| (format!("prompt `{}`", p.name), &p.requirements)),
+            )
+            .collect();
+        let mut all = Requirements::default();
+        let mut required_states = Vec::new();
+        for (who, needs) in &needs {
+            all.extend(needs);
+            required_states.extend(needs.states.iter().map(|s| (who.clone(), s.clone())));
+        }
+        drop(needs);
+        #[cfg(feature = "store")]
+        {
+            self.uses_store |= all.store;
+        }
+        #[cfg(feature = "host-api")]
+        {
+            self.requires_host_api |= all.host_api;
+        }
         let mut problems: Vec<BuildProblem> = self
             .manifest
             .validate()
@@ -357,6 +397,7 @@ impl PluginBuilder {
                 uses_store: self.uses_store,
                 #[cfg(feature = "host-api")]
                 requires_host_api: self.requires_host_api,
+                required_states,
                 #[cfg(feature = "testing")]
                 wrapped_outputs,
             }),
@@ -459,6 +500,25 @@ impl Running {
         #[cfg(feature = "store")]
         if running.def.uses_store {
             running.store().map_err(|e| Error::Config(e.to_string()))?;
+        }
+        let missing: Vec<BuildProblem> = running
+            .def
+            .required_states
+            .iter()
+            .filter(|(_, state)| {
+                !running.state_overrides.contains_key(&state.id)
+                    && !running.def.state.contains_key(&state.id)
+            })
+            .map(|(who, state)| {
+                BuildProblem::new(format!(
+                    "{who} takes `State<{}>`, but the plugin has no state of that type: give it \
+                     one with `PluginBuilder::state` (in tests, `TestClientBuilder::state`)",
+                    state.name
+                ))
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InvalidPlugin(missing));
         }
         #[cfg(feature = "host-api")]
         if running.def.requires_host_api {

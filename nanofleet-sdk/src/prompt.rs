@@ -39,8 +39,9 @@ use serde::de::DeserializeOwned;
 use crate::{
     completion::{Completers, Completion, IntoCompletions},
     content::Content,
+    requirements::Requirements,
     resource::decode_strings,
-    tool::ToolCall,
+    tool::{FromToolCall, ToolCall},
 };
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -139,6 +140,7 @@ pub struct Prompt {
     pub(crate) description: Cow<'static, str>,
     pub(crate) arguments: Vec<PromptArgument>,
     pub(crate) handler: Option<ErasedPrompt>,
+    pub(crate) requirements: Requirements,
     pub(crate) completers: Completers,
 }
 
@@ -153,6 +155,13 @@ impl fmt::Debug for Prompt {
 }
 
 impl Prompt {
+    /// Declares that the handler takes a `T` (extracted with [`ToolCall::extract`]); see
+    /// [`Tool::requires`](crate::tool::Tool::requires).
+    pub fn requires<T: FromToolCall>(mut self) -> Self {
+        T::requirements(&mut self.requirements);
+        self
+    }
+
     /// A prompt named `name` (checked like a tool name by
     /// [`PluginBuilder::build`](crate::plugin::PluginBuilder::build)), described as
     /// `description`.
@@ -166,6 +175,7 @@ impl Prompt {
             description: description.into(),
             arguments: Vec::new(),
             handler: None,
+            requirements: Requirements::default(),
             completers: Completers::default(),
         }
     }

@@ -39,7 +39,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     completion::{Completers, Completion, IntoCompletions},
-    tool::{Json, ToolCall},
+    requirements::Requirements,
+    tool::{FromToolCall, Json, ToolCall},
 };
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -231,6 +232,7 @@ pub struct Resource {
     pub(crate) uri: Cow<'static, str>,
     pub(crate) about: Described,
     pub(crate) handler: Option<ErasedRead>,
+    pub(crate) requirements: Requirements,
 }
 
 impl fmt::Debug for Resource {
@@ -244,12 +246,20 @@ impl fmt::Debug for Resource {
 }
 
 impl Resource {
+    /// Declares that the handler takes a `T` (extracted with [`ToolCall::extract`]); see
+    /// [`Tool::requires`](crate::tool::Tool::requires).
+    pub fn requires<T: FromToolCall>(mut self) -> Self {
+        T::requirements(&mut self.requirements);
+        self
+    }
+
     /// A resource at `uri` (absolute: `scheme:…`), listed as `name`.
     pub fn new(uri: impl Into<Cow<'static, str>>, name: impl Into<Cow<'static, str>>) -> Self {
         Self {
             uri: uri.into(),
             about: Described::new(name.into()),
             handler: None,
+            requirements: Requirements::default(),
         }
     }
 
@@ -312,6 +322,7 @@ pub struct ResourceTemplate {
     pub(crate) template: UriTemplate,
     pub(crate) about: Described,
     pub(crate) handler: Option<ErasedTemplateRead>,
+    pub(crate) requirements: Requirements,
     pub(crate) completers: Completers,
 }
 
@@ -326,6 +337,13 @@ impl fmt::Debug for ResourceTemplate {
 }
 
 impl ResourceTemplate {
+    /// Declares that the handler takes a `T` (extracted with [`ToolCall::extract`]); see
+    /// [`Tool::requires`](crate::tool::Tool::requires).
+    pub fn requires<T: FromToolCall>(mut self) -> Self {
+        T::requirements(&mut self.requirements);
+        self
+    }
+
     /// A template such as `notes://{id}`, listed as `name`. A template that does not parse is
     /// reported by [`PluginBuilder::build`](crate::plugin::PluginBuilder::build).
     pub fn new(
@@ -336,6 +354,7 @@ impl ResourceTemplate {
             template: UriTemplate::parse(uri_template.into()),
             about: Described::new(name.into()),
             handler: None,
+            requirements: Requirements::default(),
             completers: Completers::default(),
         }
     }

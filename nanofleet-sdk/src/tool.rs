@@ -60,6 +60,7 @@ use crate::{
     agent::{AgentId, AgentIdError},
     env::PluginEnv,
     plugin::Running,
+    requirements::Requirements,
 };
 
 /// The key under which a non-object structured result is wrapped: MCP requires
@@ -82,6 +83,7 @@ pub struct Tool {
     pub(crate) wrap_output: bool,
     pub(crate) annotations: ToolAnnotations,
     pub(crate) handler: Option<ErasedHandler>,
+    pub(crate) requirements: Requirements,
 }
 
 impl fmt::Debug for Tool {
@@ -111,7 +113,16 @@ impl Tool {
             wrap_output: false,
             annotations: ToolAnnotations::default(),
             handler: None,
+            requirements: Requirements::default(),
         }
+    }
+
+    /// Declares that the handler takes a `T` (extracted with [`ToolCall::extract`]): what `T`
+    /// needs from the plugin ([`FromToolCall::requirements`]) is then checked when the plugin
+    /// starts. The macros call it for every injected parameter.
+    pub fn requires<T: FromToolCall>(mut self) -> Self {
+        T::requirements(&mut self.requirements);
+        self
     }
 
     /// The tool's name.
@@ -342,6 +353,13 @@ impl ToolCall {
 pub trait FromToolCall: Sized {
     /// Extracts the value, or explains why it is unavailable.
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError>;
+
+    /// What the value needs from the plugin (its store, the host API, a state value), so that
+    /// a plugin missing it fails when it starts rather than at the first call. Nothing, by
+    /// default.
+    fn requirements(needs: &mut Requirements) {
+        let _ = needs;
+    }
 }
 
 /// The outcome of reading `agent_id` from a request, stored in the request's extensions by
@@ -374,12 +392,20 @@ impl FromToolCall for AgentStore {
         let agent = AgentId::from_tool_call(call)?;
         Ok(call.plugin.store()?.for_agent(agent))
     }
+
+    fn requirements(needs: &mut Requirements) {
+        needs.store();
+    }
 }
 
 #[cfg(feature = "store")]
 impl FromToolCall for SharedStore {
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         Ok(call.plugin.store()?.shared())
+    }
+
+    fn requirements(needs: &mut Requirements) {
+        needs.store();
     }
 }
 
@@ -389,6 +415,10 @@ impl FromToolCall for NanoApi {
         call.plugin
             .nano_api()
             .map_err(|e| ToolError::new(e.to_string()))
+    }
+
+    fn requirements(needs: &mut Requirements) {
+        needs.host_api();
     }
 }
 
@@ -450,6 +480,10 @@ impl<T> std::ops::Deref for State<T> {
 }
 
 impl<T: Send + Sync + 'static> FromToolCall for State<T> {
+    fn requirements(needs: &mut Requirements) {
+        needs.state::<T>();
+    }
+
     fn from_tool_call(call: &ToolCall) -> Result<Self, ToolError> {
         call.plugin
             .state::<T>()

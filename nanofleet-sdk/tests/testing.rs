@@ -240,3 +240,32 @@ async fn the_builder_replaces_state_and_keeps_the_store_where_told() -> TestResu
     assert!(dir.path().join(nanofleet_sdk::store::STORE_FILE).exists());
     Ok(())
 }
+
+/// A state type nobody gives the plugin.
+struct Clock;
+
+#[tokio::test]
+async fn a_state_type_nobody_supplies_stops_the_plugin_at_start_naming_who_takes_it() -> TestResult
+{
+    let plugin = Plugin::builder(Manifest::new("t", "0.1.0", "t:0.1.0", 8080))
+        .tool(
+            Tool::new("now", "The time.")
+                .requires::<State<Clock>>()
+                .handler(|_: NoArgs, call: ToolCall| async move {
+                    let _clock: State<Clock> = call.extract()?;
+                    Ok::<_, ToolError>("tick")
+                }),
+        )
+        .build()?;
+    let err = TestClient::new(&plugin).expect_err("no Clock was given");
+    let message = err.to_string();
+    assert!(
+        message.contains("tool `now` takes `State<testing::Clock>`"),
+        "{message}"
+    );
+    // The test client may supply it in the plugin's place.
+    let client = TestClient::builder(&plugin).state(Clock).build()?;
+    let alice = client.connect_as("alice").await?;
+    assert_eq!(alice.call_text("now", json!({})).await?, "tick");
+    Ok(())
+}
