@@ -370,3 +370,66 @@ async fn a_client_that_can_be_asked_gets_a_session_of_its_own_and_can_end_it() {
     let (resp, _) = send(&router, req).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// The `_meta` every request of protocol 2026-07-28 carries in place of a handshake.
+fn meta_2026() -> serde_json::Value {
+    serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test-client", "version": "1.0.0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+#[tokio::test]
+async fn protocol_2026_07_28_discovers_and_calls_without_a_handshake() {
+    let router = client().router();
+    // server/discover: what initialize told, without a session.
+    let req = post("/mcp")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .body(Body::from(rpc(
+            1,
+            "server/discover",
+            serde_json::json!({"_meta": meta_2026()}),
+        )))
+        .expect("request");
+    let (resp, body) = send(&router, req).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    let result = &json(&body)["result"];
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .is_some_and(|v| v.contains(&"2026-07-28".into()) && v.contains(&"2024-11-05".into())),
+        "{body}"
+    );
+    assert!(result["capabilities"]["tools"].is_object(), "{body}");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "probe"
+    );
+
+    // tools/call with the standard headers and per-request metadata, agent from the URL.
+    let call = |method_header: Option<&str>| {
+        let mut req = post("/mcp?agent_id=ada")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-name", "whoami");
+        if let Some(method) = method_header {
+            req = req.header("mcp-method", method);
+        }
+        req.body(Body::from(rpc(
+            2,
+            "tools/call",
+            serde_json::json!({"name": "whoami", "arguments": {}, "_meta": meta_2026()}),
+        )))
+        .expect("request")
+    };
+    let (resp, body) = send(&router, call(Some("tools/call"))).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert_eq!(json(&body)["result"]["content"][0]["text"], "ada", "{body}");
+
+    // The Mcp-Method header is required on this revision, and must name the body's method.
+    let (resp, body) = send(&router, call(None)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+    let (resp, body) = send(&router, call(Some("tools/list"))).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+}
