@@ -299,6 +299,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
         ("destructive", def.destructive),
         ("idempotent", def.idempotent),
         ("open_world", def.open_world),
+        ("task", def.task),
     ]
     .into_iter()
     .filter_map(|(hint, value)| {

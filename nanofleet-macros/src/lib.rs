@@ -292,6 +292,7 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 /// | `description = "..."` | what the model reads to choose the tool (default: the doc comment; one of the two is required) |
 /// | `title = "..."` | a human-readable title |
 /// | `read_only`, `destructive`, `idempotent`, `open_world` | the MCP annotations; `read_only` alone means `read_only = true` |
+/// | `task` | calls may run as tasks (MCP's tasks extension): a client that declares it gets a task to poll at once; see `nanofleet_sdk::task` |
 ///
 /// `#[tool]` only means something inside a `#[plugin(...)]` impl block, which reads and removes
 /// it. Anywhere else it is an error, since a free function has no plugin to belong to:

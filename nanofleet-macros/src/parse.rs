@@ -76,6 +76,8 @@ pub(crate) struct Method {
     pub destructive: Option<bool>,
     pub idempotent: Option<bool>,
     pub open_world: Option<bool>,
+    /// `#[tool(task)]`: calls may run as tasks.
+    pub task: Option<bool>,
     /// The method's `#[cfg(...)]` attributes (which it keeps): the tool exists only where
     /// the method does.
     pub cfgs: Vec<Attribute>,
@@ -217,6 +219,7 @@ static TOOL: Keys = Keys {
         "destructive",
         "idempotent",
         "open_world",
+        "task",
     ],
 };
 
@@ -431,6 +434,7 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
     let mut destructive = Slot::new(&TOOL, "destructive");
     let mut idempotent = Slot::new(&TOOL, "idempotent");
     let mut open_world = Slot::new(&TOOL, "open_world");
+    let mut task = Slot::new(&TOOL, "task");
 
     match &marker.meta {
         syn::Meta::Path(_) => {}
@@ -455,6 +459,8 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
                     idempotent.set(errors, path, attr::flag(errors, &meta)?);
                 } else if path.is_ident("open_world") {
                     open_world.set(errors, path, attr::flag(errors, &meta)?);
+                } else if path.is_ident("task") {
+                    task.set(errors, path, attr::flag(errors, &meta)?);
                 } else {
                     TOOL.unknown(errors, &meta)?;
                 }
@@ -477,6 +483,7 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
         destructive: destructive.get(),
         idempotent: idempotent.get(),
         open_world: open_world.get(),
+        task: task.get(),
         ..signature(method, errors)
     }
 }
@@ -589,6 +596,7 @@ fn signature(method: &mut ImplItemFn, errors: &Errors) -> Method {
         destructive: None,
         idempotent: None,
         open_world: None,
+        task: None,
         cfgs: method
             .attrs
             .iter()

@@ -85,6 +85,7 @@ pub mod stdio;
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub mod store;
 pub mod subscription;
+pub mod task;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -15,12 +15,14 @@ use rmcp::model::SetLevelRequestParams;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-        CompleteResult, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+        CompleteRequestParams, CompleteResult, CreateTaskResult, GetPromptRequestParams,
+        GetPromptResponse, GetPromptResult, GetTaskParams, GetTaskResult, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
         ReadResourceResult, Reference, ResourceContents, ResourcesCapability, ServerCapabilities,
-        ServerConfig, SubscribeRequestParams, Tool as McpTool, UnsubscribeRequestParams,
+        ServerConfig, SubscribeRequestParams, TASKS_EXTENSION_ID, Tool as McpTool,
+        UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::RequestContext,
 };
@@ -44,6 +46,7 @@ use crate::{
     resource::{ReadFailure, Resource, ResourceTemplate, Resources},
     server::SessionRoute,
     subscription::Subscriptions,
+    task::Tasks,
     tool::{ErasedHandler, Tool, ToolCall, is_valid_input_schema},
 };
 
@@ -80,6 +83,8 @@ pub(crate) struct Definition {
     pub(crate) uses_store: bool,
     #[cfg(feature = "host-api")]
     pub(crate) requires_host_api: bool,
+    /// The tools whose calls may run as tasks.
+    pub(crate) task_tools: std::collections::HashSet<String>,
     /// The state types handlers take, with who takes them: checked at start.
     pub(crate) required_states: Vec<(String, StateType)>,
     /// The tools whose structured results are wrapped as `{"result": ...}`.
@@ -319,6 +324,7 @@ impl PluginBuilder {
             .map(|d| BuildProblem::new(format!("manifest {d}")))
             .collect();
         let mut handlers = HashMap::new();
+        let mut task_tools = std::collections::HashSet::new();
         #[cfg(feature = "testing")]
         let mut wrapped_outputs = std::collections::HashSet::new();
         let mut tools = Vec::with_capacity(self.tools.len());
@@ -361,6 +367,9 @@ impl PluginBuilder {
             if tool.wrap_output {
                 wrapped_outputs.insert(tool.name.to_string());
             }
+            if tool.task {
+                task_tools.insert(tool.name.to_string());
+            }
             let mut mcp = McpTool::new(tool.name.clone(), tool.description.clone(), input);
             mcp.title = tool.title.clone();
             mcp.output_schema = tool.output_schema.clone();
@@ -398,6 +407,7 @@ impl PluginBuilder {
                 #[cfg(feature = "host-api")]
                 requires_host_api: self.requires_host_api,
                 required_states,
+                task_tools,
                 #[cfg(feature = "testing")]
                 wrapped_outputs,
             }),
@@ -423,6 +433,8 @@ pub struct Running {
     fixed_agent: Option<AgentId>,
     /// Who is subscribed to which resource.
     subscriptions: Subscriptions,
+    /// The tasks tools run as.
+    tasks: Tasks,
 }
 
 impl std::fmt::Debug for Running {
@@ -471,6 +483,12 @@ impl Running {
         if def.prompts.completes() || def.resources.completes() {
             capabilities.completions = Some(Default::default());
         }
+        if !def.task_tools.is_empty() {
+            capabilities
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert(TASKS_EXTENSION_ID.to_owned(), Default::default());
+        }
         let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
             def.manifest.name.clone(),
             def.manifest.version.clone(),
@@ -494,6 +512,7 @@ impl Running {
             log_levels: LogLevels::default(),
             fixed_agent,
             subscriptions: Subscriptions::default(),
+            tasks: Tasks::default(),
         });
         #[cfg(not(feature = "store"))]
         let _ = stores;
@@ -622,6 +641,7 @@ impl McpHandler {
             ctx: context,
             plugin: Arc::clone(&self.0),
             agent,
+            task: None,
         })
     }
 
@@ -682,8 +702,39 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
+        let as_task = self.0.def.task_tools.contains(request.name.as_ref())
+            && context
+                .client_capabilities()
+                .is_some_and(|caps| caps.supports_tasks());
         let call = self.request(context)?;
         let agent = call.extract::<Option<AgentId>>().ok().flatten();
+        if as_task
+            && self.0.tasks.has_room()
+            && let Some(handler) = self.0.def.handlers.get(request.name.as_ref())
+        {
+            let handler = Arc::clone(handler);
+            let (name, arguments) = (request.name.clone(), request.arguments.clone());
+            let owner = agent.clone();
+            let task = self
+                .0
+                .tasks
+                .spawn(owner.clone(), move |task, cancel| async move {
+                    let mut call = call;
+                    call.task = Some(task);
+                    // The call's own request has been answered: the task's cancellation is its own.
+                    call.ctx.ct = cancel;
+                    let started = Instant::now();
+                    let result = handler(arguments, call).await;
+                    log_call(
+                        &name,
+                        owner.as_ref(),
+                        started.elapsed(),
+                        &Ok(result.clone()),
+                    );
+                    result
+                });
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
         let outcome = match self.0.def.handlers.get(request.name.as_ref()) {
             Some(handler) => Ok(handler(request.arguments, call).await),
             None => Err(ErrorData::invalid_params(
@@ -731,6 +782,37 @@ impl ServerHandler for McpHandler {
         let call = self.request(context)?;
         let contents = self.read(&request.uri, call).await?;
         Ok(ReadResourceResult::new(contents).into())
+    }
+
+    /// The state of one of the calling agent's tasks; see [`crate::task`].
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let tasks = self.0.tasks.owned_by(&request.task_id, agent.as_ref())?;
+        Ok(GetTaskResult::new(tasks.get_task(&request.task_id)?))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let tasks = self.0.tasks.owned_by(&request.task_id, agent.as_ref())?;
+        tasks.update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let tasks = self.0.tasks.owned_by(&request.task_id, agent.as_ref())?;
+        tasks.cancel_task(&request.task_id)
     }
 
     /// Subscribes the client to a resource it can read; see [`crate::subscription`].

@@ -45,6 +45,7 @@ use rmcp::{
         ToolAnnotations,
     },
     service::{Peer, RequestContext},
+    task_manager::TaskContext,
 };
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
@@ -84,6 +85,8 @@ pub struct Tool {
     pub(crate) annotations: ToolAnnotations,
     pub(crate) handler: Option<ErasedHandler>,
     pub(crate) requirements: Requirements,
+    /// Whether a call may run as a task (see [`Tool::task`]).
+    pub(crate) task: bool,
 }
 
 impl fmt::Debug for Tool {
@@ -114,7 +117,18 @@ impl Tool {
             annotations: ToolAnnotations::default(),
             handler: None,
             requirements: Requirements::default(),
+            task: false,
         }
+    }
+
+    /// Lets a call run as a task (MCP's tasks extension, `io.modelcontextprotocol/tasks`): when
+    /// the client declares the extension, `tools/call` answers at once with a task the client
+    /// polls (`tasks/get`) and may cancel (`tasks/cancel`); other clients get the result
+    /// inline, as from any tool. Inside a task, [`Context::progress`] sets the task's status
+    /// message and [`Context::cancelled`] resolves on `tasks/cancel`. See [`crate::task`].
+    pub fn task(mut self, yes: bool) -> Self {
+        self.task = yes;
+        self
     }
 
     /// Declares that the handler takes a `T` (extracted with [`ToolCall::extract`]): what `T`
@@ -301,6 +315,8 @@ pub struct ToolCall {
     pub(crate) plugin: Arc<Running>,
     /// The agent the request is for (see [`crate::caller`]), or why it names none.
     pub(crate) agent: Result<AgentId, AgentIdError>,
+    /// The task the call runs as, if it does.
+    pub(crate) task: Option<TaskContext>,
 }
 
 impl fmt::Debug for ToolCall {
@@ -457,6 +473,7 @@ impl FromToolCall for Context {
             progress_token: call.ctx.meta.get_progress_token(),
             ct: call.ctx.ct.clone(),
             min_level,
+            task: call.task.clone(),
         })
     }
 }
@@ -503,6 +520,8 @@ pub struct Context {
     ct: CancellationToken,
     /// The lowest level the client asked for with `logging/setLevel`; `None`: everything.
     min_level: Option<LogLevel>,
+    /// The task the call runs as, if it does: progress becomes its status message.
+    task: Option<TaskContext>,
 }
 
 impl fmt::Debug for Context {
@@ -518,6 +537,18 @@ impl Context {
     /// Reports progress, when the client asked for it (a `progressToken` in the request);
     /// otherwise does nothing. `progress` should grow with every call.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        if let Some(task) = &self.task {
+            // A task's client polls `tasks/get`: the report travels as its status message.
+            let done = match total {
+                Some(total) => format!("{progress}/{total}"),
+                None => progress.to_string(),
+            };
+            task.set_status_message(match message {
+                Some(message) => format!("{done}: {message}"),
+                None => done,
+            });
+            return;
+        }
         let Some(token) = self.progress_token.clone() else {
             return;
         };

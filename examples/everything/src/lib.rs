@@ -276,6 +276,27 @@ impl Everything {
         ]
     }
 
+    /// Counts to `steps`, one step every 50 ms, reporting progress; runs as a task for
+    /// clients that ask for tasks, and stops early when cancelled.
+    #[tool(task, read_only)]
+    async fn count_slowly(
+        &self,
+        ctx: Context,
+        /** How far to count. */
+        steps: u32,
+    ) -> String {
+        for step in 1..=steps {
+            tokio::select! {
+                () = ctx.cancelled() => return format!("cancelled at {step}"),
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            let message = format!("step {step}");
+            ctx.progress(f64::from(step), Some(f64::from(steps)), Some(&message))
+                .await;
+        }
+        format!("counted to {steps}")
+    }
+
     /// Answers at once (stream resumption is exercised by clients against it).
     #[tool(read_only)]
     fn test_reconnection(&self) -> &'static str {
