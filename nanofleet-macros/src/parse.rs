@@ -1051,7 +1051,7 @@ mod tests {
                 "expected `#[tool]` or `#[tool(...)]`",
                 "expected `true` or `false`: `read_only = true`",
                 "unknown attribute `wat` in `#[tool(...)]`; expected one of `name`, `title`, \
-                 `description`, `read_only`, `destructive`, `idempotent`, `open_world`",
+                 `description`, `read_only`, `destructive`, `idempotent`, `open_world`, `task`",
                 "unknown attribute `defualt` in `#[arg(...)]`; did you mean `default`?",
             ]
         );
