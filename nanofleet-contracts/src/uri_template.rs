@@ -88,9 +88,9 @@ mod tests {
 
     #[test]
     fn variables_are_read_and_bad_templates_explained() {
-        assert_eq!(variables("notes://{id}").unwrap(), ["id"]);
+        assert_eq!(variables("notes://{id}").expect("valid"), ["id"]);
         assert_eq!(
-            variables("test://template/{id}/data/{part}").unwrap(),
+            variables("test://template/{id}/data/{part}").expect("valid"),
             ["id", "part"]
         );
         for (bad, why) in [
@@ -100,7 +100,7 @@ mod tests {
             ("{id}", "starts with its scheme"),
             ("notes://{id", "never closed"),
         ] {
-            let err = parse(bad).unwrap_err();
+            let err = parse(bad).expect_err("invalid");
             assert!(err.contains(why), "{bad}: {err}");
         }
     }

@@ -57,7 +57,7 @@ async fn rpc(
     let json_text = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
-        .last()
+        .next_back()
         .map_or(text.clone(), str::to_owned);
     let value: Value = serde_json::from_str(&json_text).unwrap_or(Value::Null);
     assert!(
