@@ -279,7 +279,7 @@ impl PluginBuilder {
     }
 
     /// Checks the manifest and every tool, reporting all problems at once.
-    pub fn build(mut self) -> Result<Plugin, Error> {
+    pub fn build(self) -> Result<Plugin, Error> {
         // What the handlers' types need (`FromToolCall::requirements`), with who needs it.
         let needs: Vec<(String, &Requirements)> = self
             .tools
@@ -310,13 +310,9 @@ impl PluginBuilder {
         }
         drop(needs);
         #[cfg(feature = "store")]
-        {
-            self.uses_store |= all.store;
-        }
+        let uses_store = self.uses_store || all.store;
         #[cfg(feature = "host-api")]
-        {
-            self.requires_host_api |= all.host_api;
-        }
+        let requires_host_api = self.requires_host_api || all.host_api;
         let mut problems: Vec<BuildProblem> = self
             .manifest
             .validate()
@@ -403,9 +399,9 @@ impl PluginBuilder {
                 #[cfg(feature = "ui")]
                 ui: self.ui,
                 #[cfg(feature = "store")]
-                uses_store: self.uses_store,
+                uses_store,
                 #[cfg(feature = "host-api")]
-                requires_host_api: self.requires_host_api,
+                requires_host_api,
                 required_states,
                 task_tools,
                 #[cfg(feature = "testing")]
