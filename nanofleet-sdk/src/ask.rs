@@ -17,8 +17,19 @@
 //!
 //! A client that did not declare the capability is never sent the request: the call gets
 //! [`AskError::NotSupported`], which a tool can answer with a default or an error the model
-//! reads. Protocol 2026-07-28 forbids requests from server to client; there too the call gets
-//! [`AskError::NotSupported`].
+//! reads.
+//!
+//! # Protocol 2026-07-28: `input_required`
+//!
+//! That revision has no requests from server to client and no sessions. A tool asks the same
+//! way, and the SDK turns the question into the call's answer: `tools/call` returns
+//! `{"resultType": "input_required", "inputRequests": {...}}`, the client asks its user (or
+//! model) and retries the call with `inputResponses`, and the tool runs again from the start,
+//! this time getting the answer where it asked. Questions are keyed by the order they are
+//! asked in, so a tool must ask the same questions in the same order on every run (do
+//! nothing irreversible before its last question). The client's capabilities come from the
+//! request's `_meta`. Inside a task, a question makes the task `input_required` until the
+//! client answers with `tasks/update`.
 //!
 //! # Checking the answer
 //!
@@ -31,15 +42,21 @@
 // client; every earlier client still offers it, and it is what this module is for.
 #![allow(deprecated)]
 
-use std::fmt;
+use std::{
+    fmt,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use rmcp::{
-    RoleServer,
     model::{
-        CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitationAction,
-        ElicitationSchema, JsonObject, SamplingMessage,
+        CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult, ElicitRequest,
+        ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, InputRequest,
+        InputRequests, InputResponses, JsonObject, SamplingMessage,
     },
-    service::{Peer, ServiceError},
+    service::ServiceError,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -100,6 +117,13 @@ pub enum AskError {
     /// call was cancelled.
     #[error("asking the client failed: {0}")]
     Failed(String),
+    /// On protocol 2026-07-28 the question goes back as the call's `input_required` result;
+    /// the tool runs again when the client retries with the answer. Whatever the tool returns
+    /// after this is not sent.
+    #[error(
+        "the client is asked first: the call is answered with the question and retried with the answer"
+    )]
+    InputRequired,
 }
 
 impl From<AskError> for ToolError {
@@ -134,12 +158,50 @@ pub fn schema_of<T: JsonSchema>() -> Result<ElicitationSchema, AskError> {
 impl Context {
     /// Whether the client declared it can show the user a form.
     pub fn can_elicit(&self) -> bool {
-        client_declares(&self.peer, |c| c.elicitation.is_some())
+        self.client
+            .as_ref()
+            .is_some_and(|c| c.elicitation.is_some())
     }
 
     /// Whether the client declared it can run its model for the server.
     pub fn can_sample(&self) -> bool {
-        client_declares(&self.peer, |c| c.sampling.is_some())
+        self.client.as_ref().is_some_and(|c| c.sampling.is_some())
+    }
+
+    /// Sends `request` to the client and returns its answer: in a task, through the task
+    /// (`input_required` until `tasks/update`); on protocol 2026-07-28, through the call's
+    /// `input_required` result and its retry; otherwise as a request of the server's.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        request: InputRequest,
+        push: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, AskError> {
+        if let Some(task) = &self.task {
+            let key = self.round.next_key();
+            let answer = task
+                .request_input(key.clone(), request)
+                .await
+                .map_err(|e| AskError::Failed(format!("{e:?}")))?;
+            return decode_answer(&key, answer);
+        }
+        if self.input_required {
+            let key = self.round.next_key();
+            return match self.round.answer(&key) {
+                Some(answer) => decode_answer(&key, answer),
+                None => {
+                    self.round.ask(key, request);
+                    Err(AskError::InputRequired)
+                }
+            };
+        }
+        push.await.map_err(|e| match e {
+            ServiceError::McpError(ref data)
+                if data.code == rmcp::model::ErrorCode::INVALID_REQUEST =>
+            {
+                AskError::NotSupported("requests from the server")
+            }
+            other => failed(other),
+        })
     }
 
     /// Asks the user to fill in a form generated from `T` (its doc comments are the fields'
@@ -171,22 +233,17 @@ impl Context {
         }
         let wire =
             serde_json::to_value(&schema).map_err(|e| AskError::InvalidSchema(e.to_string()))?;
-        let result = self
-            .peer
-            .create_elicitation(ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message: message.into(),
-                requested_schema: schema,
-            })
-            .await
-            .map_err(|e| match e {
-                ServiceError::McpError(ref data)
-                    if data.code == rmcp::model::ErrorCode::INVALID_REQUEST =>
-                {
-                    AskError::NotSupported("elicitation")
-                }
-                other => failed(other),
-            })?;
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: message.into(),
+            requested_schema: schema,
+        };
+        let result: ElicitResult = self
+            .ask(
+                InputRequest::Elicitation(ElicitRequest::new(params.clone())),
+                self.peer.create_elicitation(params),
+            )
+            .await?;
         match result.action {
             ElicitationAction::Accept => {
                 let content = match result.content {
@@ -217,15 +274,11 @@ impl Context {
         if !self.can_sample() {
             return Err(AskError::NotSupported("sampling"));
         }
-        let result = self.peer.create_message(request).await;
-        result.map_err(|e| match e {
-            ServiceError::McpError(ref data)
-                if data.code == rmcp::model::ErrorCode::INVALID_REQUEST =>
-            {
-                AskError::NotSupported("sampling")
-            }
-            other => failed(other),
-        })
+        self.ask(
+            InputRequest::CreateMessage(CreateMessageRequest::new(request.clone())),
+            self.peer.create_message(request),
+        )
+        .await
     }
 
     /// Asks the client's model one question and returns the text of its answer.
@@ -252,11 +305,54 @@ impl Context {
     }
 }
 
-fn client_declares(
-    peer: &Peer<RoleServer>,
-    has: impl Fn(&rmcp::model::ClientCapabilities) -> bool,
-) -> bool {
-    peer.peer_info().is_some_and(|info| has(&info.capabilities))
+/// The questions one run of a tool asked through `input_required` (protocol 2026-07-28), and
+/// the answers the client's retry carries to the previous run's.
+#[derive(Debug, Default)]
+pub(crate) struct InputRound {
+    answers: Option<InputResponses>,
+    asked: Mutex<InputRequests>,
+    next: AtomicUsize,
+}
+
+impl InputRound {
+    pub(crate) fn new(answers: Option<InputResponses>) -> Self {
+        Self {
+            answers,
+            ..Self::default()
+        }
+    }
+
+    /// The key of the next question: questions are told apart by the order they are asked in.
+    fn next_key(&self) -> String {
+        format!("ask-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    fn answer(&self, key: &str) -> Option<serde_json::Value> {
+        self.answers.as_ref()?.get(key).cloned()
+    }
+
+    fn ask(&self, key: String, request: InputRequest) {
+        self.lock().insert(key, request);
+    }
+
+    /// The questions asked this run, if any.
+    pub(crate) fn questions(&self) -> Option<InputRequests> {
+        let asked = std::mem::take(&mut *self.lock());
+        (!asked.is_empty()).then_some(asked)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, InputRequests> {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A client's answer (from `inputResponses` or `tasks/update`), decoded: input from outside.
+fn decode_answer<T: serde::de::DeserializeOwned>(
+    key: &str,
+    answer: serde_json::Value,
+) -> Result<T, AskError> {
+    serde_json::from_value(answer)
+        .map_err(|e| AskError::InvalidAnswer(format!("the answer to `{key}`: {e}")))
 }
 
 fn describe_path_error(e: serde_path_to_error::Error<serde_json::Error>) -> String {

@@ -18,11 +18,11 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
         CompleteRequestParams, CompleteResult, CreateTaskResult, GetPromptRequestParams,
         GetPromptResponse, GetPromptResult, GetTaskParams, GetTaskResult, Implementation,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
-        ReadResourceResult, Reference, ResourceContents, ResourcesCapability, ServerCapabilities,
-        ServerConfig, SubscribeRequestParams, TASKS_EXTENSION_ID, Tool as McpTool,
-        UnsubscribeRequestParams, UpdateTaskParams,
+        InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams,
+        ReadResourceResponse, ReadResourceResult, Reference, ResourceContents, ResourcesCapability,
+        ServerCapabilities, ServerConfig, SubscribeRequestParams, TASKS_EXTENSION_ID,
+        Tool as McpTool, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::RequestContext,
 };
@@ -35,6 +35,7 @@ use crate::store::{Store, StoreError};
 use crate::ui::Ui;
 use crate::{
     agent::AgentId,
+    ask::InputRound,
     completion::{self, Completion},
     env::PluginEnv,
     error::{BuildProblem, Error},
@@ -638,6 +639,7 @@ impl McpHandler {
             plugin: Arc::clone(&self.0),
             agent,
             task: None,
+            round: Arc::default(),
         })
     }
 
@@ -702,8 +704,11 @@ impl ServerHandler for McpHandler {
             && context
                 .client_capabilities()
                 .is_some_and(|caps| caps.supports_tasks());
-        let call = self.request(context)?;
+        let mut call = self.request(context)?;
         let agent = call.extract::<Option<AgentId>>().ok().flatten();
+        // The answers a retry carries to the questions of its previous round (2026-07-28).
+        let round = Arc::new(InputRound::new(request.input_responses.clone()));
+        call.round = Arc::clone(&round);
         if as_task
             && self.0.tasks.has_room()
             && let Some(handler) = self.0.def.handlers.get(request.name.as_ref())
@@ -741,6 +746,14 @@ impl ServerHandler for McpHandler {
             )),
         };
         log_call(&request.name, agent.as_ref(), started.elapsed(), &outcome);
+        // A tool that asked the client this round is answered with the questions; the client
+        // retries with the answers, and the tool runs again (see `crate::ask`).
+        if let Some(questions) = round.questions() {
+            return Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+                Some(questions),
+                None,
+            )));
+        }
         outcome.map(Into::into)
     }
 

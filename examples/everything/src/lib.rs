@@ -151,8 +151,19 @@ impl Everything {
         /// The message to show the user.
         message: String,
     ) -> Result<String, ToolError> {
-        let answer = ctx.elicit_with(message, user_info_form()).await?;
-        Ok(format!("User response: <{answer}>"))
+        ask_user_info(&ctx, message).await
+    }
+
+    /// Asks the user for a username and an email address, as a task for clients that ask for
+    /// tasks (the question then waits in the task until `tasks/update` answers it).
+    #[tool(task)]
+    async fn elicit_in_task(
+        &self,
+        ctx: Context,
+        /// The message to show the user.
+        message: String,
+    ) -> Result<String, ToolError> {
+        ask_user_info(&ctx, message).await
     }
 
     /// Asks the user for a form whose every field has a default (SEP-1034).
@@ -303,6 +314,13 @@ impl Everything {
         "Reconnection test completed successfully. If you received this, the client properly \
          reconnected after stream closure."
     }
+}
+
+/// Asks for [`user_info_form`]: `User response: <action: ..., content: {...}>`, as the suite
+/// words it.
+async fn ask_user_info(ctx: &Context, message: String) -> Result<String, ToolError> {
+    let answer = ctx.elicit_with(message, user_info_form()).await?;
+    Ok(format!("User response: <{answer}>"))
 }
 
 /// `Elicitation completed: action=<action>, content=<content>`, as the suite words it.

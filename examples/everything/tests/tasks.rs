@@ -2,19 +2,16 @@
 //! answers at once with a task, `tasks/get` shows its progress and then its result, `tasks/cancel`
 //! stops it, and another agent cannot see or touch it.
 
+mod common;
+
 use std::time::Duration;
 
-use axum::body::Body;
-use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use nanofleet_sdk::testing::TestClient;
+use common::router;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
-/// A request of protocol 2026-07-28 as `agent`, with the standard headers and `_meta`; the
-/// client declares the tasks extension when `tasks` is set.
+/// A request as `agent`, from a client that declares the tasks extension when `tasks` is set.
 async fn rpc(
     router: &axum::Router,
     agent: &str,
@@ -22,54 +19,19 @@ async fn rpc(
     params: Value,
     tasks: bool,
 ) -> Value {
-    let mut params = params;
     let extensions = if tasks {
         json!({ TASKS: {} })
     } else {
         json!({})
     };
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {"extensions": extensions}
-    });
-    let name = params
-        .get("name")
-        .or_else(|| params.get("taskId"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let mut req = Request::post(format!("/mcp?agent_id={agent}"))
-        .header(header::HOST, "localhost")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        req = req.header("mcp-name", name);
-    }
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let req = req.body(Body::from(body.to_string())).expect("request");
-    let resp = router.clone().oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    // An SSE reply (progress before the result) carries the JSON in its last data line.
-    let json_text = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .next_back()
-        .map_or(text.clone(), str::to_owned);
-    let value: Value = serde_json::from_str(&json_text).unwrap_or(Value::Null);
-    assert!(
-        status == StatusCode::OK || value.get("error").is_some(),
-        "{status}: {text}"
-    );
-    value
-}
-
-fn router() -> axum::Router {
-    let plugin = everything::plugin().expect("the plugin builds");
-    TestClient::new(&plugin).expect("starts").router()
+    common::rpc(
+        router,
+        agent,
+        method,
+        params,
+        json!({"extensions": extensions}),
+    )
+    .await
 }
 
 async fn get(router: &axum::Router, agent: &str, id: &str) -> Value {
@@ -173,4 +135,57 @@ async fn cancel_stops_a_task_and_other_agents_cannot_see_or_cancel_it() {
     assert!(cancelled.get("error").is_none(), "{cancelled}");
     let done = until_done(&router, &id).await;
     assert_eq!(done["result"]["status"], "cancelled", "{done}");
+}
+
+#[tokio::test]
+async fn a_question_waits_in_the_task_until_tasks_update_answers_it() {
+    let router = router();
+    let caps = json!({"extensions": { TASKS: {} }, "elicitation": {}});
+    let started = common::rpc(
+        &router,
+        "ada",
+        "tools/call",
+        json!({"name": "elicit_in_task", "arguments": {"message": "Who?"}}),
+        caps.clone(),
+    )
+    .await;
+    let id = started["result"]["taskId"].as_str().expect("id").to_owned();
+    let mut waiting = Value::Null;
+    for _ in 0..100 {
+        waiting = common::rpc(
+            &router,
+            "ada",
+            "tasks/get",
+            json!({"taskId": id}),
+            caps.clone(),
+        )
+        .await;
+        if waiting["result"]["status"] == "input_required" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(waiting["result"]["status"], "input_required", "{waiting}");
+    let question = &waiting["result"]["inputRequests"]["ask-1"];
+    assert_eq!(question["method"], "elicitation/create", "{waiting}");
+    assert_eq!(question["params"]["message"], "Who?");
+
+    let answer =
+        json!({"ask-1": {"action": "accept", "content": {"username": "ada", "email": "a@b"}}});
+    let updated = common::rpc(
+        &router,
+        "ada",
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": answer}),
+        caps.clone(),
+    )
+    .await;
+    assert!(updated.get("error").is_none(), "{updated}");
+    let done = until_done(&router, &id).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"],
+        r#"User response: <action: accept, content: {"username":"ada","email":"a@b"}>"#,
+        "{done}"
+    );
 }

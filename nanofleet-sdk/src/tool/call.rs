@@ -3,7 +3,9 @@
 
 use std::{fmt, sync::Arc};
 
-use rmcp::{RoleServer, service::RequestContext, task_manager::TaskContext};
+use rmcp::{
+    RoleServer, model::ProtocolVersion, service::RequestContext, task_manager::TaskContext,
+};
 
 #[cfg(feature = "host-api")]
 use crate::api::NanoApi;
@@ -11,6 +13,7 @@ use crate::api::NanoApi;
 use crate::store::{AgentStore, SharedStore};
 use crate::{
     agent::{AgentId, AgentIdError},
+    ask::InputRound,
     env::PluginEnv,
     logging::Client,
     plugin::Running,
@@ -30,6 +33,8 @@ pub struct ToolCall {
     pub(crate) agent: Result<AgentId, AgentIdError>,
     /// The task the call runs as, if it does.
     pub(crate) task: Option<TaskContext>,
+    /// The questions asked and answers given through `input_required` (protocol 2026-07-28).
+    pub(crate) round: Arc<InputRound>,
 }
 
 impl fmt::Debug for ToolCall {
@@ -181,6 +186,12 @@ impl FromToolCall for Context {
             ct: call.ctx.ct.clone(),
             min_level,
             task: call.task.clone(),
+            client: call.ctx.client_capabilities(),
+            input_required: call
+                .ctx
+                .protocol_version()
+                .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28),
+            round: Arc::clone(&call.round),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! [`Context`]: the MCP side of a call (progress, logs, cancellation; asking the client is
 //! in [`crate::ask`]).
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 // MCP logging is deprecated from protocol 2026-07-28 on (SEP-2577), but every handshake-era
 // client (2025-11-25 and before) still uses it, so `Context::log` keeps offering it.
@@ -9,13 +9,13 @@ use std::fmt;
 use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::{
     RoleServer,
-    model::{ProgressNotificationParam, ProgressToken},
+    model::{ClientCapabilities, ProgressNotificationParam, ProgressToken},
     service::Peer,
     task_manager::TaskContext,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::logging::LogLevel;
+use crate::{ask::InputRound, logging::LogLevel};
 
 /// The MCP side of a call: progress notifications, log messages to the client, cancellation.
 #[derive(Clone)]
@@ -27,6 +27,13 @@ pub struct Context {
     pub(crate) min_level: Option<LogLevel>,
     /// The task the call runs as, if it does: progress becomes its status message.
     pub(crate) task: Option<TaskContext>,
+    /// What the client declared it can do: at `initialize`, or in this request's `_meta`.
+    pub(crate) client: Option<ClientCapabilities>,
+    /// Whether the request speaks protocol 2026-07-28 or later, which asks the client through
+    /// `input_required` results rather than requests of its own (see [`crate::ask`]).
+    pub(crate) input_required: bool,
+    /// The questions of this round and the answers the retry carries, on that protocol.
+    pub(crate) round: Arc<InputRound>,
 }
 
 impl fmt::Debug for Context {

@@ -43,9 +43,9 @@ impl IntoToolResult for () {
 }
 
 /// A structured tool result: serialised into `structuredContent`, described by the tool's
-/// [`Tool::output`] schema.
+/// [`Tool::output`](super::Tool::output) schema.
 ///
-/// MCP requires `structuredContent` to be an object. Declare the output with [`Tool::output`]
+/// MCP requires `structuredContent` to be an object. Declare the output with [`Tool::output`](super::Tool::output)
 /// (the macros always do) and a value that is not an object is wrapped as `{"result": ...}`;
 /// without it, rmcp sends such a value to clients before protocol 2026-07-28 as text only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
