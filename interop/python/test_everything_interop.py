@@ -204,7 +204,7 @@ async def test_elicitation_sends_the_form_and_checks_the_answer():
         result = await s.call_tool("test_elicitation", {"message": "Who are you?"})
         assert not result.is_error, result
         assert result.content[0].text == (
-            'User response: <action: accept, content: {"username":"py","email":"py@example.com"}>'
+            'User response: <action: accept, content: {"email":"py@example.com","username":"py"}>'
         )
         message, schema = forms[0]
         assert message == "Who are you?"

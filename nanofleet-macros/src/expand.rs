@@ -468,6 +468,19 @@ fn prompt(prompt: &validate::Prompt, self_ty: &Type) -> TokenStream {
     let args = args_struct(def, self_ty, &format!("{name}Arguments"), true);
     let (extractions, call) = invocation(def);
     let completers = completers(def);
+    let requirements = requirements(def);
+    // The arguments in the order the parameters are declared (a schema's properties have none).
+    let order = def
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p.kind, ParamKind::Argument))
+        .map(|(index, p)| match &p.rename {
+            Some(lit) => lit.value(),
+            None => field_ident(p, index).unraw().to_string(),
+        })
+        .collect::<Vec<_>>();
+    let order = (!order.is_empty()).then(|| quote!(.argument_order([#(#order),*])));
     let handler_span = def
         .output_ty
         .as_ref()
@@ -478,6 +491,8 @@ fn prompt(prompt: &validate::Prompt, self_ty: &Type) -> TokenStream {
             #args
             ::nanofleet_sdk::__private::Prompt::new(#name, #description)
                 #title
+                #order
+                #(#requirements)*
                 .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| async move {
                     #(#extractions)*
                     ::core::result::Result::Ok::<_, ::nanofleet_sdk::__private::ToolError>(#call)

@@ -177,7 +177,10 @@ impl Context {
         push: impl std::future::Future<Output = Result<T, ServiceError>>,
     ) -> Result<T, AskError> {
         if let Some(task) = &self.task {
-            let key = self.round.next_key();
+            let key = self
+                .round
+                .as_ref()
+                .map_or_else(|| "ask-1".to_owned(), |r| r.next_key());
             let answer = task
                 .request_input(key.clone(), request)
                 .await
@@ -185,11 +188,15 @@ impl Context {
             return decode_answer(&key, answer);
         }
         if self.input_required {
-            let key = self.round.next_key();
-            return match self.round.answer(&key) {
+            let Some(round) = &self.round else {
+                // Only a tool call can be answered with `input_required`.
+                return Err(AskError::NotSupported("questions outside a tool call"));
+            };
+            let key = round.next_key();
+            return match round.answer(&key) {
                 Some(answer) => decode_answer(&key, answer),
                 None => {
-                    self.round.ask(key, request);
+                    round.ask(key, request);
                     Err(AskError::InputRequired)
                 }
             };

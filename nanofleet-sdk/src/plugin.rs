@@ -639,7 +639,7 @@ impl McpHandler {
             plugin: Arc::clone(&self.0),
             agent,
             task: None,
-            round: Arc::default(),
+            round: None,
         })
     }
 
@@ -704,11 +704,15 @@ impl ServerHandler for McpHandler {
             && context
                 .client_capabilities()
                 .is_some_and(|caps| caps.supports_tasks());
+        // The questions of this run and the answers its retry carries (protocol 2026-07-28,
+        // or a task's); other calls have no round to keep.
+        let round = (as_task
+            || request.input_responses.is_some()
+            || context.meta.protocol_version().is_some())
+        .then(|| Arc::new(InputRound::new(request.input_responses.clone())));
         let mut call = self.request(context)?;
+        call.round = round.clone();
         let agent = call.extract::<Option<AgentId>>().ok().flatten();
-        // The answers a retry carries to the questions of its previous round (2026-07-28).
-        let round = Arc::new(InputRound::new(request.input_responses.clone()));
-        call.round = Arc::clone(&round);
         if as_task
             && self.0.tasks.has_room()
             && let Some(handler) = self.0.def.handlers.get(request.name.as_ref())
@@ -748,7 +752,7 @@ impl ServerHandler for McpHandler {
         log_call(&request.name, agent.as_ref(), started.elapsed(), &outcome);
         // A tool that asked the client this round is answered with the questions; the client
         // retries with the answers, and the tool runs again (see `crate::ask`).
-        if let Some(questions) = round.questions() {
+        if let Some(questions) = round.as_ref().and_then(|r| r.questions()) {
             return Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
                 Some(questions),
                 None,

@@ -142,6 +142,8 @@ pub struct Prompt {
     pub(crate) handler: Option<ErasedPrompt>,
     pub(crate) requirements: Requirements,
     pub(crate) completers: Completers,
+    /// The order arguments are listed in, by name (see [`Prompt::argument_order`]).
+    order: Vec<String>,
 }
 
 impl fmt::Debug for Prompt {
@@ -176,6 +178,7 @@ impl Prompt {
             arguments: Vec::new(),
             handler: None,
             requirements: Requirements::default(),
+            order: Vec::new(),
             completers: Completers::default(),
         }
     }
@@ -196,6 +199,29 @@ impl Prompt {
         self
     }
 
+    /// Lists the arguments in this order (names not given come after, alphabetically). A JSON
+    /// Schema's properties have no order, so without it they are listed alphabetically; the
+    /// macros give the parameters' order.
+    pub fn argument_order<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.order = names.into_iter().map(Into::into).collect();
+        self.sort_arguments();
+        self
+    }
+
+    fn sort_arguments(&mut self) {
+        let order = &self.order;
+        let rank = |name: &str| order.iter().position(|n| n == name).unwrap_or(order.len());
+        self.arguments.sort_by(|a, b| {
+            rank(&a.name)
+                .cmp(&rank(&b.name))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    }
+
     /// Sets the handler. Its first argument is decoded from the request's arguments (use
     /// [`NoArgs`](crate::tool::NoArgs) for a prompt without any); its fields become the
     /// prompt's arguments. A missing required argument, or one that does not convert, is an
@@ -208,6 +234,7 @@ impl Prompt {
         R: IntoMessages,
     {
         self.arguments = arguments_of::<A>();
+        self.sort_arguments();
         let required: Arc<[String]> = self
             .arguments
             .iter()

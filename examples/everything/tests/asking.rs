@@ -83,7 +83,7 @@ async fn an_accepted_form_comes_back_checked() {
         .expect("succeeds");
     assert_eq!(
         text,
-        r#"User response: <action: accept, content: {"username":"ada","email":"ada@example.com"}>"#
+        r#"User response: <action: accept, content: {"email":"ada@example.com","username":"ada"}>"#
     );
 }
 

@@ -61,7 +61,7 @@ async fn a_form_goes_back_as_input_required_and_the_retry_brings_the_answer() {
     .await;
     assert_eq!(
         done["content"][0]["text"],
-        r#"User response: <action: accept, content: {"username":"ada","email":"ada@example.com"}>"#,
+        r#"User response: <action: accept, content: {"email":"ada@example.com","username":"ada"}>"#,
         "{done}"
     );
 

@@ -185,7 +185,7 @@ async fn a_question_waits_in_the_task_until_tasks_update_answers_it() {
     assert_eq!(done["result"]["status"], "completed", "{done}");
     assert_eq!(
         done["result"]["result"]["content"][0]["text"],
-        r#"User response: <action: accept, content: {"username":"ada","email":"a@b"}>"#,
+        r#"User response: <action: accept, content: {"email":"a@b","username":"ada"}>"#,
         "{done}"
     );
 }

@@ -34,7 +34,7 @@ pub struct ToolCall {
     /// The task the call runs as, if it does.
     pub(crate) task: Option<TaskContext>,
     /// The questions asked and answers given through `input_required` (protocol 2026-07-28).
-    pub(crate) round: Arc<InputRound>,
+    pub(crate) round: Option<Arc<InputRound>>,
 }
 
 impl fmt::Debug for ToolCall {
@@ -191,7 +191,7 @@ impl FromToolCall for Context {
                 .ctx
                 .protocol_version()
                 .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28),
-            round: Arc::clone(&call.round),
+            round: call.round.clone(),
         })
     }
 }

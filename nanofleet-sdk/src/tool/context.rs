@@ -33,7 +33,7 @@ pub struct Context {
     /// `input_required` results rather than requests of its own (see [`crate::ask`]).
     pub(crate) input_required: bool,
     /// The questions of this round and the answers the retry carries, on that protocol.
-    pub(crate) round: Arc<InputRound>,
+    pub(crate) round: Option<Arc<InputRound>>,
 }
 
 impl fmt::Debug for Context {
