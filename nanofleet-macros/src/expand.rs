@@ -313,13 +313,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     let (extractions, call) = invocation(def);
     let requirements = requirements(def);
     let result = wrap(call, &def.output);
-    // Errors about the result (an error type without `Display`, a future that is not
-    // `Send`) point at the return type, or at the method's name when it has none.
-    let handler_span = def
-        .output_ty
-        .as_ref()
-        .map_or(def.ident.span(), Spanned::span);
-    let handler = quote_spanned!(handler_span=> handler);
+    let handler = handler_ident(def);
 
     quote! {
         {
@@ -373,6 +367,16 @@ fn invocation(def: &parse::Method) -> (Vec<TokenStream>, TokenStream) {
     (extractions, call)
 }
 
+/// `handler`, spanned so that errors about the result (an error type without `Display`, a
+/// future that is not `Send`) point at the return type, or at the method's name without one.
+fn handler_ident(def: &parse::Method) -> TokenStream {
+    let span = def
+        .output_ty
+        .as_ref()
+        .map_or(def.ident.span(), Spanned::span);
+    quote_spanned!(span=> handler)
+}
+
 /// `.requires::<T>()` for each injected parameter: the type declares what it needs from the
 /// plugin (`FromToolCall::requirements`), checked when the plugin starts.
 fn requirements(def: &parse::Method) -> Vec<TokenStream> {
@@ -421,11 +425,7 @@ fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStrea
         .map(|m| quote!(.mime_type(#m)));
     let requirements = requirements(def);
     let (extractions, call) = invocation(def);
-    let handler_span = def
-        .output_ty
-        .as_ref()
-        .map_or(def.ident.span(), Spanned::span);
-    let handler = quote_spanned!(handler_span=> handler);
+    let handler = handler_ident(def);
     let body = quote! {
         async move {
             #(#extractions)*
@@ -481,11 +481,7 @@ fn prompt(prompt: &validate::Prompt, self_ty: &Type) -> TokenStream {
         })
         .collect::<Vec<_>>();
     let order = (!order.is_empty()).then(|| quote!(.argument_order([#(#order),*])));
-    let handler_span = def
-        .output_ty
-        .as_ref()
-        .map_or(def.ident.span(), Spanned::span);
-    let handler = quote_spanned!(handler_span=> handler);
+    let handler = handler_ident(def);
     quote! {
         {
             #args
