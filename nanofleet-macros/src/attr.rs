@@ -296,6 +296,38 @@ pub(crate) fn is(attr: &Attribute, name: &str) -> bool {
 /// The text of the `///` comments among `attrs`, unindented as rustdoc does, with leading and
 /// trailing blank lines removed; `None` when there is none. `#[doc = include_str!(..)]` and
 /// other computed docs are skipped: they cannot be read by a macro.
+/// A parameter's doc comment as `#[derive(JsonSchema)]` reads a field's: the lines joined
+/// (each without the one space after `///`), trimmed; a first line that is a `# heading`
+/// becomes the title, the rest the description. Returns `(title, description)`.
+pub(crate) fn schema_doc(attrs: &[Attribute]) -> (String, String) {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(lit), ..
+                }) => Some(lit.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').map(str::to_owned).unwrap_or(line))
+        .collect();
+    let doc = lines.join("\n");
+    let doc = doc.trim_ascii();
+    match doc.strip_prefix('#') {
+        Some(_) => {
+            let (first, rest) = doc.split_once('\n').unwrap_or((doc, ""));
+            (
+                first.trim_start_matches('#').trim_ascii().to_owned(),
+                rest.trim_ascii().to_owned(),
+            )
+        }
+        None => (String::new(), doc.to_owned()),
+    }
+}
+
 pub(crate) fn doc_text(attrs: &[Attribute]) -> Option<String> {
     let mut lines = Vec::new();
     for attr in attrs {

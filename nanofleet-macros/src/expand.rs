@@ -13,7 +13,7 @@ use syn::{
 
 use crate::{
     attr::Errors,
-    parse::{self, ArgDefault, Output, ParamKind, Receiver},
+    parse::{self, ArgDefault, Output, Receiver},
     validate::{self, GENERATED_METHODS},
 };
 
@@ -309,9 +309,10 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     let output = output_type(&def.output).map(|ty| quote_spanned!(ty.span()=> .output::<#ty>()));
 
     let title_name = format!("{}Arguments", tool.name);
-    let args_struct = args_struct(def, self_ty, &title_name, true);
-    let (extractions, call) = invocation(def);
-    let requirements = requirements(def);
+    let args_struct = probed_args(def, self_ty, &title_name);
+    let sources = vec![Source::ByType; def.params.len()];
+    let (extractions, call) = invocation(def, &sources);
+    let requirements = requirements(def, &sources);
     let result = wrap(call, &def.output);
     let handler = handler_ident(def);
 
@@ -331,10 +332,21 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     }
 }
 
-/// The values passed to the method, in order: the state, then each parameter from the call
-/// (injected, with `?` on `__call`) or from the decoded `__args`. Returns the extraction
-/// statements and the (awaited) call.
-fn invocation(def: &parse::Method) -> (Vec<TokenStream>, TokenStream) {
+/// Where a parameter's value comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Decided by its type (tools and prompts): supplied by the SDK when it implements
+    /// `FromToolCall`, else an argument; see the SDK's `param` module.
+    ByType,
+    /// A resource template's variable (named after it): a field of the derived `__Args`.
+    Variable,
+    /// Supplied by the SDK (`FromToolCall`): every other parameter of a resource.
+    Injected,
+}
+
+/// The values passed to the method, in order: the state, then each parameter from its
+/// [`Source`]. Returns the extraction statements and the (awaited) call.
+fn invocation(def: &parse::Method, sources: &[Source]) -> (Vec<TokenStream>, TokenStream) {
     let method = &def.ident;
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
@@ -344,17 +356,31 @@ fn invocation(def: &parse::Method) -> (Vec<TokenStream>, TokenStream) {
         });
         call_args.push(quote!(&*__state));
     }
-    for (index, param) in def.params.iter().enumerate() {
-        match param.kind {
-            ParamKind::Injected(_) => {
-                let ty = &param.ty;
-                let var = format_ident!("__param{}", index);
+    if sources.contains(&Source::ByType) {
+        extractions.push(quote! {
+            #[allow(unused_imports)]
+            use ::nanofleet_sdk::__private::{ArgumentParam as _, InjectedParam as _};
+        });
+    }
+    for (index, (param, source)) in def.params.iter().zip(sources).enumerate() {
+        let ty = &param.ty;
+        let var = format_ident!("__param{}", index);
+        match source {
+            Source::Injected => {
                 extractions.push(quote_spanned! {ty.span()=>
                     let #var: #ty = __call.extract()?;
                 });
                 call_args.push(quote!(#var));
             }
-            ParamKind::Argument => {
+            Source::ByType => {
+                let slot = slot_ident(index);
+                let take = probe_call(ty, "take", quote!(__args.#slot, &__call));
+                extractions.push(quote_spanned! {ty.span()=>
+                    let #var: #ty = #take?;
+                });
+                call_args.push(quote!(#var));
+            }
+            Source::Variable => {
                 let field = field_ident(param, index);
                 call_args.push(quote!(__args.#field));
             }
@@ -377,17 +403,33 @@ fn handler_ident(def: &parse::Method) -> TokenStream {
     quote_spanned!(span=> handler)
 }
 
-/// `.requires::<T>()` for each injected parameter: the type declares what it needs from the
-/// plugin (`FromToolCall::requirements`), checked when the plugin starts.
-fn requirements(def: &parse::Method) -> Vec<TokenStream> {
-    def.params
-        .iter()
-        .filter(|p| matches!(p.kind, ParamKind::Injected(_)))
-        .map(|p| {
-            let ty = &p.ty;
-            quote_spanned!(ty.span()=> .requires::<#ty>())
-        })
-        .collect()
+/// What the parameters supplied by the SDK need from the plugin (`FromToolCall::requirements`),
+/// checked when the plugin starts: `.requires::<T>()` for a parameter known to be supplied,
+/// one `.requirements(..)` asking the types of the others.
+fn requirements(def: &parse::Method, sources: &[Source]) -> Vec<TokenStream> {
+    let mut calls = Vec::new();
+    let mut probed = Vec::new();
+    for (param, source) in def.params.iter().zip(sources) {
+        let ty = &param.ty;
+        match source {
+            Source::Injected => calls.push(quote_spanned!(ty.span()=> .requires::<#ty>())),
+            Source::ByType => {
+                let call = probe_call(ty, "requirements", quote!(__needs));
+                probed.push(quote!(#call;));
+            }
+            Source::Variable => {}
+        }
+    }
+    if !probed.is_empty() {
+        calls.push(quote! {
+            .requirements(|__needs: &mut ::nanofleet_sdk::__private::Requirements| {
+                #[allow(unused_imports)]
+                use ::nanofleet_sdk::__private::{ArgumentParam as _, InjectedParam as _};
+                #(#probed)*
+            })
+        });
+    }
+    calls
 }
 
 /// `.complete("name", path)` for each argument with `#[arg(complete = path)]`.
@@ -423,8 +465,20 @@ fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStrea
         .mime_type
         .as_ref()
         .map(|m| quote!(.mime_type(#m)));
-    let requirements = requirements(def);
-    let (extractions, call) = invocation(def);
+    let variables: &[String] = match &resource.location {
+        validate::Location::Uri(_) => &[],
+        validate::Location::Template(_, variables) => variables,
+    };
+    let sources: Vec<Source> = def
+        .params
+        .iter()
+        .map(|param| match validate::param_name(param) {
+            Some(name) if variables.contains(&name) => Source::Variable,
+            _ => Source::Injected,
+        })
+        .collect();
+    let requirements = requirements(def, &sources);
+    let (extractions, call) = invocation(def, &sources);
     let handler = handler_ident(def);
     let body = quote! {
         async move {
@@ -441,8 +495,8 @@ fn resource(resource: &validate::Resource, self_ty: &Type) -> (Ident, TokenStrea
                     .#handler(|__call: ::nanofleet_sdk::__private::ToolCall| #body)
             },
         ),
-        validate::Location::Template(template) => {
-            let vars = args_struct(def, self_ty, "", false);
+        validate::Location::Template(template, _) => {
+            let vars = variables_struct(def, &sources, self_ty);
             let completers = completers(def);
             (
                 format_ident!("resource_template"),
@@ -465,20 +519,17 @@ fn prompt(prompt: &validate::Prompt, self_ty: &Type) -> TokenStream {
     let def = prompt.def;
     let (name, description) = (&prompt.name, &prompt.description);
     let title = def.title.as_ref().map(|t| quote!(.title(#t)));
-    let args = args_struct(def, self_ty, &format!("{name}Arguments"), true);
-    let (extractions, call) = invocation(def);
+    let args = probed_args(def, self_ty, &format!("{name}Arguments"));
+    let sources = vec![Source::ByType; def.params.len()];
+    let (extractions, call) = invocation(def, &sources);
     let completers = completers(def);
-    let requirements = requirements(def);
+    let requirements = requirements(def, &sources);
     // The arguments in the order the parameters are declared (a schema's properties have none).
+    // Names of parameters the SDK supplies are listed too; they match no argument.
     let order = def
         .params
         .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p.kind, ParamKind::Argument))
-        .map(|(index, p)| match &p.rename {
-            Some(lit) => lit.value(),
-            None => field_ident(p, index).unraw().to_string(),
-        })
+        .filter_map(validate::param_name)
         .collect::<Vec<_>>();
     let order = (!order.is_empty()).then(|| quote!(.argument_order([#(#order),*])));
     let handler = handler_ident(def);
@@ -498,63 +549,220 @@ fn prompt(prompt: &validate::Prompt, self_ty: &Type) -> TokenStream {
     }
 }
 
-/// The struct the call's JSON arguments (or a URI's variables) are decoded into, `__Args`;
-/// with `schema`, its JSON Schema (titled `title`) is the input schema, with the parameters'
-/// doc comments as descriptions.
-fn args_struct(def: &parse::Method, self_ty: &Type, title: &str, schema: bool) -> TokenStream {
-    let mut fields = Vec::new();
-    let mut default_fns = Vec::new();
-    for (index, param) in def.params.iter().enumerate() {
-        if let ParamKind::Injected(_) = param.kind {
-            continue;
-        }
-        let field = field_ident(param, index);
-        let mut ty = (*param.ty).clone();
-        ReplaceSelf(self_ty).visit_type_mut(&mut ty);
-        let docs = &param.docs;
-        let rename = param
-            .rename
-            .as_ref()
-            .map(|name| quote!(#[serde(rename = #name)]));
-        let default = match &param.default {
-            None => None,
-            Some(ArgDefault::Trait) => Some(quote!(#[serde(default)])),
-            Some(ArgDefault::Expr(expr)) => {
-                let mut expr = (**expr).clone();
-                ReplaceSelf(self_ty).visit_expr_mut(&mut expr);
-                let default_fn = format_ident!("__default_{}", field.unraw());
-                let path = LitStr::new(&default_fn.to_string(), Span::call_site());
-                default_fns.push(quote_spanned! {expr.span()=>
-                    fn #default_fn() -> #ty {
-                        #expr
-                    }
-                });
-                Some(quote!(#[serde(default = #path)]))
-            }
-        };
-        fields.push(quote! {
-            #(#docs)*
-            #rename
-            #default
-            #field: #ty,
+/// The struct a URI's variables are decoded into, `__Args`: a field per [`Source::Variable`].
+fn variables_struct(def: &parse::Method, sources: &[Source], self_ty: &Type) -> TokenStream {
+    let fields = def
+        .params
+        .iter()
+        .zip(sources)
+        .enumerate()
+        .filter(|(_, (_, source))| **source == Source::Variable)
+        .map(|(index, (param, _))| {
+            let field = field_ident(param, index);
+            let mut ty = (*param.ty).clone();
+            ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+            let rename = param
+                .rename
+                .as_ref()
+                .map(|name| quote!(#[serde(rename = #name)]));
+            quote!(#rename #field: #ty,)
         });
-    }
-    // The schema's title, as the MCP reference SDK names its argument models.
-    let schema = schema.then(|| {
-        quote! {
-            #[derive(::nanofleet_sdk::__private::schemars::JsonSchema)]
-            #[schemars(crate = "::nanofleet_sdk::__private::schemars", rename = #title)]
-        }
-    });
     quote! {
         #[derive(::nanofleet_sdk::__private::serde::Deserialize)]
-        #schema
         #[serde(crate = "::nanofleet_sdk::__private::serde")]
         struct __Args {
             #(#fields)*
         }
-        #(#default_fns)*
     }
+}
+
+/// The arguments of a tool or prompt, `__Args`: a slot per parameter, filled from the request
+/// for the arguments and left empty for what the SDK supplies, as the types decide (the SDK's
+/// `param` module). Its `Deserialize` does what `#[derive(Deserialize)]` would for the
+/// arguments alone, its `JsonSchema` (titled `title`) what `#[derive(JsonSchema)]` would, with
+/// the parameters' doc comments as titles and descriptions.
+fn probed_args(def: &parse::Method, self_ty: &Type, title: &str) -> TokenStream {
+    let p = quote!(::nanofleet_sdk::__private);
+    let mut slots = Vec::new();
+    let mut specs = Vec::new();
+    let mut arms = Vec::new();
+    let mut finishes = Vec::new();
+    let mut describes = Vec::new();
+    let mut checks = Vec::new();
+    let mut jsons = Vec::new();
+    for (index, param) in def.params.iter().enumerate() {
+        let slot = slot_ident(index);
+        let spec = format_ident!("__spec{}", index);
+        let mut ty = (*param.ty).clone();
+        ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+        let name = validate::param_name(param);
+        let (doc_title, description) = crate::attr::schema_doc(&param.docs);
+        let (default, default_json) = match &param.default {
+            None => (quote!(None), quote!(None)),
+            Some(ArgDefault::Trait) => {
+                let trait_default = probe_call(&ty, "trait_default", quote!());
+                (
+                    trait_default.clone(),
+                    quote!(#trait_default.and_then(|__default| {
+                        #[allow(unused_imports)]
+                        use #p::NotSerialize as _;
+                        #p::MaybeSerialize(__default()).to_json()
+                    })),
+                )
+            }
+            Some(ArgDefault::Expr(expr)) => {
+                let mut expr = (**expr).clone();
+                ReplaceSelf(self_ty).visit_expr_mut(&mut expr);
+                let value = quote_spanned!(expr.span()=> { let __default: #ty = #expr; __default });
+                (
+                    quote!(Some(|| #value)),
+                    quote!({
+                        #[allow(unused_imports)]
+                        use #p::NotSerialize as _;
+                        #p::MaybeSerialize(#value).to_json()
+                    }),
+                )
+            }
+        };
+        let name_lit = name.clone().unwrap_or_default();
+        specs.push(quote! {
+            #[allow(unused_imports)]
+            fn #spec() -> #p::Spec<#ty> {
+                use #p::{ArgumentParam as _, InjectedParam as _};
+                #p::Spec {
+                    name: #name_lit,
+                    title: #doc_title,
+                    description: #description,
+                    default: #default,
+                }
+            }
+        });
+        jsons.push(quote!(#default_json));
+        slots.push(quote!(#slot: ::core::option::Option<#ty>,));
+        if let Some(name) = &name {
+            let next_value = probe_call(&ty, "next_value", quote!(&mut __map));
+            arms.push(quote!(#name => #slot = #next_value?,));
+        } else {
+            // A pattern has no name to be an argument by: the SDK must supply it.
+            let pattern = respan(probe_call(&ty, "pattern", quote!()), param.pat.span());
+            checks.push(quote!(#pattern;));
+        }
+        if let Some(arg_attr) = &param.arg_attr {
+            let check = respan(probe_call(&ty, "arg_attribute", quote!()), arg_attr.span());
+            checks.push(quote!(#check;));
+        }
+        let finish = probe_call(&ty, "finish", quote!(#slot, &#spec()));
+        finishes.push(quote!(#slot: #finish?,));
+        let default_json = jsons.pop();
+        let describe = probe_call(
+            &ty,
+            "describe",
+            quote!(&mut __schema, __generator, &#spec(), #default_json),
+        );
+        describes.push(quote!(#describe;));
+    }
+    let slot_names = (0..def.params.len()).map(slot_ident);
+    let checks = (!checks.is_empty()).then(|| {
+        quote! {
+            #[allow(dead_code)]
+            fn __check_parameters() {
+                use #p::{ArgumentParam as _, InjectedParam as _};
+                #(#checks)*
+            }
+        }
+    });
+    quote! {
+        struct __Args {
+            #(#slots)*
+        }
+        #(#specs)*
+        #checks
+        impl<'de> #p::serde::Deserialize<'de> for __Args {
+            fn deserialize<__D: #p::serde::Deserializer<'de>>(
+                __deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                struct __Visitor;
+                impl<'de> #p::serde::de::Visitor<'de> for __Visitor {
+                    type Value = __Args;
+                    fn expecting(
+                        &self,
+                        __formatter: &mut ::core::fmt::Formatter<'_>,
+                    ) -> ::core::fmt::Result {
+                        #p::expecting(__formatter)
+                    }
+                    #[allow(unused_mut)]
+                    fn visit_map<__A: #p::serde::de::MapAccess<'de>>(
+                        self,
+                        mut __map: __A,
+                    ) -> ::core::result::Result<__Args, __A::Error> {
+                        #[allow(unused_imports)]
+                        use #p::{ArgumentParam as _, InjectedParam as _};
+                        #(let mut #slot_names = ::core::option::Option::None;)*
+                        while let ::core::option::Option::Some(__key) =
+                            __map.next_key::<#p::Cow<'de, str>>()?
+                        {
+                            match &*__key {
+                                #(#arms)*
+                                _ => {
+                                    __map.next_value::<#p::serde::de::IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        ::core::result::Result::Ok(__Args { #(#finishes)* })
+                    }
+                }
+                __deserializer.deserialize_map(__Visitor)
+            }
+        }
+        impl #p::schemars::JsonSchema for __Args {
+            fn schema_name() -> #p::Cow<'static, str> {
+                #p::Cow::Borrowed(#title)
+            }
+            fn json_schema(
+                __generator: &mut #p::schemars::SchemaGenerator,
+            ) -> #p::schemars::Schema {
+                #[allow(unused_imports)]
+                use #p::{ArgumentParam as _, InjectedParam as _};
+                let mut __schema = #p::object_schema();
+                #(#describes)*
+                __schema
+            }
+        }
+    }
+}
+
+/// `(&&Param::<ty>::new()).method(args)` with every token spanned at the type: a type that is
+/// neither an argument nor supplied by the SDK is then one error at the parameter, however many
+/// calls ask (the compiler reports an unmet bound once per place).
+fn probe_call(ty: &Type, method: &str, args: TokenStream) -> TokenStream {
+    let span = ty.span();
+    let method = Ident::new(method, span);
+    respan(
+        quote!((&&::nanofleet_sdk::__private::Param::<#ty>::new()).#method(#args)),
+        span,
+    )
+}
+
+/// `tokens` with every span (inside groups too) set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+fn slot_ident(index: usize) -> Ident {
+    format_ident!("__p{}", index)
 }
 
 /// The argument's field: the parameter's own name (validation guarantees there is one).
@@ -748,7 +956,10 @@ mod tests {
         )
         .to_string();
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains(". requires :: < AgentStore > ()"), "{out}");
+        // What each parameter is, the compiler decides from its type.
+        assert!(out.contains("Param :: < AgentStore > :: new ()"), "{out}");
+        assert!(out.contains("Param :: < String > :: new ()"), "{out}");
+        assert!(out.contains(". requirements (| __needs"), "{out}");
         assert!(out.contains(". output :: < Vec < u64 > > ()"), "{out}");
         assert!(!out.contains("# [tool]"), "{out}");
     }

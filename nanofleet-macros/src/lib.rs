@@ -77,25 +77,43 @@
 //!         let builder = sdk::Plugin::builder(Self::manifest()).state(self);
 //!         // One statement per tool, carrying the method's `#[cfg(...)]` attributes if any.
 //!         let builder = builder.tool({
-//!             // The arguments: what the model sends, and the input schema.
-//!             #[derive(sdk::serde::Deserialize, sdk::schemars::JsonSchema)]
-//!             #[serde(crate = "sdk::serde")]
-//!             #[schemars(crate = "sdk::schemars", rename = "add_noteArguments")]
+//!             // A slot per parameter. Which parameters are arguments the compiler decides from
+//!             // their types: `AgentStore` implements `FromToolCall`, so it is supplied by the
+//!             // SDK; `String` does not, so it is an argument (it must be `Deserialize` and
+//!             // `JsonSchema`). The macro only names the types, in calls on a probe
+//!             // (`Param::<T>`) whose methods differ by kind.
 //!             struct __Args {
-//!                 /// The note's text.
-//!                 text: String,
+//!                 __p0: Option<AgentStore>,
+//!                 __p1: Option<String>,
 //!             }
+//!             fn __spec1() -> sdk::Spec<String> {
+//!                 sdk::Spec { name: "text", title: "", description: "The note's text.", default: None }
+//!             }
+//!             // `Deserialize`: each key to its slot (`probe.next_value`), then each slot
+//!             // completed (`probe.finish`: a default, `None` for an `Option`, or
+//!             // "missing field `text`"). Keys of supplied parameters are ignored.
+//!             impl<'de> sdk::serde::Deserialize<'de> for __Args { /* ... */ }
+//!             // `JsonSchema` titled `add_noteArguments`: a property per argument
+//!             // (`probe.describe`), with its doc comment and default.
+//!             impl sdk::schemars::JsonSchema for __Args { /* ... */ }
 //!             sdk::Tool::new("add_note", "Saves a note for the calling agent.")
 //!                 .destructive(false)
 //!                 .output::<u64>() // wrapped as {"result": ...}: not an object
-//!                 // What each injected type needs (here: the store), checked at start-up.
-//!                 .requires::<AgentStore>()
+//!                 // What each supplied type needs (here: the store), checked at start-up.
+//!                 .requirements(|needs| {
+//!                     (&&sdk::Param::<AgentStore>::new()).requirements(needs);
+//!                     (&&sdk::Param::<String>::new()).requirements(needs); // nothing
+//!                 })
 //!                 .handler(|__args: __Args, __call: sdk::ToolCall| async move {
-//!                     // `&self` and the injected parameters come from the call.
+//!                     // `&self` and the supplied parameters come from the call, the arguments
+//!                     // from their slots.
 //!                     let __state: sdk::State<Self> = __call.extract()?;
-//!                     let __param0: AgentStore = __call.extract()?;
+//!                     let __param0: AgentStore =
+//!                         (&&sdk::Param::<AgentStore>::new()).take(__args.__p0, &__call)?;
+//!                     let __param1: String =
+//!                         (&&sdk::Param::<String>::new()).take(__args.__p1, &__call)?;
 //!                     Ok::<_, sdk::ToolError>(Result::map(
-//!                         Self::add_note(&*__state, __param0, __args.text).await,
+//!                         Self::add_note(&*__state, __param0, __param1).await,
 //!                         sdk::Json,
 //!                     ))
 //!                 })
@@ -232,19 +250,24 @@ use proc_macro::TokenStream;
 /// (`&mut self` and `self` are refused: calls run concurrently and share the one plugin value;
 /// use interior mutability or the `AgentStore`).
 ///
-/// **Parameters** are of two kinds, told apart by the last segment of their type's path:
+/// **Parameters** are of two kinds, told apart by the traits their types implement (not by
+/// their names, so a type of your own works, and a re-export or alias changes nothing):
 ///
-/// - `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, `Context`, `NanoApi`,
-///   `Option<NanoApi>`, `PluginEnv` (whose `var` reads the variables listed in
-///   `required_env_vars`) and `State<T>` are taken from the call and never appear in the input
-///   schema. They may be any pattern. A tool taking `AgentStore` or `SharedStore` makes the
-///   plugin open its store at start-up; one taking `NanoApi` makes `NANO_API_URL` and
-///   `NANO_INTERNAL_TOKEN` start-up requirements (`Option<NanoApi>` does not).
+/// - A type implementing `FromToolCall` is supplied by the SDK from the call and never appears
+///   in the input schema: `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`,
+///   `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv` (whose `var` reads the variables
+///   listed in `required_env_vars`), `ResourceUpdates`, `State<T>`, and any type of yours that
+///   implements it. Such a parameter may be bound by any pattern (`State(db): State<Db>`). What
+///   the type needs (`FromToolCall::requirements`) is checked when the plugin starts: a tool
+///   taking `AgentStore` makes the plugin open its store, one taking `NanoApi` makes
+///   `NANO_API_URL` and `NANO_INTERNAL_TOKEN` start-up requirements, a `State<T>` nobody
+///   supplied stops the plugin with the tool's and the type's names.
 /// - Every other parameter is an argument: a property of the input schema named after the
 ///   parameter, decoded with serde (so its type must implement `Deserialize` and
-///   `JsonSchema`), described by the parameter's `///` comment. `Option<T>` arguments are
-///   optional. An argument must be a plain name (not `_` or a pattern), owned (not `&str`), and
-///   concrete (not `impl Trait`). `#[arg(...)]` adjusts one:
+///   `JsonSchema`; a type that is neither kind fails to compile, saying so at the parameter),
+///   described by the parameter's `///` comment. `Option<T>` arguments are optional. An
+///   argument must be a plain name (not `_` or a pattern), owned (not `&str`), and concrete
+///   (not `impl Trait`). `#[arg(...)]` adjusts one (and only an argument):
 ///   - `#[arg(default = expr)]`: optional, `expr` when missing (and `default` in the schema);
 ///   - `#[arg(default)]`: optional, `Default::default()` when missing;
 ///   - `#[arg(rename = "name")]`: the property's name in the schema.
@@ -349,12 +372,13 @@ pub fn tool(_args: TokenStream, input: TokenStream) -> TokenStream {
 /// | `title = "..."`, `description = "..."` | for people and models (default description: the doc comment) |
 /// | `mime_type = "..."` | the MIME type of its contents |
 ///
-/// A template's variables are the method's arguments, by name (or `#[arg(rename = "...")]`),
+/// A template's variables are the parameters named after them (or `#[arg(rename = "...")]`),
 /// decoded from the URI into their types: `notes://abc` for an `id: u64` is an invalid-params
-/// error naming `id`, and the method does not run. Every variable needs a parameter and every
-/// argument a variable. `#[arg(complete = f)]` on one names the function completing it (see
-/// [`PluginBuilder`'s `complete`]). Injected parameters (`AgentStore`, `AgentId`, ...) work as
-/// in tools, so an agent reads only its own resources.
+/// error naming `id`, and the method does not run. Every variable needs a parameter.
+/// `#[arg(complete = f)]` on one names the function completing it (see
+/// [`PluginBuilder`'s `complete`]). Every other parameter (and every parameter of a fixed `uri`)
+/// is supplied by the SDK, as in tools (`AgentStore`, `AgentId`, ...: its type must implement
+/// `FromToolCall`), so an agent reads only its own resources.
 ///
 /// The method returns text (`String`, `&'static str`), `Contents` (text or binary),
 /// `Vec<Contents>`, `Json<T>`, `Option<_>` of those (`None` is "resource not found") or a

@@ -109,14 +109,14 @@ pub(crate) struct Param {
     pub ty: Box<Type>,
     /// The parameter's `///` comments, which become the argument's description.
     pub docs: Vec<Attribute>,
-    /// The `#[arg(...)]` attributes, if any: only arguments may have them.
+    /// The first `#[arg(...)]` attribute, if any: only arguments may have one (the expansion
+    /// checks the type).
     pub arg_attr: Option<Attribute>,
     pub default: Option<ArgDefault>,
     pub rename: Option<LitStr>,
     /// `#[arg(complete = path)]`: the function completing a prompt argument or a template
     /// variable.
     pub complete: Option<Box<Expr>>,
-    pub kind: ParamKind,
 }
 
 /// `#[arg(default)]` or `#[arg(default = expr)]`.
@@ -124,48 +124,6 @@ pub(crate) enum ArgDefault {
     /// `Default::default()`.
     Trait,
     Expr(Box<Expr>),
-}
-
-/// Where a parameter's value comes from.
-pub(crate) enum ParamKind {
-    /// From the call's JSON arguments: part of the input schema.
-    Argument,
-    /// From the call itself (`FromToolCall`): invisible to the model.
-    Injected(Injected),
-}
-
-/// The types that are taken from the call rather than its arguments, recognised by the last
-/// segment of their path so that `AgentStore`, `nanofleet_sdk::AgentStore` and a re-export
-/// all work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Injected {
-    AgentId,
-    OptionalAgentId,
-    OptionalNanoApi,
-    AgentStore,
-    SharedStore,
-    Context,
-    NanoApi,
-    PluginEnv,
-    ResourceUpdates,
-    State,
-}
-
-impl Injected {
-    pub fn type_name(self) -> &'static str {
-        match self {
-            Injected::AgentId => "AgentId",
-            Injected::OptionalAgentId => "Option<AgentId>",
-            Injected::OptionalNanoApi => "Option<NanoApi>",
-            Injected::AgentStore => "AgentStore",
-            Injected::SharedStore => "SharedStore",
-            Injected::Context => "Context",
-            Injected::NanoApi => "NanoApi",
-            Injected::PluginEnv => "PluginEnv",
-            Injected::ResourceUpdates => "ResourceUpdates",
-            Injected::State => "State<T>",
-        }
-    }
 }
 
 /// What a tool method returns, and so how its value becomes a tool result.
@@ -676,10 +634,6 @@ fn param(typed: &mut PatType, errors: &Errors) -> Param {
     }
 
     Param {
-        kind: match injected(&typed.ty) {
-            Some(injected) => ParamKind::Injected(injected),
-            None => ParamKind::Argument,
-        },
         pat: typed.pat.clone(),
         ty: typed.ty.clone(),
         docs,
@@ -749,31 +703,6 @@ fn type_args(segment: &PathSegment) -> impl Iterator<Item = &Type> {
     args.into_iter().flatten().filter_map(|arg| match arg {
         GenericArgument::Type(ty) => Some(ty),
         _ => None,
-    })
-}
-
-fn injected(ty: &Type) -> Option<Injected> {
-    let segment = last_segment(ty)?;
-    Some(match segment.ident.to_string().as_str() {
-        "AgentId" => Injected::AgentId,
-        "AgentStore" => Injected::AgentStore,
-        "SharedStore" => Injected::SharedStore,
-        "Context" => Injected::Context,
-        "NanoApi" => Injected::NanoApi,
-        "PluginEnv" => Injected::PluginEnv,
-        "ResourceUpdates" => Injected::ResourceUpdates,
-        "State" => Injected::State,
-        "Option" => {
-            let inner = last_segment(type_args(segment).next()?)?;
-            if inner.ident == "AgentId" {
-                Injected::OptionalAgentId
-            } else if inner.ident == "NanoApi" {
-                Injected::OptionalNanoApi
-            } else {
-                return None;
-            }
-        }
-        _ => return None,
     })
 }
 
@@ -924,25 +853,7 @@ mod tests {
         );
         assert_eq!(tool.doc.as_deref(), Some("Adds."));
         assert!(matches!(tool.receiver, Receiver::Shared));
-        let kinds: Vec<Option<Injected>> = tool
-            .params
-            .iter()
-            .map(|p| match p.kind {
-                ParamKind::Injected(i) => Some(i),
-                ParamKind::Argument => None,
-            })
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                Some(Injected::AgentStore),
-                Some(Injected::OptionalAgentId),
-                None,
-                None,
-                Some(Injected::State),
-                Some(Injected::PluginEnv)
-            ]
-        );
+        assert_eq!(tool.params.len(), 6);
         assert_eq!(tool.params[2].docs.len(), 1);
         assert!(matches!(tool.params[3].default, Some(ArgDefault::Expr(_))));
         assert!(

@@ -13,7 +13,7 @@ use nanofleet_contracts::image::ImageRef;
 
 use crate::{
     attr::{Errors, violation},
-    parse::{self, Output, ParamKind, Receiver},
+    parse::{self, Output, Receiver},
     rules,
 };
 
@@ -76,8 +76,8 @@ pub(crate) struct Resource<'a> {
 pub(crate) enum Location {
     /// `uri = "..."`: one resource.
     Uri(String),
-    /// `uri_template = "..."`: one per value of its variables.
-    Template(String),
+    /// `uri_template = "..."`: one per value of its variables, which are named.
+    Template(String, Vec<String>),
 }
 
 /// A prompt with its final name and description.
@@ -417,14 +417,13 @@ fn resources<'a>(defs: &'a [parse::Resource], errors: &Errors) -> Vec<Resource<'
                 );
                 continue;
             }
-            (Some(uri), None) => fixed_uri(uri, method, errors).map(Location::Uri),
-            (None, Some(template)) => {
-                template_variables(template, method, errors).map(Location::Template)
-            }
+            (Some(uri), None) => fixed_uri(uri, errors).map(Location::Uri),
+            (None, Some(template)) => template_variables(template, method, errors)
+                .map(|(uri, variables)| Location::Template(uri, variables)),
         };
         let Some(location) = location else { continue };
         let key = match &location {
-            Location::Uri(uri) | Location::Template(uri) => uri.clone(),
+            Location::Uri(uri) | Location::Template(uri, _) => uri.clone(),
         };
         if let Some(first) = seen.get(&key) {
             let at = def.uri.as_ref().or(def.uri_template.as_ref());
@@ -446,8 +445,9 @@ fn resources<'a>(defs: &'a [parse::Resource], errors: &Errors) -> Vec<Resource<'
     resources
 }
 
-/// A fixed resource's URI, which takes no arguments: there is nothing in it to take them from.
-fn fixed_uri(uri: &LitStr, method: &parse::Method, errors: &Errors) -> Option<String> {
+/// A fixed resource's URI. Its method takes no arguments (there is nothing in the URI to take
+/// them from): every parameter is supplied by the SDK, which the expansion checks by type.
+fn fixed_uri(uri: &LitStr, errors: &Errors) -> Option<String> {
     let value = uri.value();
     let mut ok = true;
     if value.contains('{') {
@@ -464,26 +464,17 @@ fn fixed_uri(uri: &LitStr, method: &parse::Method, errors: &Errors) -> Option<St
         );
         ok = false;
     }
-    for param in &method.params {
-        if let ParamKind::Argument = param.kind {
-            errors.at(
-                &param.pat,
-                "a resource with a fixed `uri` takes no arguments, only values the SDK supplies \
-                 (`AgentStore`, `AgentId`, ...); for a family of resources, use \
-                 `uri_template = \"scheme://{name}\"` with a parameter per variable",
-            );
-            ok = false;
-        }
-    }
     ok.then_some(value)
 }
 
-/// A template whose every variable is a parameter, and every argument a variable.
+/// A template whose every variable is a parameter, with the variables' names. The parameters
+/// named after a variable are its values; the others are supplied by the SDK (the expansion
+/// checks that their types implement `FromToolCall`).
 fn template_variables(
     template: &LitStr,
     method: &parse::Method,
     errors: &Errors,
-) -> Option<String> {
+) -> Option<(String, Vec<String>)> {
     let value = template.value();
     let variables = match nanofleet_contracts::uri_template::variables(&value) {
         Ok(variables) => variables,
@@ -492,34 +483,8 @@ fn template_variables(
             return None;
         }
     };
+    let bound: HashSet<String> = method.params.iter().filter_map(param_name).collect();
     let mut ok = true;
-    let mut bound = HashSet::new();
-    for param in &method.params {
-        if let ParamKind::Injected(_) = param.kind {
-            continue;
-        }
-        let Pat::Ident(pat) = &*param.pat else {
-            continue; // reported by `signature`
-        };
-        let name = match &param.rename {
-            Some(lit) => lit.value(),
-            None => pat.ident.unraw().to_string(),
-        };
-        if variables.contains(&name) {
-            bound.insert(name);
-        } else {
-            let listed: Vec<String> = variables.iter().map(|v| format!("`{{{v}}}`")).collect();
-            errors.at(
-                &param.pat,
-                format!(
-                    "`{name}` is not a variable of `{value}` (its variables: {}): a resource \
-                     method's arguments are the template's variables",
-                    listed.join(", ")
-                ),
-            );
-            ok = false;
-        }
-    }
     for variable in variables.iter().filter(|v| !bound.contains(*v)) {
         errors.at(
             template,
@@ -531,7 +496,17 @@ fn template_variables(
         );
         ok = false;
     }
-    ok.then_some(value)
+    ok.then(|| (value, variables.into_iter().collect()))
+}
+
+/// The name a parameter has in a request: its `rename`, or the parameter's own name; none for
+/// a pattern (which only a value the SDK supplies may be).
+pub(crate) fn param_name(param: &parse::Param) -> Option<String> {
+    match (&param.rename, &*param.pat) {
+        (Some(lit), _) => Some(lit.value()),
+        (None, Pat::Ident(pat)) if pat.subpat.is_none() => Some(pat.ident.unraw().to_string()),
+        _ => None,
+    }
 }
 
 fn prompts<'a>(defs: &'a [parse::Method], errors: &Errors) -> Vec<Prompt<'a>> {
@@ -632,49 +607,40 @@ fn signature(def: &parse::Method, kind: Kind, errors: &Errors) {
             );
             continue;
         }
-        match param.kind {
-            ParamKind::Injected(injected) => {
-                if let Some(arg_attr) = &param.arg_attr {
-                    errors.at(
-                        arg_attr,
-                        format!(
-                            "`#[arg(...)]` applies to arguments the caller passes; `{}` is \
-                             supplied by the SDK",
-                            injected.type_name()
-                        ),
-                    );
-                }
-            }
-            ParamKind::Argument => {
-                if let (Kind::Tool, Some(complete)) = (kind, &param.complete) {
-                    errors.at(
-                        complete,
-                        "`complete` is for prompt arguments and resource-template variables; \
-                         MCP offers no completion for tool arguments",
-                    );
-                }
-                if let Type::Reference(_) = parse::ungroup(&param.ty) {
-                    errors.at(
-                        &param.ty,
-                        "a tool argument cannot be a reference: arguments are decoded from JSON \
-                         into owned values (use `String`, not `&str`)",
-                    );
-                }
-                let Some(ident) = argument_name(&param.pat, errors) else {
-                    continue;
-                };
-                let json_name = match &param.rename {
-                    Some(lit) => lit.value(),
-                    None => ident.unraw().to_string(),
-                };
-                if !json_names.insert(json_name.clone()) {
-                    let at = param.rename.as_ref().map_or(ident.span(), LitStr::span);
-                    errors.at_span(
-                        at,
-                        format!("two arguments of this tool are named `{json_name}`"),
-                    );
-                }
-            }
+        if let (Kind::Tool, Some(complete)) = (kind, &param.complete) {
+            errors.at(
+                complete,
+                "`complete` is for prompt arguments and resource-template variables; MCP offers \
+                 no completion for tool arguments",
+            );
+        }
+        if let Type::Reference(_) = parse::ungroup(&param.ty) {
+            errors.at(
+                &param.ty,
+                "a tool argument cannot be a reference: arguments are decoded from JSON into \
+                 owned values (use `String`, not `&str`)",
+            );
+        }
+        if param.rename.is_some() && !matches!(&*param.pat, Pat::Ident(_)) {
+            errors.at(
+                &param.pat,
+                "a renamed argument needs a name, not a pattern: bind it to a name and \
+                 destructure it in the body",
+            );
+            continue;
+        }
+        let Some(json_name) = param_name(param) else {
+            continue; // a pattern: the expansion checks that the SDK supplies it
+        };
+        if !json_names.insert(json_name.clone()) {
+            let at = match (&param.rename, &*param.pat) {
+                (Some(lit), _) => lit.span(),
+                (None, pat) => syn::spanned::Spanned::span(pat),
+            };
+            errors.at_span(
+                at,
+                format!("two arguments of this {what} are named `{json_name}`"),
+            );
         }
     }
 
@@ -684,28 +650,6 @@ fn signature(def: &parse::Method, kind: Kind, errors: &Errors) {
             "a tool cannot return `impl Trait`: its output schema is derived from the concrete \
              type",
         );
-    }
-}
-
-/// The name an argument has in the input schema: the parameter's, which must be a plain one.
-fn argument_name<'p>(pat: &'p Pat, errors: &Errors) -> Option<&'p Ident> {
-    match pat {
-        Pat::Ident(pat) if pat.subpat.is_none() => Some(&pat.ident),
-        Pat::Wild(_) => {
-            errors.at(
-                pat,
-                "a tool argument needs a name: it is the argument's name in the input schema",
-            );
-            None
-        }
-        _ => {
-            errors.at(
-                pat,
-                "a tool argument cannot be a pattern: its name is the argument's name in the \
-                 input schema; bind it to a name and destructure it in the body",
-            );
-            None
-        }
     }
 }
 
@@ -963,13 +907,10 @@ mod tests {
                 "a tool takes `&self` or no `self` at all: the plugin is shared by every call",
                 "duplicate tool name `x`, first declared by `fn a`",
                 "a tool cannot be generic: its input and output schemas are derived from concrete types",
-                "a tool argument needs a name: it is the argument's name in the input schema",
-                "a tool argument cannot be a pattern: its name is the argument's name in the input schema; bind it to a name and destructure it in the body",
                 "a tool parameter cannot be `impl Trait`: it needs a concrete type to be decoded from the call's JSON arguments",
                 "a tool cannot return `impl Trait`: its output schema is derived from the concrete type",
                 "the tool `c` has no description: add a `///` doc comment or `#[tool(description = \"...\")]`; the model chooses tools by it",
                 "a tool argument cannot be a reference: arguments are decoded from JSON into owned values (use `String`, not `&str`)",
-                "`#[arg(...)]` applies to arguments the caller passes; `AgentStore` is supplied by the SDK",
                 "two arguments of this tool are named `s`",
             ]
         );

@@ -5,6 +5,11 @@ pub use crate::AgentStore;
 #[cfg(feature = "host-api")]
 pub use crate::NanoApi;
 pub use crate::cli::run;
+pub use crate::param::{
+    ArgumentParam, InjectedParam, MaybeSerialize, NotSerialize, Param, Spec, expecting,
+    object_schema,
+};
+pub use crate::requirements::Requirements;
 pub use crate::{
     AgentId, Context, Error, Plugin,
     manifest::{Manifest, Sidebar},
@@ -17,4 +22,5 @@ pub use rmcp;
 pub use schemars;
 pub use serde;
 pub use serde_json;
+pub use std::borrow::Cow;
 pub use tokio;

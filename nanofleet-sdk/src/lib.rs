@@ -72,6 +72,7 @@ pub mod http;
 pub mod identity;
 pub mod logging;
 mod paging;
+mod param;
 /// The plugin manifest (`manifest.json`), from [`nanofleet_contracts`]: one definition shared
 /// with the macros and the host.
 pub use nanofleet_contracts::manifest;

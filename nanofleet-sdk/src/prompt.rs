@@ -164,6 +164,17 @@ impl Prompt {
         self
     }
 
+    /// Adds to what the handler needs from the plugin, for needs that are not one type's:
+    /// `add` is given the handler's [`Requirements`](crate::requirements::Requirements) (see
+    /// [`Prompt::requires`] for the usual way).
+    pub fn requirements(
+        mut self,
+        add: impl FnOnce(&mut crate::requirements::Requirements),
+    ) -> Self {
+        add(&mut self.requirements);
+        self
+    }
+
     /// A prompt named `name` (checked like a tool name by
     /// [`PluginBuilder::build`](crate::plugin::PluginBuilder::build)), described as
     /// `description`.

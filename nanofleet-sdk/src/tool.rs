@@ -133,6 +133,17 @@ impl Tool {
         self
     }
 
+    /// Adds to what the handler needs from the plugin, for needs that are not one type's:
+    /// `add` is given the handler's [`Requirements`](crate::requirements::Requirements) (see
+    /// [`Tool::requires`] for the usual way).
+    pub fn requirements(
+        mut self,
+        add: impl FnOnce(&mut crate::requirements::Requirements),
+    ) -> Self {
+        add(&mut self.requirements);
+        self
+    }
+
     /// The tool's name.
     pub fn name(&self) -> &str {
         &self.name

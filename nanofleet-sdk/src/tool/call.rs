@@ -74,15 +74,18 @@ impl ToolCall {
     }
 }
 
-/// A value a tool handler can take from its [`ToolCall`] instead of from its arguments.
+/// A value a handler can take from its [`ToolCall`] instead of from its arguments.
 ///
-/// The macros recognise such parameters by type and keep them out of the input schema.
+/// The macros recognise such parameters by this trait, not by name: a parameter whose type
+/// implements it is supplied by the SDK and kept out of the input schema, and any other is an
+/// argument. Implement it for a type of your own to have it injected the same way.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be supplied by the SDK to a tool",
-    label = "not an injected type",
-    note = "injected parameters are `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, \
-            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv`, `ResourceUpdates` and `State<T>`; a type of your own with one of these names is \
-            taken for it: rename it, or make it an argument of the tool"
+    message = "`{Self}` cannot be supplied by the SDK",
+    label = "not a value the SDK supplies (`FromToolCall`)",
+    note = "the SDK supplies `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, \
+            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv`, `ResourceUpdates`, `State<T>` \
+            and any type implementing `FromToolCall`; a resource's other parameters are the \
+            variables of its `uri_template`, by name"
 )]
 pub trait FromToolCall: Sized {
     /// Extracts the value, or explains why it is unavailable.
