@@ -39,6 +39,27 @@ impl Notes {
     const DEFAULT_LIMIT: u32 = 10;
 }
 
+/// A value of the plugin's own that the SDK supplies, because it implements `FromToolCall`:
+/// the caller's agent id, shouted.
+struct Shout(String);
+
+impl nanofleet_sdk::tool::FromToolCall for Shout {
+    fn from_tool_call(call: &nanofleet_sdk::ToolCall) -> Result<Self, ToolError> {
+        Ok(Shout(call.agent()?.as_str().to_uppercase()))
+    }
+}
+
+/// Names decide nothing: a type of the plugin's own called `Context` is an argument like any
+/// other, since it does not implement `FromToolCall`.
+mod mine {
+    /// Where a note was written.
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    pub struct Context {
+        /// The place.
+        pub place: String,
+    }
+}
+
 /// Per-agent notes.
 #[plugin(
     name = "notes",
@@ -148,6 +169,12 @@ impl Notes {
         Ok(())
     }
 
+    /// Greets the caller by their agent id, in capitals.
+    #[tool]
+    fn greet(Shout(name): Shout, context: mine::Context) -> String {
+        format!("HELLO {name} AT {}", context.place)
+    }
+
     /// A method that is not a tool stays a method.
     fn helper(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
@@ -226,6 +253,7 @@ async fn tools_list_shows_names_descriptions_and_annotations() -> TestResult {
         [
             "add_note",
             "fail",
+            "greet",
             "host",
             "list_notes",
             "nothing",
@@ -313,6 +341,41 @@ async fn input_schemas_hold_the_arguments_and_never_the_injected_values() -> Tes
             .is_none_or(|p| p.as_object().is_some_and(|p| p.is_empty()));
         assert!(empty, "{name} should take no arguments: {schema}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn parameters_are_arguments_or_supplied_by_their_types_not_their_names() -> TestResult {
+    let (client, _dir) = client()?;
+    let alice = client.connect_as("alice").await?;
+    let tools = alice.list_tools().await?;
+    let greet = schema(find(&tools, "greet"));
+    let properties = greet["properties"].as_object().expect("properties");
+    assert_eq!(
+        properties.keys().collect::<Vec<_>>(),
+        ["context"],
+        "{greet}"
+    );
+    assert_eq!(greet["required"], json!(["context"]));
+    let result = alice
+        .call("greet", json!({"context": {"place": "home"}}))
+        .await?;
+    assert_eq!(result_text(&result), "HELLO ALICE AT home");
+    // A key named like the supplied parameter is ignored, not taken for it.
+    let result = alice
+        .call(
+            "greet",
+            json!({"context": {"place": "work"}, "name": "mallory"}),
+        )
+        .await?;
+    assert_eq!(result_text(&result), "HELLO ALICE AT work");
+    let result = alice.call("greet", json!({})).await?;
+    assert_eq!(result.is_error, Some(true));
+    assert!(
+        result_text(&result).contains("missing field `context`"),
+        "{}",
+        result_text(&result)
+    );
     Ok(())
 }
 
