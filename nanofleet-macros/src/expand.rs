@@ -307,6 +307,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
         value.map(|value| quote!(.#hint(#value)))
     });
     let output = output_type(&def.output).map(|ty| quote_spanned!(ty.span()=> .output::<#ty>()));
+    let app = def.app.as_ref().map(|uri| quote!(.app(#uri)));
 
     let title_name = format!("{}Arguments", tool.name);
     let args_struct = probed_args(def, self_ty, &title_name);
@@ -323,6 +324,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
                 #title
                 #(#annotations)*
                 #output
+                #app
                 #(#requirements)*
                 .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| async move {
                     #(#extractions)*

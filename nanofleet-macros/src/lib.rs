@@ -316,6 +316,7 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 /// | `title = "..."` | a human-readable title |
 /// | `read_only`, `destructive`, `idempotent`, `open_world` | the MCP annotations; `read_only` alone means `read_only = true` |
 /// | `task` | calls may run as tasks (MCP's tasks extension): a client that declares it gets a task to poll at once; see `nanofleet_sdk::task` |
+/// | `app = "ui://..."` | the tool's page (MCP Apps): clients supporting the extension render that `#[resource(uri = "ui://...")]` with the result; see `nanofleet_sdk::app` |
 ///
 /// `#[tool]` only means something inside a `#[plugin(...)]` impl block, which reads and removes
 /// it. Anywhere else it is an error, since a free function has no plugin to belong to:

@@ -78,6 +78,8 @@ pub(crate) struct Method {
     pub open_world: Option<bool>,
     /// `#[tool(task)]`: calls may run as tasks.
     pub task: Option<bool>,
+    /// `#[tool(app = "ui://...")]`: the page clients supporting MCP Apps render for it.
+    pub app: Option<LitStr>,
     /// The method's `#[cfg(...)]` attributes (which it keeps): the tool exists only where
     /// the method does.
     pub cfgs: Vec<Attribute>,
@@ -178,6 +180,7 @@ static TOOL: Keys = Keys {
         "idempotent",
         "open_world",
         "task",
+        "app",
     ],
 };
 
@@ -393,6 +396,7 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
     let mut idempotent = Slot::new(&TOOL, "idempotent");
     let mut open_world = Slot::new(&TOOL, "open_world");
     let mut task = Slot::new(&TOOL, "task");
+    let mut app = Slot::new(&TOOL, "app");
 
     match &marker.meta {
         syn::Meta::Path(_) => {}
@@ -419,6 +423,12 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
                     open_world.set(errors, path, attr::flag(errors, &meta)?);
                 } else if path.is_ident("task") {
                     task.set(errors, path, attr::flag(errors, &meta)?);
+                } else if path.is_ident("app") {
+                    app.set(
+                        errors,
+                        path,
+                        attr::lit_str(errors, &meta, "\"ui://board/view\"")?,
+                    );
                 } else {
                     TOOL.unknown(errors, &meta)?;
                 }
@@ -442,6 +452,7 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
         idempotent: idempotent.get(),
         open_world: open_world.get(),
         task: task.get(),
+        app: app.get(),
         ..signature(method, errors)
     }
 }
@@ -555,6 +566,7 @@ fn signature(method: &mut ImplItemFn, errors: &Errors) -> Method {
         idempotent: None,
         open_world: None,
         task: None,
+        app: None,
         cfgs: method
             .attrs
             .iter()

@@ -103,6 +103,7 @@ fn plugin_of_crate<'a>(
     let manifest = manifest(plugin, errors, crate_version);
     let tools = tools(&plugin.tools, errors);
     let resources = resources(&plugin.resources, errors);
+    apps(&tools, &resources, errors);
     let prompts = prompts(&plugin.prompts, errors);
     let ui = plugin.attrs.ui.as_ref();
     if let (Some(ui), None) = (ui, &plugin.attrs.ui_port) {
@@ -388,6 +389,37 @@ fn tools<'a>(defs: &'a [parse::Method], errors: &Errors) -> Vec<Tool<'a>> {
         });
     }
     tools
+}
+
+/// `#[tool(app = "ui://...")]` names a page of this plugin: a `#[resource(uri = ...)]` of the
+/// same impl block. (A page added with the builder API is checked when the plugin starts.)
+fn apps(tools: &[Tool<'_>], resources: &[Resource<'_>], errors: &Errors) {
+    for tool in tools {
+        let Some(app) = &tool.def.app else { continue };
+        let uri = app.value();
+        if !uri.starts_with("ui://") {
+            errors.at(
+                app,
+                format!(
+                    "an app is a `ui://` page (MCP Apps): `ui://{}/...`",
+                    tool.name
+                ),
+            );
+            continue;
+        }
+        let declared = resources
+            .iter()
+            .any(|r| matches!(&r.location, Location::Uri(u) if *u == uri));
+        if !declared {
+            errors.at(
+                app,
+                format!(
+                    "`{uri}` is no resource of this plugin: add a method \
+                     `#[resource(uri = \"{uri}\")]` returning the page's HTML"
+                ),
+            );
+        }
+    }
 }
 
 fn resources<'a>(defs: &'a [parse::Resource], errors: &Errors) -> Vec<Resource<'a>> {

@@ -58,6 +58,7 @@ pub mod agent;
 #[cfg(feature = "host-api")]
 #[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
 pub mod api;
+pub mod app;
 pub mod ask;
 pub mod auth;
 mod caller;

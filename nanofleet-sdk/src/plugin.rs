@@ -325,6 +325,7 @@ impl PluginBuilder {
         #[cfg(feature = "testing")]
         let mut wrapped_outputs = std::collections::HashSet::new();
         let mut tools = Vec::with_capacity(self.tools.len());
+        let mut apps: Vec<(String, String)> = Vec::new();
         for tool in self.tools {
             if let Err(v) = rules::check_tool_name(&tool.name) {
                 problems.push(BuildProblem::new(format!(
@@ -373,6 +374,10 @@ impl PluginBuilder {
             if tool.annotations != Default::default() {
                 mcp.annotations = Some(tool.annotations.clone());
             }
+            if let Some(uri) = &tool.app {
+                mcp.meta = Some(rmcp::model::MetaObject(crate::app::tool_meta(uri)));
+                apps.push((tool.name.to_string(), uri.to_string()));
+            }
             tools.push(mcp);
         }
         let mut resource_problems = Vec::new();
@@ -381,6 +386,18 @@ impl PluginBuilder {
             self.resource_templates,
             &mut resource_problems,
         );
+        for (tool, uri) in &apps {
+            if !crate::app::is_app_uri(uri) {
+                resource_problems.push(format!(
+                    "tool `{tool}`: its app `{uri}` is not a `ui://` URI"
+                ));
+            } else if !resources.has_fixed(uri) {
+                resource_problems.push(format!(
+                    "tool `{tool}`: its app `{uri}` is no resource of the plugin; declare it \
+                     with `#[resource(uri = \"{uri}\")]` (or `Resource::new`)"
+                ));
+            }
+        }
         let prompts = Prompts::build(self.prompts, &mut resource_problems);
         problems.extend(resource_problems.into_iter().map(BuildProblem::new));
         if !problems.is_empty() {

@@ -34,7 +34,7 @@
 use std::{borrow::Cow, fmt, future::Future, pin::Pin, sync::Arc};
 
 use base64::Engine as _;
-use rmcp::model::ResourceContents;
+use rmcp::model::{JsonObject, ResourceContents};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
@@ -233,6 +233,8 @@ pub struct Resource {
     pub(crate) about: Described,
     pub(crate) handler: Option<ErasedRead>,
     pub(crate) requirements: Requirements,
+    /// `_meta` of its `resources/list` entry (an MCP App's `ui` settings, for one).
+    pub(crate) meta: Option<JsonObject>,
 }
 
 impl fmt::Debug for Resource {
@@ -254,13 +256,30 @@ impl Resource {
     }
 
     /// A resource at `uri` (absolute: `scheme:…`), listed as `name`.
+    ///
+    /// A `ui://` resource is an MCP App's page (see [`crate::app`]): its MIME type is
+    /// [`APP_MIME_TYPE`](crate::app::APP_MIME_TYPE) unless set otherwise, and the plugin
+    /// refuses to start with another one.
     pub fn new(uri: impl Into<Cow<'static, str>>, name: impl Into<Cow<'static, str>>) -> Self {
+        let uri = uri.into();
+        let mut about = Described::new(name.into());
+        if crate::app::is_app_uri(&uri) {
+            about.mime_type = Some(crate::app::APP_MIME_TYPE.to_owned());
+        }
         Self {
-            uri: uri.into(),
-            about: Described::new(name.into()),
+            uri,
+            about,
             handler: None,
             requirements: Requirements::default(),
+            meta: None,
         }
+    }
+
+    /// `_meta` of the resource's `resources/list` entry: for an MCP App's page, its `ui`
+    /// settings (`{"ui": {"csp": {...}, "prefersBorder": true}}`).
+    pub fn meta(mut self, meta: JsonObject) -> Self {
+        self.meta = Some(meta);
+        self
     }
 
     /// The resource's URI.
@@ -310,6 +329,7 @@ impl Resource {
         resource.title = self.about.title.clone();
         resource.description = self.about.description.clone();
         resource.mime_type = self.about.mime_type.clone();
+        resource.meta = self.meta.clone().map(rmcp::model::MetaObject);
         resource
     }
 }
@@ -550,6 +570,11 @@ pub(crate) struct Resources {
 }
 
 impl Resources {
+    /// Whether a fixed resource is declared at `uri`.
+    pub(crate) fn has_fixed(&self, uri: &str) -> bool {
+        self.fixed.iter().any(|(r, _)| r.uri == uri)
+    }
+
     /// Checks every resource and template, adding what is wrong to `problems`.
     pub(crate) fn build(
         fixed: Vec<Resource>,
@@ -566,6 +591,16 @@ impl Resources {
             }
             if resource.about.name.trim().is_empty() {
                 problems.push(format!("resource `{uri}` has no name"));
+            }
+            if crate::app::is_app_uri(&uri)
+                && resource.about.mime_type.as_deref() != Some(crate::app::APP_MIME_TYPE)
+            {
+                problems.push(format!(
+                    "resource `{uri}`: a `ui://` resource is an MCP App's page, of MIME type \
+                     `{}` (it is `{}`)",
+                    crate::app::APP_MIME_TYPE,
+                    resource.about.mime_type.as_deref().unwrap_or("unset"),
+                ));
             }
             if out.fixed.iter().any(|(r, _)| r.uri == resource.uri) {
                 problems.push(format!("resource `{uri}` is declared twice"));

@@ -81,6 +81,8 @@ pub struct Tool {
     pub(crate) requirements: Requirements,
     /// Whether a call may run as a task (see [`Tool::task`]).
     pub(crate) task: bool,
+    /// The `ui://` page clients supporting MCP Apps render for it (see [`Tool::app`]).
+    pub(crate) app: Option<Cow<'static, str>>,
 }
 
 impl fmt::Debug for Tool {
@@ -112,7 +114,16 @@ impl Tool {
             handler: None,
             requirements: Requirements::default(),
             task: false,
+            app: None,
         }
+    }
+
+    /// Gives the tool a page (an MCP App, see [`crate::app`]): `uri` is a `ui://` resource of
+    /// the plugin whose contents are HTML, which clients supporting MCP Apps render with the
+    /// tool's result. The plugin refuses to start if it declares no such resource.
+    pub fn app(mut self, uri: impl Into<Cow<'static, str>>) -> Self {
+        self.app = Some(uri.into());
+        self
     }
 
     /// Lets a call run as a task (MCP's tasks extension, `io.modelcontextprotocol/tasks`): when

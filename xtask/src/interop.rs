@@ -71,6 +71,16 @@ fn start_example(
     port: u16,
     remove_data: bool,
 ) -> Result<ExampleProcess> {
+    start_example_with(package, data_dir, port, remove_data, &[])
+}
+
+fn start_example_with(
+    package: &str,
+    data_dir: &Path,
+    port: u16,
+    remove_data: bool,
+    env: &[(&str, String)],
+) -> Result<ExampleProcess> {
     cargo(&["build", "--quiet", "-p", package])?;
     let binary = crate::target_dir().join("debug").join(package);
     std::fs::create_dir_all(data_dir)?;
@@ -82,6 +92,7 @@ fn start_example(
         )
         .env(nanofleet_sdk::contracts::env::NANOFLEET_DATA_DIR, data_dir)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
@@ -95,8 +106,8 @@ fn start_example(
     })
 }
 
-/// `cargo xtask interop`: pytest with the official Python client against `notes` and
-/// `everything`.
+/// `cargo xtask interop`: pytest with the official Python client against `notes`,
+/// `everything` and `kanban` (whose board also runs in Chromium).
 pub(crate) fn run() -> Result<()> {
     let python = ensure_venv()?;
     let data = crate::root().join(format!("target/interop-data-{}", std::process::id()));
@@ -106,6 +117,27 @@ pub(crate) fn run() -> Result<()> {
         std::process::id()
     ));
     let everything = start_example("everything", &everything_data, free_port()?, true)?;
+    let (chromium, chromedriver) = browser()?;
+    let kanban_data =
+        crate::root().join(format!("target/interop-data-kanban-{}", std::process::id()));
+    let kanban_ui = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let kanban = start_example_with(
+        "kanban",
+        &kanban_data,
+        free_port()?,
+        true,
+        &[
+            (
+                nanofleet_sdk::contracts::env::NANOFLEET_UI_ADDR,
+                kanban_ui.to_string(),
+            ),
+            (
+                nanofleet_sdk::contracts::env::NANOFLEET_UI_ACCEPT_UNVERIFIED_TOKEN,
+                "1".to_owned(),
+            ),
+        ],
+    )?;
+    wait_listening(kanban_ui, Duration::from_secs(20))?;
     process::run(
         Command::new(&python)
             .args([
@@ -124,6 +156,47 @@ pub(crate) fn run() -> Result<()> {
             .env(
                 "NANOFLEET_EVERYTHING_URL",
                 format!("http://{}/mcp", everything.addr),
-            ),
+            )
+            .env(
+                "NANOFLEET_KANBAN_URL",
+                format!("http://{}/mcp", kanban.addr),
+            )
+            .env("NANOFLEET_KANBAN_UI_URL", format!("http://{kanban_ui}"))
+            .env("NANOFLEET_CHROMIUM", chromium)
+            .env("NANOFLEET_CHROMEDRIVER", chromedriver),
     )
+}
+
+/// Chromium and its WebDriver, for the tests that run pages in a real browser; missing, the
+/// suite fails saying what to install (it is not skipped).
+fn browser() -> Result<(PathBuf, PathBuf)> {
+    let find = |names: &[&str]| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        names.iter().find_map(|name| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    let chromium = find(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = find(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(chromium), Some(driver)) => Ok((chromium, driver)),
+        _ => anyhow::bail!(
+            "the browser tests need Chromium and its WebDriver on PATH: install them \
+             (Debian: apt-get install chromium chromium-driver)"
+        ),
+    }
+}
+
+/// Waits until something accepts connections at `addr`.
+fn wait_listening(addr: SocketAddr, timeout: Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("nothing listens at {addr} after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }

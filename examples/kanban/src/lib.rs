@@ -4,7 +4,9 @@
 //! [`AgentId`] decides what each agent sees and may change. An agent lists and moves the tasks
 //! assigned to it and hands tasks on with `assign_task`, which tells the new assignee through
 //! the host's API ([`NanoApi::send_message`]). The web UI on `uiPort` shows the whole board to
-//! the dashboard user, who may move any task.
+//! the dashboard user, who may move any task; the same page is `list_tasks`'s MCP App
+//! (`ui://kanban/board`), which clients that render MCP Apps show an agent's user with its
+//! tasks.
 
 mod ui;
 
@@ -144,8 +146,9 @@ impl Kanban {
         Ok(self.board(&board).add(task).await?)
     }
 
-    /// Lists the tasks assigned to you, oldest first.
-    #[tool(read_only)]
+    /// Lists the tasks assigned to you, oldest first. Clients that render MCP Apps show them
+    /// as a board, whose buttons move them.
+    #[tool(read_only, app = "ui://kanban/board")]
     async fn list_tasks(
         &self,
         agent: AgentId,
@@ -233,6 +236,13 @@ impl Kanban {
             notified: matches!(sent, Some(Ok(()))),
             notification_error: sent.and_then(Result::err),
         })
+    }
+
+    /// The board as an MCP App: the web UI's page, which, framed by a client, shows the
+    /// calling agent's tasks from `list_tasks` and moves them with `move_task`.
+    #[resource(uri = "ui://kanban/board", title = "Kanban board")]
+    fn board_page(&self) -> &'static str {
+        ui::PAGE
     }
 
     /// The web UI: the whole board, for the dashboard user.

@@ -25,7 +25,8 @@ use tokio::sync::Mutex;
 
 use crate::{Board, Column, Task};
 
-const PAGE: &str = include_str!("ui/index.html");
+/// The board's page: the sidebar UI here, and `list_tasks`'s MCP App (`ui://kanban/board`).
+pub(crate) const PAGE: &str = include_str!("ui/index.html");
 
 /// The page's own script and styles only, and framed by the dashboard only.
 const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
