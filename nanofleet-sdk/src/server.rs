@@ -501,8 +501,11 @@ struct Initialize {
 /// `Some` when `body` is an `initialize` request.
 fn initialize(body: &[u8]) -> Option<Initialize> {
     use serde::de::IgnoredAny;
-    // Cheap filter first: only a body that mentions the method is parsed.
-    memchr::memmem::find(body, b"\"initialize\"")?;
+    // Cheap filter first: only a body that mentions the method is parsed. The searcher is
+    // built once: building it costs more than a search of a typical tool call's body.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"initialize\""));
+    FINDER.find(body)?;
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow)]
