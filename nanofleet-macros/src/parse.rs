@@ -974,7 +974,7 @@ mod tests {
                 "expected `#[tool]` or `#[tool(...)]`",
                 "expected `true` or `false`: `read_only = true`",
                 "unknown attribute `wat` in `#[tool(...)]`; expected one of `name`, `title`, \
-                 `description`, `read_only`, `destructive`, `idempotent`, `open_world`, `task`",
+                 `description`, `read_only`, `destructive`, `idempotent`, `open_world`, `task`, `app`",
                 "unknown attribute `defualt` in `#[arg(...)]`; did you mean `default`?",
             ]
         );
