@@ -64,6 +64,7 @@ pub mod auth;
 mod caller;
 pub mod cli;
 pub mod completion;
+pub mod connections;
 pub mod content;
 pub mod env;
 mod error;

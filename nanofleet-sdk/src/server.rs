@@ -187,13 +187,19 @@ impl Bound {
             shutdown.await;
             trigger.cancel();
         });
-        let mcp = axum::serve(self.mcp, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+        // Timeouts and a connection cap on both ports: see `crate::connections`.
+        let limits = crate::connections::Limits::default();
+        let mcp = crate::connections::serve(self.mcp, app, limits, stop.clone().cancelled_owned());
         let servers = async move {
             match self.ui {
                 Some((listener, ui)) => {
-                    let ui = axum::serve(listener, ui)
-                        .with_graceful_shutdown(stop.clone().cancelled_owned());
-                    let (a, b) = tokio::join!(mcp.into_future(), ui.into_future());
+                    let ui = crate::connections::serve(
+                        listener,
+                        ui,
+                        limits,
+                        stop.clone().cancelled_owned(),
+                    );
+                    let (a, b) = tokio::join!(mcp, ui);
                     a.and(b)
                 }
                 None => mcp.await,
@@ -388,11 +394,12 @@ impl Endpoint {
                 parts.extensions.insert(SessionRoute(id.to_owned()));
             }
             let resp = self.sessions.handle(Request::from_parts(parts, body)).await;
-            return Response::from(resp).map(Body::new);
+            return json_rpc_rejection(Response::from(resp).map(Body::new), None).await;
         }
 
         // A client that already holds a session id is past `initialize`: stream its body to
         // rmcp untouched. Otherwise read it (bounded) to see whether it is `initialize`.
+        let mut raw = None;
         let (body, initialize) = if parts.headers.contains_key(SESSION_HEADER) {
             (Body::new(body), None)
         } else {
@@ -400,6 +407,7 @@ impl Endpoint {
                 Ok(collected) => {
                     let bytes = collected.to_bytes();
                     let init = initialize(&bytes);
+                    raw = Some(bytes.clone());
                     (Body::new(Full::new(bytes)), init)
                 }
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -421,7 +429,7 @@ impl Endpoint {
         if initialize.is_some_and(|init| init.can_be_asked) {
             if self.session_count().await < MAX_SESSIONS {
                 let resp = self.sessions.handle(Request::from_parts(parts, body)).await;
-                return Response::from(resp).map(Body::new);
+                return json_rpc_rejection(Response::from(resp).map(Body::new), raw.as_ref()).await;
             }
             tracing::warn!(
                 max = MAX_SESSIONS,
@@ -436,7 +444,7 @@ impl Endpoint {
         {
             parts.headers.insert(SESSION_HEADER, value);
         }
-        Response::from_parts(parts, Body::new(body))
+        json_rpc_rejection(Response::from_parts(parts, Body::new(body)), raw.as_ref()).await
     }
 
     /// Reads `agent_id` (and checks `agent_sig`) from the query string. A forged or missing
@@ -489,6 +497,42 @@ impl Endpoint {
         }
         Ok(RequestAgent(agent))
     }
+}
+
+/// rmcp answers a body it cannot decode with `415` and plain text. A client is owed a JSON-RPC
+/// error (and HTTP 400, as Streamable HTTP asks): `-32700` for text that is not JSON, `-32600`
+/// for JSON that is no JSON-RPC message. `raw` is the body when it was read here (a streamed
+/// one is taken for a parse error). A `415` for a wrong `Content-Type` stays as it is.
+async fn json_rpc_rejection(resp: Response, raw: Option<&bytes::Bytes>) -> Response {
+    if resp.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let Some(why) = text.strip_prefix("fail to deserialize request body") else {
+        return Response::from_parts(parts, Body::from(text));
+    };
+    let is_json =
+        raw.is_some_and(|raw| serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok());
+    let (code, what) = if is_json {
+        (
+            -32600,
+            "Invalid Request: the body is JSON but not a JSON-RPC message",
+        )
+    } else {
+        (-32700, "Parse error: the body is not JSON")
+    };
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": format!("{what} ({})", why.trim()) },
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// What the server needs to know of an `initialize` request before serving it.

@@ -148,19 +148,22 @@ async fn pages_on_other_hosts_are_refused_and_local_ones_are_not() {
 #[tokio::test]
 async fn malformed_json_gets_a_parse_error_not_a_crash() {
     let router = client().router();
-    for bad in [
-        "{",
-        "not json",
-        "[1,2",
-        "{\"jsonrpc\":\"2.0\",\"id\":1}",
-        "",
+    // What JSON-RPC promises: -32700 for text that is not JSON, -32600 for JSON that is not a
+    // JSON-RPC message; with HTTP 400, as Streamable HTTP asks (rmcp alone answers 415 text).
+    for (bad, code) in [
+        ("{", -32700),
+        ("not json", -32700),
+        ("[1,2", -32700),
+        ("", -32700),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1}", -32600),
+        ("[]", -32600),
     ] {
         let (resp, body) = post_json(&router, "/mcp", bad.to_owned()).await;
-        assert!(
-            resp.status().is_client_error(),
-            "{bad:?}: {} {body}",
-            resp.status()
-        );
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad:?}: {body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_eq!(error["jsonrpc"], "2.0", "{bad:?}: {body}");
+        assert_eq!(error["id"], serde_json::Value::Null, "{bad:?}: {body}");
+        assert_eq!(error["error"]["code"], code, "{bad:?}: {body}");
     }
     // The server is still healthy afterwards.
     let (resp, _) = post_json(&router, "/mcp", rpc(1, "tools/list", serde_json::json!({}))).await;

@@ -74,9 +74,13 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
             .local_addr()
             .map_or_else(|_| "?".to_owned(), |a| a.to_string());
         note(format!("listening on http://{addr}{role}"));
-        let serving = axum::serve(listener, app.clone())
-            .with_graceful_shutdown(signalled(stopped.clone()))
-            .into_future();
+        // Header, idle and body timeouts and a connection cap, as the plugins have.
+        let serving = nanofleet_sdk::connections::serve(
+            listener,
+            app.clone(),
+            nanofleet_sdk::connections::Limits::default(),
+            signalled(stopped.clone()),
+        );
         tasks.spawn(async move {
             serving
                 .await
