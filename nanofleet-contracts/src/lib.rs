@@ -6,6 +6,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`agent_id`] | the agent-id rule: length, control, white-space and invisible characters |
 //! | [`manifest`] | `manifest.json`: the type, its rules, diagnostics that list every problem |
 //! | [`env`](mod@env) | the environment variables the host injects and the SDK reads; the `NANO_API_URL` rule |
 //! | [`names`] | container, network, volume and staging names; the URL an agent reaches a plugin at |
@@ -21,6 +22,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod agent_id;
 pub mod bearer;
 pub mod callback;
 pub mod env;

@@ -439,7 +439,7 @@ async fn agents_and_links_work_and_refuse_unknowns() {
     let messages = app
         .call(Method::GET, "/api/agents/ada/messages", None)
         .await;
-    assert_eq!(messages.json(), json!({"messages": []}));
+    assert_eq!(messages.json(), json!({"messages": [], "next": null}));
 
     let relative = json!({"id": "bob", "name": "Bob", "workspaceDir": "relative/dir"});
     let refused = app.call(Method::POST, "/api/agents", Some(relative)).await;
@@ -450,6 +450,151 @@ async fn agents_and_links_work_and_refuse_unknowns() {
             .status,
         StatusCode::NO_CONTENT
     );
+}
+
+/// Defect 12.5: with an unreadable `.mcp.json`, registering and linking failed yet the agent and
+/// the link were stored; an agent whose workspace was deleted could not be removed.
+#[tokio::test]
+async fn a_failed_register_or_link_changes_nothing_and_a_vanished_workspace_does_not_block_removal()
+{
+    let app = app().await;
+    app.plugin("notes", None).await;
+    let ws = app.workspace("cy");
+    // A directory where the file should be: it can be neither read nor replaced.
+    std::fs::create_dir_all(std::path::Path::new(&ws).join(".mcp.json")).expect("dir");
+    let body = json!({"id": "cy", "name": "Cy", "workspaceDir": ws});
+    let refused = app.call(Method::POST, "/api/agents", Some(body)).await;
+    assert!(!refused.status.is_success(), "{}", refused.text);
+    assert_eq!(app.host.store().get_agent("cy").await.expect("get"), None);
+
+    // A registered agent whose file then breaks: the link fails and is not kept.
+    let ws = app.workspace("dee");
+    let body = json!({"id": "dee", "name": "Dee", "workspaceDir": ws});
+    let created = app.call(Method::POST, "/api/agents", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let file = std::path::Path::new(&ws).join(".mcp.json");
+    let _ = std::fs::remove_file(&file);
+    std::fs::create_dir_all(&file).expect("dir");
+    let link = app
+        .call(Method::PUT, "/api/agents/dee/links/notes", None)
+        .await;
+    assert!(!link.status.is_success(), "{}", link.text);
+    let links = app.host.store().links_of_agent("dee").await.expect("links");
+    assert!(links.is_empty(), "{links:?}");
+
+    // The workspace deleted: the agent can still be removed.
+    std::fs::remove_dir_all(&ws).expect("rm");
+    let removed = app.call(Method::DELETE, "/api/agents/dee", None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    assert_eq!(app.host.store().get_agent("dee").await.expect("get"), None);
+}
+
+/// Defect 12.3: uninstall deleted the store row first and stopped at the first agent it could
+/// not rewrite, leaving `.mcp.json` entries no reconcile ever removed. Removal is now a desired
+/// state whose cleanup finishes before the record goes, resumed by the next pass.
+#[tokio::test]
+async fn a_failed_uninstall_is_finished_by_the_next_reconcile() {
+    let app = app().await;
+    app.plugin("notes", None).await;
+    app.host
+        .store()
+        .set_status("notes", nanofleet_host::store::Status::Running, None)
+        .await
+        .expect("status");
+    let mut files = Vec::new();
+    for id in ["b1", "b2"] {
+        let ws = app.workspace(id);
+        let body = json!({"id": id, "name": id, "workspaceDir": ws});
+        let created = app.call(Method::POST, "/api/agents", Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let linked = app
+            .call(Method::PUT, &format!("/api/agents/{id}/links/notes"), None)
+            .await;
+        assert_eq!(linked.status, StatusCode::NO_CONTENT, "{}", linked.text);
+        files.push(std::path::Path::new(&ws).join(".mcp.json"));
+    }
+    // b2's file is replaced by something the host cannot rewrite.
+    let kept = std::fs::read_to_string(&files[1]).expect("read");
+    std::fs::remove_file(&files[1]).expect("rm");
+    std::fs::create_dir_all(&files[1]).expect("dir");
+
+    let failed = app.call(Method::DELETE, "/api/plugins/notes", None).await;
+    assert!(!failed.status.is_success(), "{}", failed.text);
+    // Nothing is lost: the plugin is still known, as being removed, and b2 still linked.
+    let store = app.host.store();
+    assert!(store.get_plugin("notes").await.expect("get").is_some());
+    assert_eq!(store.removal("notes").await.expect("removal"), Some(false));
+    assert_eq!(store.links_of_agent("b2").await.expect("links"), ["notes"]);
+    // b1 was cleaned before the failure.
+    let b1 = std::fs::read_to_string(&files[0]).expect("read");
+    assert!(!b1.contains("nanofleet-plugin-notes"), "{b1}");
+    assert!(store.links_of_agent("b1").await.expect("links").is_empty());
+    // Nobody can link it meanwhile.
+    let relink = app
+        .call(Method::PUT, "/api/agents/b1/links/notes", None)
+        .await;
+    assert!(!relink.status.is_success(), "{}", relink.text);
+
+    // The file is repaired; the next pass finishes the removal.
+    std::fs::remove_dir(&files[1]).expect("rmdir");
+    std::fs::write(&files[1], kept).expect("write");
+    let report = app.host.reconcile().await.expect("reconcile");
+    assert!(
+        report
+            .actions
+            .contains(&nanofleet_host::host::Action::Removed("notes".into())),
+        "{:?}",
+        report.actions
+    );
+    assert!(store.get_plugin("notes").await.expect("get").is_none());
+    let b2 = std::fs::read_to_string(&files[1]).expect("read");
+    assert!(!b2.contains("nanofleet-plugin-notes"), "{b2}");
+}
+
+/// Defect 12.4: one agent's broken workspace stopped the reconcile pass for every agent after
+/// it, on every pass.
+#[tokio::test]
+async fn one_broken_workspace_does_not_stop_reconcile_for_the_others() {
+    let app = app().await;
+    app.plugin("notes", None).await;
+    // Installed and running, as far as the store knows (not an interrupted install).
+    app.host
+        .store()
+        .set_status("notes", nanofleet_host::store::Status::Running, None)
+        .await
+        .expect("status");
+    let mut workspaces = Vec::new();
+    for id in ["a1", "a2", "a3"] {
+        let ws = app.workspace(id);
+        let body = json!({"id": id, "name": id, "workspaceDir": ws});
+        let created = app.call(Method::POST, "/api/agents", Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        app.host.store().link(id, "notes").await.expect("link");
+        workspaces.push(ws);
+    }
+    // The first agent's file becomes a directory; the others' files are lost.
+    let first = std::path::Path::new(&workspaces[0]).join(".mcp.json");
+    let _ = std::fs::remove_file(&first);
+    std::fs::create_dir_all(&first).expect("dir");
+    for ws in &workspaces[1..] {
+        let _ = std::fs::remove_file(std::path::Path::new(ws).join(".mcp.json"));
+    }
+    let report = app
+        .host
+        .reconcile()
+        .await
+        .expect("the pass itself completes");
+    let failed: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| matches!(a, nanofleet_host::host::Action::AgentFailed { agent, .. } if agent == "a1"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", report.actions);
+    for ws in &workspaces[1..] {
+        let mcp = std::fs::read_to_string(std::path::Path::new(ws).join(".mcp.json"))
+            .unwrap_or_else(|e| panic!("{ws}: {e}; {:?}", report.actions));
+        assert!(mcp.contains("nanofleet-plugin-notes"), "{mcp}");
+    }
 }
 
 #[tokio::test]
@@ -718,6 +863,43 @@ async fn image_installs_read_the_manifest_label() {
     assert_eq!(reply.code(), "no_manifest_label", "{}", reply.text);
 }
 
+/// An image reference the engine would refuse, or take for an option, is the client's
+/// mistake (400 naming the rule), not an engine error (it was a 502 `engine_error`).
+#[tokio::test]
+async fn malformed_image_references_are_refused_before_the_engine() {
+    let app = app_with(
+        FakeRuntime {
+            reachable: true,
+            label: Some(r#"{"name": "x"}"#.into()),
+            ..FakeRuntime::default()
+        },
+        |_| {},
+    )
+    .await;
+    for image in [
+        "--privileged",
+        "acme/x:1\n",
+        "acme/\u{7}x",
+        "Acme/X:1",
+        "acme/x:",
+    ] {
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/plugins",
+                Some(json!({ "image": image })),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{image:?}: {}",
+            reply.text
+        );
+        assert_eq!(reply.code(), "invalid_image", "{image:?}: {}", reply.text);
+    }
+}
+
 /// Defect 10: NanoFleet installed any image from any manifest URL.
 #[tokio::test]
 async fn defect_10_the_image_policy_refuses_untrusted_images_before_pulling() {
@@ -880,6 +1062,36 @@ async fn defect_7_internal_callbacks_are_authenticated_and_scoped() {
         .json();
     assert_eq!(y_messages["messages"][0]["content"], "hello");
     assert_eq!(y_messages["messages"][0]["plugin"], "alpha");
+    assert_eq!(y_messages["next"], serde_json::Value::Null);
+    // Pages: `limit` bounds one, `next` leads to the following one.
+    for n in 0..3 {
+        let body = Some(json!({ "content": format!("more {n}") }));
+        let sent = app
+            .call_as(Some(a), Method::POST, "/internal/agents/y/messages", body)
+            .await;
+        assert_eq!(sent.status, StatusCode::NO_CONTENT, "{}", sent.text);
+    }
+    let first = app
+        .call(Method::GET, "/api/agents/y/messages?limit=2", None)
+        .await
+        .json();
+    assert_eq!(first["messages"].as_array().map(Vec::len), Some(2));
+    let next = first["next"].as_i64().expect("a next page");
+    let rest = app
+        .call(
+            Method::GET,
+            &format!("/api/agents/y/messages?after={next}&limit=2"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(rest["messages"][0]["content"], "more 1", "{rest}");
+    assert_eq!(rest["messages"][1]["content"], "more 2", "{rest}");
+    assert_eq!(rest["next"], serde_json::Value::Null);
+    let bad = app
+        .call(Method::GET, "/api/agents/y/messages?limit=lots", None)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
     for reply in [&list, &list_b, &own] {
         assert!(

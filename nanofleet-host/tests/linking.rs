@@ -141,6 +141,31 @@ fn unlink_removes_only_host_owned_entries() {
     );
 }
 
+/// Defect 12.6: a user's own entry named like an installed plugin was deleted on register,
+/// without the agent being linked. Only entries the host wrote are the host's.
+#[test]
+fn a_users_entry_sharing_a_plugins_name_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = json!({"mcpServers": {
+        "notes": {"command": "notes", "args": ["stdio", "--agent", "me"]},
+        "kanban": {"type": "http", "url": "https://kanban.example/mcp"},
+        "hello": {"type": "http", "url": "http://nanofleet-plugin-hello:8080/mcp?agent_id=agent-1",
+                  "headers": {"Authorization": "Bearer mine"}},
+    }});
+    std::fs::write(dir.path().join(MCP_JSON), users.to_string()).expect("write");
+    let outcome =
+        sync_mcp_json(dir.path(), &managed(&["notes", "kanban", "hello"]), &[]).expect("sync");
+    assert!(!outcome.changed, "{outcome:?}");
+    assert_eq!(read_json(dir.path()), users);
+
+    // What the host wrote itself still goes when unlinked.
+    let all = managed(&["notes", "kanban", "hello", "board"]);
+    sync_mcp_json(dir.path(), &all, &[target("board")]).expect("link");
+    let outcome = sync_mcp_json(dir.path(), &all, &[]).expect("unlink");
+    assert_eq!(names(&outcome.removed), ["board"]);
+    assert_eq!(read_json(dir.path()), users);
+}
+
 #[test]
 fn a_second_sync_changes_nothing_and_does_not_rewrite() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -74,7 +74,7 @@ async fn migrations_apply_to_an_empty_directory() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal mode");
@@ -153,7 +153,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             }
         ),
@@ -336,10 +336,79 @@ async fn invalid_agents_are_refused() {
         (agent("", "/w"), "empty"),
         (agent("a", "relative/dir"), "absolute"),
         (agent("a\nb", "/w"), "control"),
-        (agent(&"x".repeat(300), "/w"), "more than 256"),
+        (agent(&"x".repeat(129), "/w"), "at most 128"),
+        (agent(" padded", "/w"), "white space"),
+        (agent("ali\u{200B}ce", "/w"), "invisible character U+200B"),
+        (agent("evil\u{202E}txt", "/w"), "invisible character U+202E"),
     ] {
         let err = store.put_agent(&record).await.expect_err(needle);
         assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+/// Defect 12.8: two agents registered on one workspace overwrote each other's entries while
+/// the store said both were linked.
+#[tokio::test]
+async fn two_agents_cannot_share_a_workspace() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store
+        .put_agent(&agent("a1", "/w/shared"))
+        .await
+        .expect("first");
+    for path in ["/w/shared", "/w/shared/"] {
+        let err = store
+            .put_agent(&agent("a2", path))
+            .await
+            .expect_err("a second agent on the same workspace");
+        assert!(err.to_string().contains("\"a1\"'s already"), "{err}");
+    }
+    // The same agent may register again, and another workspace is fine.
+    store
+        .put_agent(&agent("a1", "/w/shared"))
+        .await
+        .expect("again");
+    store
+        .put_agent(&agent("a2", "/w/other"))
+        .await
+        .expect("own workspace");
+}
+
+/// One rule for both sides: the host stores exactly the ids every plugin accepts in its URL
+/// (before, the host took ids of 129 to 256 bytes and ids with surrounding spaces that every
+/// plugin then refused).
+#[tokio::test]
+async fn the_host_stores_exactly_the_ids_plugins_accept() {
+    let store = Store::open_in_memory_for_tests().expect("store");
+    let long = "x".repeat(nanofleet_contracts::agent_id::MAX_LEN);
+    let too_long = "x".repeat(nanofleet_contracts::agent_id::MAX_LEN + 1);
+    let longer = "x".repeat(256);
+    for id in [
+        "alice",
+        "3f1c2d4e-0000-4000-8000-000000000001",
+        "zoë",
+        long.as_str(),
+        too_long.as_str(),
+        longer.as_str(),
+        " alice",
+        "alice ",
+        "a\tb",
+        "a\u{200D}b",
+        "a\u{2066}b",
+        "\u{FEFF}a",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (n, id) = id;
+        let stored = store
+            .put_agent(&agent(id, &format!("/w/{n}")))
+            .await
+            .is_ok();
+        let accepted = nanofleet_sdk::AgentId::new(id).is_ok();
+        assert_eq!(
+            stored, accepted,
+            "{id:?}: stored {stored}, accepted by plugins {accepted}"
+        );
     }
 }
 
@@ -353,7 +422,10 @@ async fn links() {
             .expect("put");
     }
     for id in ["a1", "a2"] {
-        store.put_agent(&agent(id, "/w")).await.expect("agent");
+        store
+            .put_agent(&agent(id, &format!("/w/{id}")))
+            .await
+            .expect("agent");
     }
     assert!(store.link("a1", "notes").await.expect("link"));
     assert!(!store.link("a1", "notes").await.expect("idempotent"));
@@ -417,7 +489,10 @@ async fn deleting_a_plugin_or_agent_removes_its_links() {
             .expect("put");
     }
     for id in ["a1", "a2"] {
-        store.put_agent(&agent(id, "/w")).await.expect("agent");
+        store
+            .put_agent(&agent(id, &format!("/w/{id}")))
+            .await
+            .expect("agent");
         store.link(id, "notes").await.expect("link");
         store.link(id, "kanban").await.expect("link");
     }
@@ -451,6 +526,75 @@ async fn deleting_a_plugin_or_agent_removes_its_links() {
         store.agents_of_plugin("kanban").await.expect("links"),
         ["a2"]
     );
+}
+
+/// Defect 12.12: a plugin could fill the host's message store without limit, and reading an
+/// agent's messages returned everything at once.
+#[tokio::test]
+async fn messages_are_kept_within_budgets_and_read_in_pages() {
+    use nanofleet_host::store::{
+        MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_AGENT, MAX_MESSAGES_PER_AGENT,
+    };
+    let store = Store::open_in_memory_for_tests().expect("store");
+    store
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+    store.put_agent(&agent("a1", "/w")).await.expect("agent");
+    store.put_agent(&agent("a2", "/w2")).await.expect("agent");
+    store
+        .record_message("notes", "a2", "keep me")
+        .await
+        .expect("msg");
+
+    // Count: the newest MAX_MESSAGES_PER_AGENT stay.
+    for n in 0..MAX_MESSAGES_PER_AGENT + 5 {
+        store
+            .record_message("notes", "a1", &format!("m{n}"))
+            .await
+            .expect("msg");
+    }
+    let kept = store.messages_for_agent("a1").await.expect("msgs");
+    assert_eq!(kept.len(), MAX_MESSAGES_PER_AGENT);
+    assert_eq!(kept[0].content, "m5");
+    assert_eq!(
+        kept.last().map(|m| m.content.as_str()),
+        Some(format!("m{}", MAX_MESSAGES_PER_AGENT + 4).as_str())
+    );
+
+    // Bytes: large messages push the oldest out before the budget is passed.
+    let big = "x".repeat(MAX_MESSAGE_BYTES);
+    for _ in 0..(MAX_MESSAGE_BYTES_PER_AGENT / MAX_MESSAGE_BYTES) + 10 {
+        store
+            .record_message("notes", "a1", &big)
+            .await
+            .expect("big");
+    }
+    let kept = store.messages_for_agent("a1").await.expect("msgs");
+    let bytes: usize = kept.iter().map(|m| m.content.len()).sum();
+    assert!(bytes <= MAX_MESSAGE_BYTES_PER_AGENT, "{bytes}");
+    assert!(
+        kept.len() >= MAX_MESSAGE_BYTES_PER_AGENT / MAX_MESSAGE_BYTES - 1,
+        "{}",
+        kept.len()
+    );
+    // Another agent's messages are untouched.
+    assert_eq!(store.messages_for_agent("a2").await.expect("msgs").len(), 1);
+
+    // Pages: in order, none twice, none missed.
+    let all: Vec<i64> = kept.iter().map(|m| m.id).collect();
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.messages_page("a1", after, 7).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        after = page.last().map_or(after, |m| m.id);
+        seen.extend(page.into_iter().map(|m| m.id));
+    }
+    assert_eq!(seen, all);
 }
 
 #[tokio::test]
@@ -724,7 +868,7 @@ async fn concurrent_writers_all_land() {
         let store = stores[i % 2].clone();
         tasks.push(tokio::spawn(async move {
             let id = format!("agent-{i}");
-            store.put_agent(&agent(&id, "/w")).await?;
+            store.put_agent(&agent(&id, &format!("/w/{id}"))).await?;
             store.link(&id, "notes").await?;
             store
                 .set_api_key(&format!("KEY_{i}"), &format!("value-{i}"))

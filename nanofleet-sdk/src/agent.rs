@@ -14,12 +14,13 @@ use std::{fmt, sync::Arc};
 
 use serde::Serialize;
 
-/// The longest agent id accepted, in bytes. NanoFleet's ids are UUIDs (36 bytes); the limit
-/// leaves room for other schemes while keeping ids cheap to store and log.
-pub const MAX_AGENT_ID_LEN: usize = 128;
+/// The longest agent id accepted, in bytes (the host's limit too:
+/// [`nanofleet_contracts::agent_id`]).
+pub const MAX_AGENT_ID_LEN: usize = nanofleet_contracts::agent_id::MAX_LEN;
 
-/// The id of the agent a request is made for. Valid by construction: non-empty, at most
-/// [`MAX_AGENT_ID_LEN`] bytes, no control characters or surrounding white space.
+/// The id of the agent a request is made for. Valid by construction, by the rule the host
+/// applies too ([`nanofleet_contracts::agent_id`]): non-empty, at most [`MAX_AGENT_ID_LEN`]
+/// bytes, no control or invisible characters, no surrounding white space.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct AgentId(Arc<str>);
@@ -27,19 +28,17 @@ pub struct AgentId(Arc<str>);
 impl AgentId {
     /// Checks `id` and wraps it.
     pub fn new(id: impl AsRef<str>) -> Result<Self, AgentIdError> {
+        use nanofleet_contracts::agent_id::{Invalid, check};
         let id = id.as_ref();
-        if id.is_empty() {
-            return Err(AgentIdError::Empty);
-        }
-        if id.len() > MAX_AGENT_ID_LEN {
-            return Err(AgentIdError::TooLong { len: id.len() });
-        }
-        if id.chars().any(char::is_control) {
-            return Err(AgentIdError::ControlCharacter);
-        }
-        if id.trim() != id {
-            return Err(AgentIdError::SurroundingWhitespace);
-        }
+        check(id).map_err(|invalid| match invalid {
+            Invalid::Empty => AgentIdError::Empty,
+            Invalid::TooLong { len } => AgentIdError::TooLong { len },
+            Invalid::ControlCharacter => AgentIdError::ControlCharacter,
+            Invalid::SurroundingWhitespace => AgentIdError::SurroundingWhitespace,
+            Invalid::Invisible { ch } => AgentIdError::Invisible { ch },
+            // `Invalid` may grow; what it says is the message.
+            other => AgentIdError::Invalid(other.to_string()),
+        })?;
         Ok(Self(Arc::from(id)))
     }
 
@@ -101,6 +100,19 @@ pub enum AgentIdError {
     /// The id starts or ends with white space.
     #[error("the `agent_id` parameter starts or ends with white space")]
     SurroundingWhitespace,
+    /// The id contains a character that shows as nothing (a zero-width space, a bidi
+    /// override, ...).
+    #[error(
+        "the `agent_id` parameter contains the invisible character U+{:04X}",
+        u32::from(*ch)
+    )]
+    Invisible {
+        /// The character.
+        ch: char,
+    },
+    /// The id breaks another part of the agent-id rule.
+    #[error("the `agent_id` parameter is not an agent id: {0}")]
+    Invalid(String),
     /// `agent_id` appears more than once in the query string.
     #[error("the `agent_id` parameter appears more than once; a request is made for one agent")]
     Ambiguous,

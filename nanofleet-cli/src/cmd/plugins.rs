@@ -583,8 +583,10 @@ impl ActionRow {
             Action::Stopped(p) => ("stopped", p, None),
             Action::RemovedOrphan(c) => ("removed-orphan", c, None),
             Action::RolledBack(p) => ("rolled-back", p, None),
+            Action::Removed(p) => ("finished-removal", p, None),
             Action::LinkedAgent(a) => ("rewrote-mcp-json", a, None),
             Action::Failed { plugin, error } => ("failed", plugin, Some(error.clone())),
+            Action::AgentFailed { agent, error } => ("agent-failed", agent, Some(error.clone())),
             other => {
                 return Self {
                     action: "other",

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     ApiState,
-    error::{ApiError, ApiJson, ApiPath, ErrorBody},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody},
 };
 use crate::store::{AgentRecord, MessageRecord};
 
@@ -74,11 +74,23 @@ impl From<MessageRecord> for MessageInfo {
     }
 }
 
-/// `{"messages": [...]}`.
+/// `{"messages": [...], "next": ...}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MessageList {
     /// The agent's messages, oldest first.
     pub messages: Vec<MessageInfo>,
+    /// When more follow: the `after` of the next page.
+    pub next: Option<i64>,
+}
+
+/// Which page of `GET /api/agents/{id}/messages`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// Only messages with an id above this one (the previous page's `next`).
+    pub after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
 }
 
 async fn known_agent(state: &ApiState, id: &str) -> Result<AgentRecord, ApiError> {
@@ -216,17 +228,32 @@ pub(crate) async fn unlink(
 /// The messages plugins sent to an agent.
 #[utoipa::path(
     get, path = "/api/agents/{id}/messages", tag = "agents",
-    params(("id" = String, Path, description = "agent id")),
+    params(("id" = String, Path, description = "agent id"), MessagesQuery),
     responses((status = 200, body = MessageList), (status = 404, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub(crate) async fn messages(
     State(state): State<ApiState>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<MessagesQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
     known_agent(&state, &id).await?;
-    let messages = state.host.store().messages_for_agent(&id).await?;
+    let limit = query
+        .limit
+        .unwrap_or(100)
+        .clamp(1, crate::store::MAX_MESSAGES_PER_PAGE);
+    // One more than asked tells whether a next page exists.
+    let mut messages = state
+        .host
+        .store()
+        .messages_page(&id, query.after.unwrap_or(0), limit + 1)
+        .await?;
+    let next = (messages.len() > limit).then(|| {
+        messages.truncate(limit);
+        messages.last().map_or(0, |m| m.id)
+    });
     Ok(Json(MessageList {
         messages: messages.into_iter().map(MessageInfo::from).collect(),
+        next,
     }))
 }

@@ -189,6 +189,15 @@ async fn resolve_manifest(
             "`image` is empty",
         ));
     }
+    // A reference the engine would reject (or read as an option: `--privileged`) is the
+    // client's mistake, said as such, not an engine error.
+    if let Err(violation) = nanofleet_contracts::image::parse_image_ref(image) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_image",
+            format!("`image`: {violation}"),
+        ));
+    }
     // Checked before anything is pulled: a refused image never reaches this machine.
     state.config.image_policy.enforce(image)?;
     let runtime = state.host.runtime();

@@ -14,19 +14,45 @@ use crate::{
 impl Host {
     /// Registers (or updates) an agent, and links it to every plugin when auto-linking new
     /// agents.
+    ///
+    /// All or nothing: when the agent's `.mcp.json` cannot be written (an unreadable file, a
+    /// missing workspace), the error is returned and the store is as it was, the agent (or its
+    /// previous record) and its links included.
     pub async fn register_agent(&self, agent: AgentRecord) -> Result<(), HostError> {
         let store = self.store();
+        let previous = store.get_agent(&agent.id).await?;
         store.put_agent(&agent).await?;
-        if self.config().auto_link_new_agents {
-            for plugin in store.list_plugins().await? {
-                store.link(&agent.id, &plugin.name).await?;
+        let mut added = Vec::new();
+        let linked: Result<(), HostError> = async {
+            if self.config().auto_link_new_agents {
+                for plugin in store.list_plugins().await? {
+                    if store.removal(&plugin.name).await?.is_some() {
+                        continue;
+                    }
+                    if store.link(&agent.id, &plugin.name).await? {
+                        added.push(plugin.name);
+                    }
+                }
             }
+            self.sync_agent(&agent.id, &[]).await?;
+            Ok(())
         }
-        self.sync_agent(&agent.id, &[]).await?;
+        .await;
+        if let Err(error) = linked {
+            for plugin in &added {
+                let _ = store.unlink(&agent.id, plugin).await;
+            }
+            let _ = match previous {
+                Some(previous) => store.put_agent(&previous).await,
+                None => store.delete_agent(&agent.id).await.map(|_| ()),
+            };
+            return Err(error);
+        }
         Ok(())
     }
 
-    /// Removes an agent: its links go, and the host's entries leave its `.mcp.json`.
+    /// Removes an agent: its links go, and the host's entries leave its `.mcp.json`. An agent
+    /// whose workspace is gone has no file to clean: it is removed all the same.
     pub async fn remove_agent(&self, id: &str) -> Result<(), HostError> {
         let store = self.store();
         let agent = store
@@ -35,17 +61,28 @@ impl Host {
             .ok_or_else(|| HostError::UnknownAgent(id.to_owned()))?;
         let managed = self.managed_names(&[]).await?;
         let path = agent.workspace_dir.clone();
-        tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &[]))
-            .await
-            .map_err(|e| HostError::Call(e.to_string()))??;
+        if path.exists() {
+            tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &[]))
+                .await
+                .map_err(|e| HostError::Call(e.to_string()))??;
+        }
         store.delete_agent(id).await?;
         Ok(())
     }
 
-    /// Links `agent` to `plugin` and writes the agent's `.mcp.json`.
+    /// Links `agent` to `plugin` and writes the agent's `.mcp.json`. All or nothing: when the
+    /// file cannot be written, the link is not kept.
     pub async fn link(&self, agent: &str, plugin: &str) -> Result<(), HostError> {
-        self.store().link(agent, plugin).await?;
-        self.sync_agent(agent, &[]).await?;
+        if self.store().removal(plugin).await?.is_some() {
+            return Err(HostError::NotInstalled(plugin.to_owned()));
+        }
+        let created = self.store().link(agent, plugin).await?;
+        if let Err(error) = self.sync_agent(agent, &[]).await {
+            if created {
+                let _ = self.store().unlink(agent, plugin).await;
+            }
+            return Err(error);
+        }
         Ok(())
     }
 
@@ -88,6 +125,10 @@ impl Host {
             let Some(p) = store.get_plugin(&plugin).await? else {
                 continue;
             };
+            // A plugin being removed is wanted by nobody: its entry goes.
+            if store.removal(&plugin).await?.is_some() {
+                continue;
+            }
             let base = match self.agent_base_url(&p.manifest).await {
                 Ok(base) => base,
                 // Development mode knows a URL only while the plugin runs.

@@ -186,15 +186,34 @@ impl Host {
         if store.get_plugin(name).await?.is_none() {
             return Err(HostError::NotInstalled(name.to_owned()));
         }
-        let agents = store.agents_of_plugin(name).await?;
+        // The desired state first: from here the plugin is wanted by nobody, and a removal
+        // that fails or is interrupted below is finished by the next reconcile pass.
+        store.mark_removal(name, remove_data).await?;
+        self.finish_removal(name).await
+    }
+
+    /// The cleanup of a removal, in an order that can stop anywhere and be resumed: the
+    /// container; then each linked agent's entry, its link going only once the entry has (a
+    /// workspace that no longer exists has nothing to clean); the data volume when purging;
+    /// and last the plugin's record. Call with the plugin's lock held.
+    pub(super) async fn finish_removal(&self, name: &str) -> Result<(), HostError> {
+        let store = self.store();
+        let Some(purge) = store.removal(name).await? else {
+            return Ok(());
+        };
         self.runtime().remove(&names::container_name(name)).await?;
-        store.delete_plugin(name).await?;
-        for agent in agents {
-            self.sync_agent(&agent, &[name.to_owned()]).await?;
+        for agent in store.agents_of_plugin(name).await? {
+            match self.sync_agent(&agent, &[]).await {
+                Ok(_) => {}
+                Err(HostError::Link(crate::linking::LinkError::NoWorkspace { .. })) => {}
+                Err(error) => return Err(error),
+            }
+            store.unlink(&agent, name).await?;
         }
-        if remove_data {
+        if purge {
             self.runtime().remove_volume(name).await?;
         }
+        store.delete_plugin(name).await?;
         Ok(())
     }
 

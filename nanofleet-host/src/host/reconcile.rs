@@ -41,10 +41,20 @@ pub enum Action {
     Stopped(String),
     /// A managed container with no plugin behind it was removed.
     RemovedOrphan(String),
+    /// A removal that had failed or been interrupted was finished.
+    Removed(String),
     /// An install interrupted by a crash was rolled back.
     RolledBack(String),
     /// An agent's `.mcp.json` was rewritten.
     LinkedAgent(String),
+    /// An agent's client config could not be brought in line with its links (an unreadable
+    /// workspace, say); the other agents were.
+    AgentFailed {
+        /// The agent.
+        agent: String,
+        /// Why.
+        error: String,
+    },
     /// A plugin could not be converged; the others were.
     Failed {
         /// The plugin.
@@ -88,13 +98,25 @@ impl Host {
             // that was interrupted.
             if !known || container.name != names::container_name(&container.plugin) {
                 let _guard = self.lock(&container.plugin).await;
-                self.runtime().remove(&container.name).await?;
-                report.actions.push(Action::RemovedOrphan(container.name));
+                match self.runtime().remove(&container.name).await {
+                    Ok(()) => report.actions.push(Action::RemovedOrphan(container.name)),
+                    Err(e) => report.actions.push(Action::Failed {
+                        plugin: container.plugin,
+                        error: e.to_string(),
+                    }),
+                }
             }
         }
+        // One agent's broken workspace must not keep the agents after it unsynced, on this
+        // pass and every later one.
         for agent in self.store().list_agents().await? {
-            if self.sync_agent(&agent.id, &[]).await?.changed {
-                report.actions.push(Action::LinkedAgent(agent.id));
+            match self.sync_agent(&agent.id, &[]).await {
+                Ok(sync) if sync.changed => report.actions.push(Action::LinkedAgent(agent.id)),
+                Ok(_) => {}
+                Err(e) => report.actions.push(Action::AgentFailed {
+                    agent: agent.id,
+                    error: e.to_string(),
+                }),
             }
         }
         Ok(report)
@@ -108,6 +130,12 @@ impl Host {
         let Some(record) = self.store().get_plugin(name).await? else {
             return Ok(actions);
         };
+        // Desired: gone. A removal that failed or was interrupted is finished here.
+        if self.store().removal(name).await?.is_some() {
+            self.finish_removal(name).await?;
+            actions.push(Action::Removed(name.to_owned()));
+            return Ok(actions);
+        }
         // Under the lock, an `installing` row is one whose install died with its process.
         if record.status == Status::Installing {
             self.runtime().remove(&container).await?;

@@ -150,7 +150,9 @@ pub enum LinkError {
 /// host owns.
 ///
 /// * Every entry of `mcpServers` named in `managed` (or in `wanted`, which counts as
-///   managed) but not in `wanted` is removed: an unlinked plugin leaves the file.
+///   managed) but not in `wanted` is removed when the host wrote it (an `http` entry whose
+///   URL names the agent, nothing else): an unlinked plugin leaves the file, and a user's own
+///   entry that happens to share a plugin's name stays.
 /// * Every `wanted` plugin gets the entry `{"type": "http", "url": <url>}`. An existing entry
 ///   of that name is replaced whole: a host-owned entry holds nothing but what the host put
 ///   there, and keeping stray keys (an old `headers`, say) would keep stale credentials
@@ -261,8 +263,10 @@ fn apply(
     entries: &BTreeMap<&str, Value>,
 ) -> SyncOutcome {
     let mut outcome = SyncOutcome::default();
-    servers.0.retain(|(name, _)| {
-        let remove = managed.contains(name) && !entries.contains_key(name.as_str());
+    servers.0.retain(|(name, member)| {
+        let remove = managed.contains(name)
+            && !entries.contains_key(name.as_str())
+            && member.to_value().as_ref().is_some_and(is_host_entry);
         if remove {
             outcome.removed.push(name.clone());
         }
@@ -291,6 +295,28 @@ fn apply(
     outcome.changed =
         !(outcome.added.is_empty() && outcome.removed.is_empty() && outcome.updated.is_empty());
     outcome
+}
+
+/// Whether an entry is one the host wrote: exactly `{"type": "http", "url": ...}` with the
+/// agent in the URL's query (`agent_id=`), which is what [`sync_mcp_json`] writes. A user's own
+/// entry under a plugin's name (a stdio server, another URL, extra settings) is not the host's
+/// and is never removed by it.
+fn is_host_entry(entry: &Value) -> bool {
+    let Some(object) = entry.as_object() else {
+        return false;
+    };
+    let only_ours = object.keys().all(|key| key == "type" || key == "url");
+    let http = object.get("type").is_none_or(|t| t == "http");
+    let url = object
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let names_agent = query.split('&').any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| key == "agent_id")
+    });
+    only_ours && http && names_agent
 }
 
 fn open_lock_file(path: &Path) -> Result<File, LinkError> {

@@ -6,8 +6,9 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::{AgentRecord, LinkRecord, Store, StoreError, clip, exists, now};
 
-/// The longest agent id accepted, in bytes: it travels in every plugin URL.
-pub const MAX_AGENT_ID_BYTES: usize = 256;
+/// The longest agent id accepted, in bytes: it travels in every plugin URL, and every plugin
+/// accepts up to this many ([`nanofleet_contracts::agent_id`], the one rule for both).
+pub const MAX_AGENT_ID_BYTES: usize = nanofleet_contracts::agent_id::MAX_LEN;
 
 /// The longest agent name accepted, in bytes.
 const MAX_AGENT_NAME_BYTES: usize = 1024;
@@ -24,6 +25,25 @@ impl Store {
         let workspace = check_agent(agent)?;
         let (id, name) = (agent.id.clone(), agent.name.clone());
         self.write(move |tx, _| {
+            // One `.mcp.json` per agent: two agents on one workspace would overwrite each
+            // other's entries while the store said both were linked.
+            let sharing: Option<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM agents
+                     WHERE rtrim(workspace_dir, '/') = rtrim(?2, '/') AND id != ?1 LIMIT 1",
+                )?
+                .query_row(params![id, workspace], |row| row.get(0))
+                .optional()?;
+            if let Some(other) = sharing {
+                return Err(StoreError::InvalidAgent {
+                    id: clip(&id),
+                    reason: format!(
+                        "the workspace {workspace} is agent {:?}'s already: each agent needs a \
+                         workspace of its own (its .mcp.json says which plugins it may call)",
+                        clip(&other)
+                    ),
+                });
+            }
             tx.prepare_cached(
                 "INSERT INTO agents (id, name, workspace_dir, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET
@@ -207,17 +227,9 @@ fn check_agent(agent: &AgentRecord) -> Result<String, StoreError> {
         id: clip(&agent.id),
         reason: reason.to_owned(),
     };
-    if agent.id.is_empty() {
-        return Err(invalid("the id is empty"));
-    }
-    if agent.id.len() > MAX_AGENT_ID_BYTES {
-        return Err(invalid(&format!(
-            "the id is {} bytes long, more than {MAX_AGENT_ID_BYTES}",
-            agent.id.len()
-        )));
-    }
-    if agent.id.chars().any(char::is_control) {
-        return Err(invalid("the id contains control characters"));
+    // The plugins' rule: an id stored here is one every plugin accepts in its URL.
+    if let Err(why) = nanofleet_contracts::agent_id::check(&agent.id) {
+        return Err(invalid(&why.to_string()));
     }
     if agent.name.len() > MAX_AGENT_NAME_BYTES {
         return Err(invalid(&format!(

@@ -28,6 +28,7 @@ mod api_keys;
 mod messages;
 mod plugins;
 mod records;
+mod removals;
 mod secret;
 
 use std::path::{Path, PathBuf};
@@ -38,7 +39,9 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 pub use agents::MAX_AGENT_ID_BYTES;
 pub use api_keys::MAX_API_KEY_VALUE_BYTES;
-pub use messages::MAX_MESSAGE_BYTES;
+pub use messages::{
+    MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_AGENT, MAX_MESSAGES_PER_AGENT, MAX_MESSAGES_PER_PAGE,
+};
 pub use records::{
     AgentRecord, Desired, LinkRecord, MessageRecord, PluginRecord, Status, Timestamp,
 };
@@ -112,6 +115,15 @@ const MIGRATIONS: &[&str] = &["
         created_at INTEGER NOT NULL
     );
     CREATE INDEX messages_by_agent ON messages (agent_id, id);
+", "
+    -- Plugins being removed: the desired state \"gone\", kept until the cleanup (container,
+    -- every agent's entry, the data volume when purging) has finished; an interrupted removal
+    -- is finished by the next reconcile pass.
+    CREATE TABLE removals (
+        plugin       TEXT PRIMARY KEY REFERENCES plugins (name) ON DELETE CASCADE,
+        purge        INTEGER NOT NULL CHECK (purge IN (0, 1)),
+        requested_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.

@@ -223,6 +223,8 @@ impl Store {
             // connection where someone turned foreign keys off.
             tx.prepare_cached("DELETE FROM links WHERE plugin = ?1")?
                 .execute([&name])?;
+            tx.prepare_cached("DELETE FROM removals WHERE plugin = ?1")?
+                .execute([&name])?;
             let deleted = tx
                 .prepare_cached("DELETE FROM plugins WHERE name = ?1")?
                 .execute([&name])?;
