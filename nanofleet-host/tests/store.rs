@@ -137,6 +137,33 @@ async fn reopening_keeps_everything() {
     assert_eq!(store.messages_for_agent("a1").await.expect("msgs").len(), 1);
 }
 
+/// Defect 12.9: a truncated store was taken for a new one, and the next reconcile removed every
+/// plugin's container as an orphan. A key file beside no database is damage: refused.
+#[test]
+fn a_lost_or_truncated_store_is_refused_not_recreated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(Store::open(dir.path()).expect("first open creates the store and its key"));
+    let db = dir.path().join(STORE_FILE);
+    for wal in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("{STORE_FILE}{wal}")));
+    }
+
+    std::fs::write(&db, b"").expect("truncate");
+    let err = Store::open(dir.path()).err().expect("a truncated store is refused");
+    assert!(matches!(err, StoreError::Lost { .. }), "{err}");
+    assert!(err.to_string().contains("Nothing was changed"), "{err}");
+    assert_eq!(std::fs::metadata(&db).expect("kept").len(), 0, "the file is left alone");
+
+    std::fs::remove_file(&db).expect("rm");
+    let err = Store::open(dir.path()).err().expect("a missing store is refused");
+    assert!(matches!(err, StoreError::Lost { .. }), "{err}");
+    assert!(!db.exists(), "nothing was created");
+
+    // Starting afresh on purpose: the key moved away too.
+    std::fs::remove_file(dir.path().join(nanofleet_host::store::SECRET_KEY_FILE)).expect("rm key");
+    Store::open(dir.path()).expect("a fresh start");
+}
+
 #[tokio::test]
 async fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -31,6 +31,7 @@ mod records;
 mod removals;
 mod secret;
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -146,6 +147,20 @@ pub enum StoreError {
         /// The underlying error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database is missing or empty while the data directory holds the secret key of an
+    /// earlier one: the store was lost or truncated, which is damage, not a fresh start (a new
+    /// store would take every plugin's container for an orphan and remove it).
+    #[error(
+        "the host store at {} is missing or empty, but the data directory holds the secret key \
+         of an earlier store ({SECRET_KEY_FILE}): the database was lost or truncated. Nothing \
+         was changed. Restore it from a backup; to start afresh on purpose, move {SECRET_KEY_FILE} \
+         away as well",
+        path.display()
+    )]
+    Lost {
+        /// The database file.
+        path: PathBuf,
     },
     /// The file was written by a newer version of the host.
     #[error(
@@ -308,10 +323,22 @@ impl Store {
     /// # Errors
     ///
     /// When the directory or database cannot be opened, the schema is newer than this
-    /// host, or the secret key is missing, malformed, too widely readable or not the one
-    /// the store was written with.
+    /// host, the secret key is missing, malformed, too widely readable or not the one
+    /// the store was written with, or the database is missing or empty beside the key file
+    /// of an earlier one ([`StoreError::Lost`]).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         create_data_dir(data_dir)?;
+        // Looked at before anything is created: a key file beside no database is a lost store.
+        let path = data_dir.join(STORE_FILE);
+        let had_key = data_dir.join(SECRET_KEY_FILE).exists();
+        // In WAL mode a store killed before its first checkpoint has an empty main file and
+        // its data in `-wal`: that is a store.
+        let non_empty = |p: &Path| fs::metadata(p).is_ok_and(|m| m.len() > 0);
+        let has_database = non_empty(&path)
+            || non_empty(&data_dir.join(format!("{STORE_FILE}-wal")));
+        if had_key && !has_database {
+            return Err(StoreError::Lost { path });
+        }
         let key = SecretKey::from_env_or_file(data_dir)?;
         Self::open_with_key(data_dir, &key)
     }
