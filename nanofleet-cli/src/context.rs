@@ -88,8 +88,10 @@ impl Context {
     }
 
     /// The host, with the engine checked: fails with the engine's one-line message when it
-    /// cannot be reached.
+    /// cannot be reached, and refuses while a `serve` runs on the data directory (see
+    /// [`crate::writer`]).
     pub async fn host(&self) -> Result<Host, CliError> {
+        crate::writer::check_no_server(&self.config.data_dir)?;
         let engine = self.engine()?;
         Ok(Host::open(self.config.clone(), engine).await?)
     }
@@ -97,6 +99,7 @@ impl Context {
     /// The host for operations that touch the engine only in development mode (agents and
     /// links): without an engine it still works, and says so only if the engine is needed.
     pub fn host_without_engine(&self) -> Result<Host, CliError> {
+        crate::writer::check_no_server(&self.config.data_dir)?;
         let store = self.store()?;
         let engine: Arc<dyn Runtime> = match DockerRuntime::connect() {
             Ok(engine) => Arc::new(engine),

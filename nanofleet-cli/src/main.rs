@@ -16,6 +16,7 @@ mod offline;
 mod output;
 mod remote;
 mod source;
+mod writer;
 
 use std::process::ExitCode;
 

@@ -406,6 +406,23 @@ async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
         assert!(progress.contains("1 tool: greet"), "{progress}");
         assert!(!progress.contains("warning"), "{progress}");
 
+        // Defect 12.10: an offline command on the data directory `serve` uses is refused (it
+        // would recreate every container with its own NANO_API_URL), pointing at --server.
+        let offline = nanofleet(&data_dir, &instance, &["reconcile"]);
+        let offline = tokio::task::spawn_blocking(move || {
+            let mut offline = offline;
+            Run(offline.output().expect("runs"))
+        })
+        .await
+        .expect("join");
+        offline.expect_code(1);
+        assert!(
+            offline.stderr().contains("`nanofleet serve` is running")
+                && offline.stderr().contains("--server"),
+            "{}",
+            offline.stderr()
+        );
+
         // Installing it again says so, as locally.
         let run = client
             .run(&["install", source.to_str().expect("utf-8")])

@@ -149,13 +149,21 @@ fn a_lost_or_truncated_store_is_refused_not_recreated() {
     }
 
     std::fs::write(&db, b"").expect("truncate");
-    let err = Store::open(dir.path()).err().expect("a truncated store is refused");
+    let err = Store::open(dir.path())
+        .err()
+        .expect("a truncated store is refused");
     assert!(matches!(err, StoreError::Lost { .. }), "{err}");
     assert!(err.to_string().contains("Nothing was changed"), "{err}");
-    assert_eq!(std::fs::metadata(&db).expect("kept").len(), 0, "the file is left alone");
+    assert_eq!(
+        std::fs::metadata(&db).expect("kept").len(),
+        0,
+        "the file is left alone"
+    );
 
     std::fs::remove_file(&db).expect("rm");
-    let err = Store::open(dir.path()).err().expect("a missing store is refused");
+    let err = Store::open(dir.path())
+        .err()
+        .expect("a missing store is refused");
     assert!(matches!(err, StoreError::Lost { .. }), "{err}");
     assert!(!db.exists(), "nothing was created");
 

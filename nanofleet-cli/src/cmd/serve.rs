@@ -54,6 +54,9 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
         config.api_url = format!("http://{}", SocketAddr::new(gateway, port));
     }
     let data_dir = config.data_dir.clone();
+    // One writer per data directory: held until the process ends (see `crate::writer`).
+    let _writer =
+        crate::writer::ServeLock::acquire(&data_dir, &format!("http://127.0.0.1:{port}"))?;
     let host = Host::open(config, Arc::new(engine)).await?;
     let (bearer, created) =
         BearerToken::load_or_create(&data_dir).map_err(|e| CliError::new(clean(&e.to_string())))?;

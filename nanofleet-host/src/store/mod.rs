@@ -334,8 +334,8 @@ impl Store {
         // In WAL mode a store killed before its first checkpoint has an empty main file and
         // its data in `-wal`: that is a store.
         let non_empty = |p: &Path| fs::metadata(p).is_ok_and(|m| m.len() > 0);
-        let has_database = non_empty(&path)
-            || non_empty(&data_dir.join(format!("{STORE_FILE}-wal")));
+        let has_database =
+            non_empty(&path) || non_empty(&data_dir.join(format!("{STORE_FILE}-wal")));
         if had_key && !has_database {
             return Err(StoreError::Lost { path });
         }
