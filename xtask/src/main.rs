@@ -73,10 +73,35 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Fuzz every parser of outside input for `--seconds` per target (the corpus in
+    /// `fuzz/corpus`, then mutations), printing the inputs each target ran. CI runs a short
+    /// bounded pass as part of the workspace tests.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// A plugin author's whole path outside this repository, against the packaged crates:
     /// `nanofleet new`, its tests, `build`, `inspect`, `install`, a linked agent's call, the
     /// generated end-to-end test and `nanofleet dev`.
     Author,
+}
+
+/// `cargo xtask fuzz`: the fuzz targets in release mode, one at a time, for `seconds` each.
+fn fuzz(seconds: u64) -> Result<()> {
+    run(std::process::Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "nanofleet-fuzz",
+            "--test",
+            "fuzz",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("NANOFLEET_FUZZ_MS", (seconds * 1000).to_string()))
 }
 
 fn main() -> ExitCode {
@@ -90,6 +115,7 @@ fn main() -> ExitCode {
         Command::Bench { quick, only } => bench(quick, &only),
         Command::Demo { once } => demo(once),
         Command::Author => author::run(),
+        Command::Fuzz { seconds } => fuzz(seconds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
