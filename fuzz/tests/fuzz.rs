@@ -123,6 +123,8 @@ fn fuzz(target: &str, check: impl Fn(&[u8])) {
         runs.set(runs.get() + 1);
         Ok(())
     })
+    // A mutation takes a few dozen decisions: more entropy would only cost time to generate.
+    .size_max(1024)
     .budget(budget());
     eprintln!(
         "fuzz {target}: {} corpus inputs, {} mutated inputs in {:.1} s",
