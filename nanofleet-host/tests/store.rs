@@ -149,9 +149,9 @@ fn a_lost_or_truncated_store_is_refused_not_recreated() {
     }
 
     std::fs::write(&db, b"").expect("truncate");
-    let err = Store::open(dir.path())
-        .err()
-        .expect("a truncated store is refused");
+    let Err(err) = Store::open(dir.path()) else {
+        panic!("a truncated store is refused")
+    };
     assert!(matches!(err, StoreError::Lost { .. }), "{err}");
     assert!(err.to_string().contains("Nothing was changed"), "{err}");
     assert_eq!(
@@ -161,9 +161,9 @@ fn a_lost_or_truncated_store_is_refused_not_recreated() {
     );
 
     std::fs::remove_file(&db).expect("rm");
-    let err = Store::open(dir.path())
-        .err()
-        .expect("a missing store is refused");
+    let Err(err) = Store::open(dir.path()) else {
+        panic!("a missing store is refused")
+    };
     assert!(matches!(err, StoreError::Lost { .. }), "{err}");
     assert!(!db.exists(), "nothing was created");
 

@@ -165,7 +165,7 @@ impl Prompt {
     }
 
     /// Adds to what the handler needs from the plugin, for needs that are not one type's:
-    /// `add` is given the handler's [`Requirements`](crate::requirements::Requirements) (see
+    /// `add` is given the handler's [`Requirements`] (see
     /// [`Prompt::requires`] for the usual way).
     pub fn requirements(
         mut self,

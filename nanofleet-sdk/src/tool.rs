@@ -145,7 +145,7 @@ impl Tool {
     }
 
     /// Adds to what the handler needs from the plugin, for needs that are not one type's:
-    /// `add` is given the handler's [`Requirements`](crate::requirements::Requirements) (see
+    /// `add` is given the handler's [`Requirements`] (see
     /// [`Tool::requires`] for the usual way).
     pub fn requirements(
         mut self,
