@@ -117,15 +117,22 @@ fn fuzz(target: &str, check: impl Fn(&[u8])) {
     }
     let runs = Cell::new(0u64);
     let started = Instant::now();
-    arbtest::arbtest(|u| {
+    let test = arbtest::arbtest(|u| {
         let input = mutate(&inputs, u)?;
         check(&input);
         runs.set(runs.get() + 1);
         Ok(())
     })
     // A mutation takes a few dozen decisions: more entropy would only cost time to generate.
-    .size_max(1024)
-    .budget(budget());
+    .size_max(1024);
+    // A failure prints its seed; `NANOFLEET_FUZZ_SEED=0x...` replays that one input.
+    match std::env::var("NANOFLEET_FUZZ_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+    {
+        Some(seed) => test.seed(seed),
+        None => test.budget(budget()),
+    };
     eprintln!(
         "fuzz {target}: {} corpus inputs, {} mutated inputs in {:.1} s",
         inputs.len(),
@@ -246,10 +253,30 @@ fn mcp_json() {
         let before: Option<serde_json::Value> = serde_json::from_slice(input).ok();
         match sync_mcp_json(dir.path(), &managed, &wanted) {
             Ok(_) => {
-                let after: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&path).expect("read"))
-                        .expect("the host writes JSON");
-                assert!(after["mcpServers"]["notes"]["url"].is_string(), "{after}");
+                let written = std::fs::read(&path).expect("read");
+                let shown = || {
+                    format!(
+                        "from {:?} the host wrote {:?}",
+                        String::from_utf8_lossy(input),
+                        String::from_utf8_lossy(&written)
+                    )
+                };
+                // JSON's grammar holds. (A lone surrogate escape such as "\ud800" in the user's
+                // own entries is kept as written: JSON's grammar allows it, Node's JSON.parse
+                // reads it, serde_json's `Value` does not.)
+                if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&written) {
+                    panic!("not JSON ({e}): {}", shown());
+                }
+                let url = wanted[0].url.as_str();
+                let Ok(after) = serde_json::from_slice::<serde_json::Value>(&written) else {
+                    assert!(
+                        String::from_utf8_lossy(&written).contains(url),
+                        "the entry is missing: {}",
+                        shown()
+                    );
+                    return;
+                };
+                assert_eq!(after["mcpServers"]["notes"]["url"], url, "{}", shown());
                 // Every entry of the user's that the host does not manage is kept as it was.
                 if let Some(servers) = before
                     .as_ref()
@@ -258,7 +285,7 @@ fn mcp_json() {
                 {
                     for (name, entry) in servers {
                         if name != "notes" && name != "kanban" {
-                            assert_eq!(&after["mcpServers"][name], entry, "{name}");
+                            assert_eq!(&after["mcpServers"][name], entry, "{name}: {}", shown());
                         }
                     }
                 }
