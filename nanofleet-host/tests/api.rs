@@ -281,6 +281,17 @@ impl App {
         token
     }
 
+    /// [`plugin`](Self::plugin), recorded as running (not an install interrupted by a crash,
+    /// which reconcile would roll back).
+    async fn running_plugin(&self, name: &str) {
+        self.plugin(name, None).await;
+        self.host
+            .store()
+            .set_status(name, nanofleet_host::store::Status::Running, None)
+            .await
+            .expect("status");
+    }
+
     async fn agent(&self, id: &str) {
         let ws = self.workspace(id);
         self.host
@@ -495,12 +506,7 @@ async fn a_failed_register_or_link_changes_nothing_and_a_vanished_workspace_does
 #[tokio::test]
 async fn a_failed_uninstall_is_finished_by_the_next_reconcile() {
     let app = app().await;
-    app.plugin("notes", None).await;
-    app.host
-        .store()
-        .set_status("notes", nanofleet_host::store::Status::Running, None)
-        .await
-        .expect("status");
+    app.running_plugin("notes").await;
     let mut files = Vec::new();
     for id in ["b1", "b2"] {
         let ws = app.workspace(id);
@@ -556,13 +562,7 @@ async fn a_failed_uninstall_is_finished_by_the_next_reconcile() {
 #[tokio::test]
 async fn one_broken_workspace_does_not_stop_reconcile_for_the_others() {
     let app = app().await;
-    app.plugin("notes", None).await;
-    // Installed and running, as far as the store knows (not an interrupted install).
-    app.host
-        .store()
-        .set_status("notes", nanofleet_host::store::Status::Running, None)
-        .await
-        .expect("status");
+    app.running_plugin("notes").await;
     let mut workspaces = Vec::new();
     for id in ["a1", "a2", "a3"] {
         let ws = app.workspace(id);
