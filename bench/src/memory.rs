@@ -71,3 +71,24 @@ impl Drop for Sampler {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// The CPU time `pid` has used, user and system, all its threads: `utime + stime` from
+/// `/proc/<pid>/stat`, which counts in `USER_HZ` ticks (100 per second on Linux).
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("unexpected /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the file; `rest` starts at field 3.
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no field {i} in /proc/{pid}/stat"))
+    };
+    Ok(Duration::from_millis((ticks(14)? + ticks(15)?) * 10))
+}

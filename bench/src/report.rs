@@ -254,12 +254,16 @@ impl Report {
              per concurrency; each round runs every contender for {:?} after {:?} of warm-up, \
              in an order rotated every round. Figures are medians over rounds (p50/p99: the \
              median of each round's percentile). Ratios: **ours ÷ this** for calls/s and \
-             **this ÷ ours** for p50, so above 1 means ours is better either way.\n",
+             **this ÷ ours** for p50 and for CPU, so above 1 means ours is better either way. \
+             CPU: the server process's user + system time (all its threads, the kernel's work \
+             on its sockets and files included) over the measured window, per call; unlike \
+             calls/s it does not depend on how the load generator, on the same two cores, is \
+             scheduled.\n",
             s.rounds, s.duration, s.warmup
         );
         let _ = writeln!(
             out,
-            "| contender | conc. | calls/s (median) | min–max over rounds | p50 µs | p99 µs | ours ÷ this (calls/s) | this ÷ ours (p50) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+            "| contender | conc. | calls/s (median) | min–max over rounds | p50 µs | p99 µs | CPU µs/call | ours ÷ this (calls/s) | this ÷ ours (p50) | this ÷ ours (CPU) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &t.rows {
             let lo = r
@@ -275,15 +279,18 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {name} | {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {} | {} |",
+                "| {name} | {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
                 r.concurrency,
                 r.calls_per_sec_median,
                 lo,
                 hi,
                 r.p50_us,
                 r.p99_us,
+                r.cpu_us_per_call
+                    .map_or_else(|| "–".to_owned(), |c| format!("{c:.1}")),
                 ratio(r.ours_over_this_calls),
-                ratio(r.this_over_ours_p50)
+                ratio(r.this_over_ours_p50),
+                r.this_over_ours_cpu.map_or_else(|| "–".to_owned(), ratio)
             );
         }
         let _ = writeln!(

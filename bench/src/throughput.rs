@@ -58,6 +58,13 @@ pub struct Row {
     pub ours_over_this_calls: f64,
     /// This ÷ ours, p50 latency (above 1: ours answers sooner).
     pub this_over_ours_p50: f64,
+    /// Median over rounds of the server's CPU time (user + system, all its threads) per call
+    /// in the measured window, µs; `None` when it could not be read.
+    pub cpu_us_per_call: Option<f64>,
+    /// Each round's CPU time per call, µs.
+    pub cpu_us_per_call_runs: Vec<f64>,
+    /// This ÷ ours, CPU time per call (above 1: ours spends less).
+    pub this_over_ours_cpu: Option<f64>,
 }
 
 /// One contender's resident memory.
@@ -134,12 +141,21 @@ pub async fn run(
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut p99s: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); n];
         for round in 0..settings.rounds {
             for k in 0..n {
                 let i = (k + round) % n;
                 let Some(server) = &servers[i] else { continue };
                 let c = &contenders[i];
                 let sampler = (concurrency == 32).then(|| Sampler::start(server.pid));
+                // The server's CPU time over the measured window: read when the warm-up ends
+                // and when the run returns. Unlike calls/s, it does not depend on how the load
+                // generator, sharing the machine, is scheduled.
+                let (pid, warmup) = (server.pid, settings.warmup);
+                let cpu_at_start = tokio::spawn(async move {
+                    tokio::time::sleep(warmup).await;
+                    memory::cpu_time(pid).ok()
+                });
                 let result = load::run(
                     server.addr,
                     concurrency,
@@ -172,13 +188,24 @@ pub async fn run(
                     }
                     Err(e) => bail!("{} at concurrency {concurrency}: {e:#}", c.name),
                 };
+                let cpu_at_end = memory::cpu_time(server.pid).ok();
+                let cpu = match (cpu_at_start.await.ok().flatten(), cpu_at_end) {
+                    (Some(a), Some(b)) if stats.calls > 0 => {
+                        Some(b.saturating_sub(a).as_secs_f64() * 1e6 / stats.calls as f64)
+                    }
+                    _ => None,
+                };
                 let rate = stats.per_second();
                 let p50 = load::quantile(&mut stats.latencies_us, 0.50);
                 let p99 = load::quantile(&mut stats.latencies_us, 0.99);
                 eprintln!(
-                    "  c={concurrency:<3} round {round} {:<26} {rate:>9.0} calls/s  p50 {p50:>7.0} µs  p99 {p99:>7.0} µs",
-                    c.name
+                    "  c={concurrency:<3} round {round} {:<26} {rate:>9.0} calls/s  p50 {p50:>7.0} µs  p99 {p99:>7.0} µs  cpu {:>5.1} µs/call",
+                    c.name,
+                    cpu.unwrap_or(f64::NAN)
                 );
+                if let Some(cpu) = cpu {
+                    cpus[i].push(cpu);
+                }
                 rates[i].push(rate);
                 p50s[i].push(p50);
                 p99s[i].push(p99);
@@ -201,12 +228,19 @@ pub async fn run(
                 p99_us_runs: p99s[i].clone(),
                 ours_over_this_calls: f64::NAN,
                 this_over_ours_p50: f64::NAN,
+                cpu_us_per_call: (!cpus[i].is_empty()).then(|| median(&mut cpus[i].clone())),
+                cpu_us_per_call_runs: cpus[i].clone(),
+                this_over_ours_cpu: None,
             })
             .collect();
         if let Some(ours) = rows.iter().find(|r| r.ours).cloned() {
             for row in &mut rows {
                 row.ours_over_this_calls = ours.calls_per_sec_median / row.calls_per_sec_median;
                 row.this_over_ours_p50 = row.p50_us / ours.p50_us;
+                row.this_over_ours_cpu = row
+                    .cpu_us_per_call
+                    .zip(ours.cpu_us_per_call)
+                    .map(|(this, ours)| this / ours);
             }
         }
         outcome.rows.extend(rows);

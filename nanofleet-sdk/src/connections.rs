@@ -20,14 +20,23 @@
 //! A request with more than one `Host` header is answered `400` (RFC 9112, 3.2): the host checks
 //! that guard against DNS rebinding read one, and a proxy may have routed by the other.
 
-use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
 
 use axum::{
     Router,
     http::{Request, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures::future::{Either, Ready, ready};
+use futures::future::{self, Either, Ready};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -37,9 +46,9 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
+    time::Sleep,
 };
-use tower::{ServiceExt, util::Oneshot};
-use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower::{BoxError, ServiceExt, util::Oneshot};
 
 /// The limits every connection is served under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +90,10 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let router = router.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
+    let service = Guarded {
+        router,
+        body_read_timeout: limits.body_read_timeout,
+    };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -104,7 +116,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(TokioIo::new(stream), OneHost(router.clone()));
+        let connection = http.serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A connection ends in an error for reasons of the client's (a timeout, a reset):
@@ -154,14 +166,21 @@ async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
 }
 
-/// The router, behind the one check every request gets before it: a single `Host` header.
+/// The router, behind what every request gets before it: a single `Host` header, and the
+/// body-read timeout on its body.
 #[derive(Clone)]
-struct OneHost(Router);
+struct Guarded {
+    router: Router,
+    body_read_timeout: Duration,
+}
 
-impl hyper::service::Service<Request<Incoming>> for OneHost {
+impl hyper::service::Service<Request<Incoming>> for Guarded {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, Oneshot<Router, Request<Incoming>>>;
+    type Future = Either<
+        Ready<Result<Response, Infallible>>,
+        Oneshot<Router, Request<ChunkTimeout<Incoming>>>,
+    >;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         if request
@@ -178,8 +197,75 @@ impl hyper::service::Service<Request<Incoming>> for OneHost {
                     "message": "the request has more than one Host header",
                 })),
             );
-            return Either::Left(ready(Ok(refusal.into_response())));
+            return Either::Left(future::ready(Ok(refusal.into_response())));
         }
-        Either::Right(self.0.clone().oneshot(request))
+        let timeout = self.body_read_timeout;
+        let request = request.map(|body| ChunkTimeout::new(body, timeout));
+        Either::Right(self.router.clone().oneshot(request))
+    }
+}
+
+/// A request body is not read within the body-read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled: nothing arrived for {0:?}")]
+struct BodyTimeout(Duration);
+
+pin_project_lite::pin_project! {
+    /// A body that fails with [`BodyTimeout`] when its next chunk keeps it waiting longer than
+    /// the timeout. The timer is armed only while the body is waiting: a body that has arrived
+    /// with its headers, as nearly every MCP request has, never arms one.
+    struct ChunkTimeout<B> {
+        #[pin]
+        body: B,
+        timeout: Duration,
+        #[pin]
+        waiting: Option<Sleep>,
+    }
+}
+
+impl<B> ChunkTimeout<B> {
+    fn new(body: B, timeout: Duration) -> Self {
+        Self {
+            body,
+            timeout,
+            waiting: None,
+        }
+    }
+}
+
+impl<B> Body for ChunkTimeout<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        if let Poll::Ready(frame) = this.body.poll_frame(cx) {
+            // Progress: the next chunk gets the whole timeout again.
+            this.waiting.set(None);
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        if this.waiting.is_none() {
+            this.waiting.set(Some(tokio::time::sleep(*this.timeout)));
+        }
+        if let Some(waiting) = this.waiting.as_pin_mut() {
+            ready!(waiting.poll(cx));
+            return Poll::Ready(Some(Err(Box::new(BodyTimeout(*this.timeout)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

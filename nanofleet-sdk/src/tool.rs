@@ -269,6 +269,11 @@ pub struct NoArgs {}
 
 fn decode_arguments<A: DeserializeOwned>(args: Option<JsonObject>) -> Result<A, String> {
     let value = serde_json::Value::Object(args.unwrap_or_default());
+    // Arguments that fit, the common case, are decoded without tracking where the decoder is;
+    // only a failure is decoded again, to name the field at fault.
+    if let Ok(args) = A::deserialize(&value) {
+        return Ok(args);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();

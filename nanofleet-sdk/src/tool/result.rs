@@ -54,15 +54,9 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoToolResult for Json<T> {
     fn into_tool_result(self) -> CallToolResult {
         match serde_json::to_value(&self.0) {
-            Ok(value) => {
-                let text = value.to_string();
-                let mut result = CallToolResult::structured(value);
-                // `structured` already adds the text block; keep exactly one.
-                if result.content.is_empty() {
-                    result.content.push(ContentBlock::text(text));
-                }
-                result
-            }
+            // `structured` also adds the value as JSON text, for clients that read only
+            // `content`.
+            Ok(value) => CallToolResult::structured(value),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
                 "the tool's result could not be serialised: {e}"
             ))]),
