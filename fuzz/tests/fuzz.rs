@@ -359,3 +359,164 @@ fn plugin_http() {
         );
     });
 }
+
+/// The host API's request bodies (and the one query a caller writes freely): the first byte of
+/// an input picks the route (`'0'` + its index in `ROUTES`), the rest is the body. The host
+/// runs on a store in memory and an engine that cannot be reached, with one plugin and one
+/// agent recorded, so every route gets past its lookups to its decoding. No input may make the
+/// host panic or answer `500`; every answer but a success is the API's JSON error, and a `503`
+/// is only ever the unreachable engine.
+#[test]
+fn host_api() {
+    use axum::{
+        body::Body,
+        http::{Method, Request, StatusCode, header},
+    };
+    use http_body_util::BodyExt as _;
+    use nanofleet_host::{
+        Host, HostConfig,
+        api::{self, ApiConfig, BearerToken, StoreMessages},
+        manifest::Manifest,
+        runtime::{Offline, Runtime, RuntimeError},
+        store::{AgentRecord, PluginRecord, Status, Store},
+    };
+    use std::sync::Arc;
+    use tower::ServiceExt as _;
+
+    /// Method, path, and whether the plugin's token (not the admin's) authenticates it.
+    const ROUTES: &[(&str, &str, bool)] = &[
+        ("POST", "/api/plugins", false),
+        ("POST", "/api/plugins/probe/upgrade", false),
+        ("POST", "/api/agents", false),
+        ("PUT", "/api/keys/FUZZ_KEY", false),
+        ("POST", "/internal/agents/a1/messages", true),
+        ("PUT", "/api/agents/a1/links/probe", false),
+        ("GET", "/api/agents/a1/messages?", false),
+    ];
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workspaces = dir.path().join("workspaces");
+    let ws = workspaces.join("a1");
+    std::fs::create_dir_all(&ws).expect("workspace");
+    let (router, admin, plugin_token) = runtime.block_on(async {
+        let engine: Arc<dyn Runtime> = Arc::new(Offline::new(RuntimeError::Unreachable {
+            engine: "the Docker engine",
+            endpoint: "unix:///fuzz/none.sock".into(),
+            hint: "no engine while fuzzing".into(),
+        }));
+        let store = Store::open_in_memory_for_tests().expect("store");
+        let host = Host::with_store(HostConfig::new(dir.path().join("host")), engine, store);
+        let token = InternalToken::generate();
+        let manifest = Manifest::new("probe", "0.1.0", "acme/probe:0.1.0", 8080);
+        let store = host.store();
+        store
+            .put_plugin(&PluginRecord::new(manifest), &token)
+            .await
+            .expect("plugin");
+        store
+            .set_status("probe", Status::Running, None)
+            .await
+            .expect("status");
+        host.register_agent(AgentRecord::new("a1", "a1", ws.clone()))
+            .await
+            .expect("agent");
+        let config = ApiConfig::new(dir.path().join("host"));
+        let (auth, created) = BearerToken::load_or_create(&config.data_dir).expect("api token");
+        let admin = created.expect("a new token");
+        let messages = Arc::new(StoreMessages::new(host.store().clone()));
+        let router = api::router(host, Arc::new(auth), messages, config);
+        (router, admin, token)
+    });
+
+    let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u64>::new());
+    fuzz("host_api", |input| {
+        let Some((&selector, body)) = input.split_first() else {
+            return;
+        };
+        let (method, path, as_plugin) =
+            ROUTES[usize::from(selector.wrapping_sub(b'0')) % ROUTES.len()];
+        // A body that would register an agent on a real directory elsewhere on this machine
+        // is not sent: the host writes `.mcp.json` into the workspace it is given.
+        if path == "/api/agents"
+            && let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(body)
+            && let Some(serde_json::Value::String(dir)) = fields.get("workspaceDir")
+            && !std::path::Path::new(dir).starts_with(&workspaces)
+        {
+            return;
+        }
+        let (uri, body) = if method == "GET" {
+            // The query is the input: percent-encode what a URI cannot carry.
+            let query: String = body
+                .iter()
+                .map(|&b| {
+                    if b.is_ascii_alphanumeric() || b"=&-_.~%".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            (format!("{path}{query}"), Vec::new())
+        } else {
+            (path.to_owned(), body.to_vec())
+        };
+        let bearer = if as_plugin {
+            plugin_token.expose_secret().to_owned()
+        } else {
+            admin.clone()
+        };
+        let request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(&uri)
+            .header(header::HOST, "localhost")
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        let (status, text) = runtime.block_on(async {
+            let response = router.clone().oneshot(request).await.expect("infallible");
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        });
+        *statuses.borrow_mut().entry(status.as_u16()).or_default() += 1;
+        let shown = String::from_utf8_lossy(input);
+        assert_ne!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{method} {uri} {shown:?}: {text}"
+        );
+        if !status.is_success() {
+            let error: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!("{method} {uri} {shown:?}: {status} not JSON ({e}): {text}")
+            });
+            let code = error["code"].as_str().unwrap_or_default();
+            assert!(!code.is_empty(), "{method} {uri} {shown:?}: {text}");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                assert_eq!(
+                    code, "engine_unavailable",
+                    "{method} {uri} {shown:?}: {text}"
+                );
+            }
+        }
+    });
+    // The inputs got past authentication to the handlers: some succeeded, some reached the
+    // (unreachable) engine, some were refused for what they held.
+    let statuses = statuses.into_inner();
+    eprintln!("fuzz host_api: answers by status {statuses:?}");
+    for status in [204, 503, 400, 422] {
+        assert!(
+            statuses.contains_key(&status),
+            "no {status} answer: {statuses:?}"
+        );
+    }
+}

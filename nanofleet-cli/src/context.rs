@@ -11,7 +11,8 @@ use nanofleet_host::{
     store::Store,
 };
 
-use crate::{cli::GlobalArgs, error::CliError, offline::Offline, remote::Server};
+use crate::{cli::GlobalArgs, error::CliError, remote::Server};
+use nanofleet_host::runtime::Offline;
 
 /// The longest instance name accepted: it ends up in a Docker label and in messages.
 const MAX_INSTANCE_LEN: usize = 63;

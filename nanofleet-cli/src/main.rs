@@ -12,7 +12,6 @@ mod cli;
 mod cmd;
 mod context;
 mod error;
-mod offline;
 mod output;
 mod remote;
 mod source;

@@ -13,7 +13,7 @@ use nanofleet_host::{
     host::{Action, UpgradePlan},
     labels,
     manifest::Manifest,
-    runtime::{DockerRuntime, Runtime},
+    runtime::{DockerRuntime, Offline, Runtime},
     store::{PluginRecord, Status},
 };
 use reqwest::Method;
@@ -25,7 +25,6 @@ use crate::{
     cli::{InstallArgs, JsonArg, NameArgs, RmArgs, UpgradeArgs},
     context::Context,
     error::CliError,
-    offline::Offline,
     output::{self, clean, note, plural},
     remote::Server,
     source::{self, EngineImages},

@@ -25,9 +25,11 @@ use sha2::{Digest, Sha256};
 use crate::labels;
 
 pub mod docker;
+pub mod offline;
 
 pub use docker::DockerRuntime;
 pub use futures::stream::BoxStream;
+pub use offline::Offline;
 
 /// A boxed, sendable future: what every [`Runtime`] method returns, so the trait stays
 /// object-safe (`Arc<dyn Runtime>`) without an `async_trait` dependency.

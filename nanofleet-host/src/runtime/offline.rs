@@ -1,8 +1,9 @@
-//! A [`Runtime`] standing in for an engine that cannot be reached, so that commands which
-//! need the engine only sometimes (linking in development mode) work without one and fail
-//! with the engine's own message only when they do need it.
+//! A [`Runtime`] standing in for an engine that cannot be reached: commands which need the
+//! engine only sometimes (the `nanofleet` command's linking in development mode) work without
+//! one and fail with the engine's own message only when they do need it, and the host can be
+//! driven (its API fuzzed, say) on a machine without an engine.
 
-use nanofleet_host::runtime::{
+use super::{
     BoxFut, BoxStream, ContainerSpec, ContainerState, Runtime, RuntimeError, RuntimeEvent,
 };
 
