@@ -99,7 +99,7 @@ pub async fn run(
                 .rt
                 .remove(&nanofleet_host::names::container_name(&name))
                 .await;
-            let volume = engine.rt.remove_volume(&name).await;
+            let volume = engine.rt.remove_volume(&engine.instance, &name).await;
             let sample = sample.with_context(|| format!("cold start of {}", image.tag))?;
             removed.map_err(|e| anyhow!("{e}"))?;
             volume.map_err(|e| anyhow!("{e}"))?;

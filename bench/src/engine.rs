@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Result, anyhow};
+use nanofleet_host::names::Instance;
 use nanofleet_host::runtime::{DockerRuntime, Runtime};
 
 /// The engine, with this run's instance label and the names to clean up.
@@ -16,7 +17,7 @@ pub struct Engine {
     /// The Docker backend.
     pub rt: Arc<DockerRuntime>,
     /// This run's instance label (`com.nanofleet.instance`).
-    pub instance: String,
+    pub instance: Instance,
     nonce: String,
     plugins: Mutex<Vec<String>>,
 }
@@ -28,7 +29,8 @@ impl Engine {
         rt.ping().await.map_err(|e| anyhow!("{e}"))?;
         Ok(Self {
             rt: Arc::new(rt),
-            instance: format!("nanofleet-bench-{nonce}"),
+            instance: Instance::new(format!("nanofleet-bench-{nonce}"))
+                .map_err(|e| anyhow!("{e}"))?,
             nonce: nonce.to_owned(),
             plugins: Mutex::new(Vec::new()),
         })
@@ -57,7 +59,7 @@ impl Engine {
             Ok(all) => {
                 for c in all
                     .into_iter()
-                    .filter(|c| c.instance.as_deref() == Some(self.instance.as_str()))
+                    .filter(|c| c.instance.as_deref() == Some(self.instance.name()))
                 {
                     if let Err(e) = self.rt.remove(&c.name).await {
                         problems.push(format!("cannot remove container {}: {e}", c.name));
@@ -69,7 +71,7 @@ impl Engine {
         let plugins =
             std::mem::take(&mut *self.plugins.lock().unwrap_or_else(PoisonError::into_inner));
         for plugin in plugins {
-            if let Err(e) = self.rt.remove_volume(&plugin).await {
+            if let Err(e) = self.rt.remove_volume(&self.instance, &plugin).await {
                 problems.push(format!("cannot remove the volume of {plugin}: {e}"));
             }
         }

@@ -155,7 +155,8 @@ async fn plugins_agents_and_the_host_end_to_end() {
         .await
         .expect("bind loopback");
     let mut config = HostConfig::new(&data_dir);
-    config.instance = INSTANCE.into();
+    config.instance =
+        nanofleet_host::names::Instance::new(INSTANCE).expect("the e2e instance name");
     config.auto_link_new_agents = true;
     config.api_url = format!("http://{gateway}:{port}");
     let host = Host::open(config, Arc::new(engine().await))
@@ -374,7 +375,10 @@ async fn assert_nothing_left(rt: &DockerRuntime) {
         .unwrap_or_default();
     let ours: Vec<_> = volumes
         .iter()
-        .filter(|v| PLUGINS.iter().any(|p| v.name == names::volume_name(p)))
+        .filter(|v| {
+            let instance = names::Instance::new(INSTANCE).expect("the e2e instance name");
+            PLUGINS.iter().any(|p| v.name == instance.volume_name(p))
+        })
         .map(|v| v.name.clone())
         .collect();
     assert!(ours.is_empty(), "volumes left behind: {ours:?}");

@@ -37,8 +37,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "NANOFLEET_API_URL", value_name = "URL")]
     pub api_url: Option<String>,
 
-    /// This host's name among hosts sharing one Docker engine: it owns only the containers
-    /// labelled with it [default: default]
+    /// This host's name among hosts sharing one Docker engine (lowercase letters, digits,
+    /// `-`): it owns only the containers and volumes named and labelled for it; `default`
+    /// keeps NanoFleet's names [default: default]
     #[arg(long, global = true, env = "NANOFLEET_INSTANCE", value_name = "NAME")]
     pub instance: Option<String>,
 

@@ -7,15 +7,12 @@ use std::time::Duration;
 
 use nanofleet_host::{
     Host, HostConfig,
-    runtime::{DockerRuntime, Runtime},
+    names::Instance,
+    runtime::{DockerRuntime, Offline, Runtime},
     store::Store,
 };
 
 use crate::{cli::GlobalArgs, error::CliError, remote::Server};
-use nanofleet_host::runtime::Offline;
-
-/// The longest instance name accepted: it ends up in a Docker label and in messages.
-const MAX_INSTANCE_LEN: usize = 63;
 
 /// The resolved global options.
 #[derive(Debug)]
@@ -43,8 +40,7 @@ impl Context {
             url.clone_into(&mut config.api_url);
         }
         if let Some(instance) = &global.instance {
-            check_instance(instance)?;
-            instance.clone_into(&mut config.instance);
+            config.instance = check_instance(instance)?;
         }
         config.publish_loopback = global.dev;
         if let Some(secs) = global.ready_timeout {
@@ -137,21 +133,14 @@ fn check_api_url(url: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("--api-url {e}")))
 }
 
-fn check_instance(instance: &str) -> Result<(), CliError> {
-    let ok = !instance.is_empty()
-        && instance.len() <= MAX_INSTANCE_LEN
-        && instance
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(CliError::usage(format!(
-            "--instance `{}` is not a valid instance name: use 1 to {MAX_INSTANCE_LEN} letters, \
-             digits, `-`, `_` or `.`",
-            crate::output::clean(instance)
-        )))
-    }
+/// The one instance rule (`nanofleet_contracts::names::Instance`), as a usage error.
+fn check_instance(instance: &str) -> Result<Instance, CliError> {
+    Instance::new(instance).map_err(|e| {
+        CliError::usage(format!(
+            "--instance {}",
+            crate::output::clean(&e.to_string())
+        ))
+    })
 }
 
 /// The `.mcp.json` of a workspace, for messages.
@@ -173,9 +162,9 @@ mod tests {
     }
 
     #[test]
-    fn instances_are_label_friendly() {
-        assert!(check_instance("test-1.a_b").is_ok());
-        for bad in ["", "a b", "é", &"x".repeat(64)] {
+    fn instances_are_dns_and_label_friendly() {
+        assert!(check_instance("test-1").is_ok());
+        for bad in ["", "a b", "é", "a.b", "a_b", "Test", &"x".repeat(33)] {
             assert!(check_instance(bad).is_err(), "{bad}");
         }
     }

@@ -555,10 +555,14 @@ async fn install_ls_call_logs_rm_against_the_engine() {
             .collect();
         assert!(left.is_empty(), "containers left: {left:?}");
         assert!(
-            rt.inspect(&names::container_name(&name))
-                .await
-                .expect("inspect")
-                .is_none()
+            rt.inspect(
+                &names::Instance::new(cli.instance.as_str())
+                    .expect("instance")
+                    .container_name(&name)
+            )
+            .await
+            .expect("inspect")
+            .is_none()
         );
         assert!(!mcp_servers(&ws).contains_key(&name), "rm unlinks");
     })

@@ -495,7 +495,9 @@ async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
         assert!(run.stdout().contains("serving"), "{}", run.stdout());
 
         // The reconciler runs inside serve: a removed container comes back.
-        let container = names::container_name(&name);
+        let container = names::Instance::new(instance.as_str())
+            .expect("instance")
+            .container_name(&name);
         rt.remove(&container).await.expect("docker rm -f");
         let removed = Instant::now();
         loop {

@@ -9,7 +9,8 @@ pub const NETWORK: &str = "nanofleet-net";
 /// The prefix of every plugin container's name.
 pub const CONTAINER_PREFIX: &str = "nanofleet-plugin-";
 
-/// The container name of a plugin: also its DNS name on [`NETWORK`].
+/// The container name of a plugin in the default instance (see [`Instance::container_name`]
+/// for any instance): also its DNS name on [`NETWORK`].
 ///
 /// ```
 /// assert_eq!(nanofleet_contracts::names::container_name("notes"), "nanofleet-plugin-notes");
@@ -24,7 +25,8 @@ pub fn staging_container_name(plugin: &str) -> String {
     format!("{}-next", container_name(plugin))
 }
 
-/// The data volume of a plugin, mounted at [`DATA_DIR`].
+/// The data volume of a plugin in the default instance (see [`Instance::volume_name`]),
+/// mounted at [`DATA_DIR`].
 pub fn volume_name(plugin: &str) -> String {
     format!("{}-data", container_name(plugin))
 }
@@ -62,6 +64,144 @@ pub fn parse_non_root_user(user: &str) -> Result<(u32, u32), String> {
     }
 }
 
+/// A host instance: several hosts can share one engine (a development host beside the real
+/// one, a test run beside both), and each owns only the containers and volumes named and
+/// labelled ([`crate::labels::INSTANCE`]) for it.
+///
+/// The default instance keeps NanoFleet's names (`nanofleet-plugin-<name>`, its volume
+/// `nanofleet-plugin-<name>-data`), so an agent's `.mcp.json` reaches a plugin any NanoFleet
+/// host installed. Every other instance appends `.<instance>` to each name. Plugin names and
+/// instance names have no `.`, so no two instances' names can ever be the same: instance `b`
+/// can neither take instance `a`'s container nor mount its data.
+///
+/// ```
+/// use nanofleet_contracts::names::Instance;
+///
+/// let default = Instance::default();
+/// assert_eq!(default.container_name("notes"), "nanofleet-plugin-notes");
+/// assert_eq!(default.volume_name("notes"), "nanofleet-plugin-notes-data");
+///
+/// let dev = Instance::new("dev").unwrap();
+/// assert_eq!(dev.container_name("notes"), "nanofleet-plugin-notes.dev");
+/// assert_eq!(dev.volume_name("notes"), "nanofleet-plugin-notes-data.dev");
+/// assert_eq!(dev.plugin_base_url("notes", 8080), "http://nanofleet-plugin-notes.dev:8080/mcp");
+/// assert!(Instance::new("Dev").is_err() && Instance::new("a.b").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Instance(String);
+
+/// The longest instance name: it ends up in a DNS name, a label and messages.
+pub const MAX_INSTANCE_LEN: usize = 32;
+
+/// An instance name that breaks [`Instance::new`]'s rule; the message says which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceError(String);
+
+impl std::fmt::Display for InstanceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InstanceError {}
+
+impl Instance {
+    /// An instance named `name`: 1 to [`MAX_INSTANCE_LEN`] lowercase letters, digits and `-`,
+    /// not starting or ending with `-` (it becomes part of DNS names, where case does not
+    /// tell names apart). `default` is the default instance.
+    ///
+    /// # Errors
+    ///
+    /// [`InstanceError`] naming the rule `name` breaks.
+    pub fn new(name: impl Into<String>) -> Result<Self, InstanceError> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= MAX_INSTANCE_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if ok {
+            Ok(Self(name))
+        } else {
+            Err(InstanceError(format!(
+                "`{}` is not a valid instance name: use 1 to {MAX_INSTANCE_LEN} lowercase \
+                 letters, digits and `-` (not first or last)",
+                name.escape_debug()
+            )))
+        }
+    }
+
+    /// The instance's name, as its containers and volumes are labelled.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the default instance, which keeps NanoFleet's names.
+    pub fn is_default(&self) -> bool {
+        self.0 == crate::labels::DEFAULT_INSTANCE
+    }
+
+    /// Whether an object labelled with `label` (or with none: objects from before instance
+    /// labels are the default instance's) belongs to this instance.
+    pub fn owns(&self, label: Option<&str>) -> bool {
+        label.unwrap_or(crate::labels::DEFAULT_INSTANCE) == self.0
+    }
+
+    fn qualify(&self, name: String) -> String {
+        if self.is_default() {
+            name
+        } else {
+            format!("{name}.{}", self.0)
+        }
+    }
+
+    /// The container name of `plugin` in this instance: also its DNS name on [`NETWORK`].
+    pub fn container_name(&self, plugin: &str) -> String {
+        self.qualify(container_name(plugin))
+    }
+
+    /// The name the new version of `plugin` starts under during an upgrade.
+    pub fn staging_container_name(&self, plugin: &str) -> String {
+        self.qualify(staging_container_name(plugin))
+    }
+
+    /// The data volume of `plugin` in this instance.
+    pub fn volume_name(&self, plugin: &str) -> String {
+        self.qualify(volume_name(plugin))
+    }
+
+    /// The URL an agent uses to reach `plugin` of this instance on [`NETWORK`], without the
+    /// agent's query.
+    pub fn plugin_base_url(&self, plugin: &str, mcp_port: u16) -> String {
+        format!(
+            "http://{}:{mcp_port}{MCP_PATH}",
+            self.container_name(plugin)
+        )
+    }
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self(crate::labels::DEFAULT_INSTANCE.to_owned())
+    }
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Instance {
+    type Err = InstanceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
 /// The MCP endpoint path every plugin serves.
 pub const MCP_PATH: &str = "/mcp";
 
@@ -81,4 +221,66 @@ pub const AGENT_SIG_PARAM: &str = "agent_sig";
 /// ```
 pub fn plugin_base_url(plugin: &str, mcp_port: u16) -> String {
     format!("http://{}:{mcp_port}{MCP_PATH}", container_name(plugin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_instances_share_a_name() {
+        let plugins = [
+            "notes",
+            "notes-next",
+            "a",
+            "a-b",
+            "b",
+            "dev",
+            "plugin-notes",
+            "x--y",
+        ];
+        let instances = ["default", "dev", "a", "b", "a-b", "next", "data", "x"];
+        let mut seen = std::collections::BTreeMap::new();
+        for instance in instances {
+            let instance = Instance::new(instance).expect("valid");
+            for plugin in plugins {
+                for (kind, name) in [
+                    ("container", instance.container_name(plugin)),
+                    ("container", instance.staging_container_name(plugin)),
+                    ("volume", instance.volume_name(plugin)),
+                ] {
+                    let owner = (instance.name().to_owned(), plugin);
+                    if let Some(other) = seen.insert((kind, name.clone()), owner.clone())
+                        && other.0 != owner.0
+                    {
+                        panic!("{kind} {name} is both {other:?}'s and {owner:?}'s");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn instance_names_are_dns_safe_and_dotless() {
+        for good in ["default", "dev", "ci-1", "a", &"x".repeat(MAX_INSTANCE_LEN)] {
+            assert!(Instance::new(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Dev",
+            "a.b",
+            "a_b",
+            "-a",
+            "a-",
+            "a b",
+            "é",
+            &"x".repeat(MAX_INSTANCE_LEN + 1),
+        ] {
+            let err = Instance::new(bad).expect_err(bad);
+            assert!(err.to_string().contains("instance name"), "{err}");
+        }
+        assert!(Instance::default().is_default());
+        assert!(Instance::default().owns(None));
+        assert!(!Instance::new("dev").expect("valid").owns(None));
+    }
 }

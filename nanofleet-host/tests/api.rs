@@ -112,7 +112,11 @@ impl Runtime for FakeRuntime {
     ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>> {
         Box::pin(async { Err(unreachable_engine()) })
     }
-    fn remove_volume<'a>(&'a self, _plugin: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+    fn remove_volume<'a>(
+        &'a self,
+        _instance: &'a nanofleet_host::names::Instance,
+        _plugin: &'a str,
+    ) -> BoxFut<'a, Result<(), RuntimeError>> {
         Box::pin(async { Ok(()) })
     }
     fn image_exists<'a>(&'a self, _image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>> {

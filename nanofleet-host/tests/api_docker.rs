@@ -37,7 +37,7 @@ async fn api() -> Api {
     config.api_url = "http://127.0.0.1:9".into();
     // The test process is not on the plugin network: reach plugins on published ports.
     config.publish_loopback = true;
-    config.instance = unique("api-test");
+    config.instance = nanofleet_host::names::Instance::new(unique("api-test")).expect("instance");
     let host = Host::open(config, Arc::new(runtime().await))
         .await
         .expect("host opens");

@@ -50,7 +50,7 @@ async fn fixture(tweak: impl FnOnce(&mut HostConfig)) -> Fixture {
     config.api_url = "http://127.0.0.1:9".into();
     config.ready_timeout = Duration::from_secs(30);
     // Tests run in parallel on one engine, each host with its own containers.
-    config.instance = unique("test");
+    config.instance = names::Instance::new(unique("test")).expect("instance");
     tweak(&mut config);
     let host = Host::open(config, Arc::new(runtime().await))
         .await
@@ -94,6 +94,20 @@ fn mcp_servers(workspace: &Path) -> serde_json::Map<String, Value> {
     let text = std::fs::read_to_string(workspace.join(".mcp.json")).unwrap_or_else(|_| "{}".into());
     let doc: Value = serde_json::from_str(&text).expect(".mcp.json is JSON");
     doc["mcpServers"].as_object().cloned().unwrap_or_default()
+}
+
+/// `greet` of the hello plugin `plugin`, called through the host for `agent`.
+async fn greet(host: &Host, plugin: &str, agent: &str, who: &str) -> String {
+    let result = host
+        .call(
+            plugin,
+            agent,
+            "greet",
+            json!({"name": who}).as_object().cloned().expect("object"),
+        )
+        .await
+        .expect("call");
+    nanofleet_sdk::testing::result_text(&result)
 }
 
 async fn call_url(url: &str, tool: &str, args: Value) -> Result<String, String> {
@@ -180,22 +194,13 @@ async fn the_written_url_is_the_container_name_and_the_host_calls_through_it() {
             .to_owned();
         assert!(
             url.starts_with(&format!(
-                "http://nanofleet-plugin-{name}:8080/mcp?agent_id=a&agent_sig=v1."
+                "http://nanofleet-plugin-{name}.{}:8080/mcp?agent_id=a&agent_sig=v1.",
+                fx.host.config().instance
             )),
             "{url}"
         );
-        let result = fx
-            .host
-            .call(
-                &name,
-                "a",
-                "greet",
-                json!({"name": "Bo"}).as_object().cloned().expect("object"),
-            )
-            .await
-            .expect("call");
         assert_eq!(
-            nanofleet_sdk::testing::result_text(&result),
+            greet(&fx.host, &name, "a", "Bo").await,
             "Hello, Bo! (asked by agent a)"
         );
     })
@@ -302,7 +307,7 @@ async fn defect_2_restart_and_uninstall_work_on_stopped_and_deleted_containers()
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = names::container_name(&name);
+        let container = fx.host.config().instance.container_name(&name);
         fx.rt.stop(&container).await.expect("stop");
         fx.rt
             .stop(&container)
@@ -352,7 +357,7 @@ async fn defect_3_the_reconciler_repairs_removed_and_stopped_containers() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = names::container_name(&name);
+        let container = fx.host.config().instance.container_name(&name);
 
         let started = Instant::now();
         let idle = fx.host.reconcile().await.expect("reconcile");
@@ -408,7 +413,7 @@ async fn defect_3_engine_events_trigger_repair_without_a_manual_pass() {
             })
             .await;
         });
-        let container = names::container_name(&name);
+        let container = fx.host.config().instance.container_name(&name);
         let before = fx
             .rt
             .inspect(&container)
@@ -488,7 +493,7 @@ async fn a_host_restart_makes_no_duplicates_and_rolls_back_a_crashed_install() {
             .filter(|c| c.plugin == name || c.plugin == crashed)
             .collect();
         assert_eq!(ours.len(), 1, "{ours:?}");
-        assert_eq!(ours[0].name, names::container_name(&name));
+        assert_eq!(ours[0].name, host.config().instance.container_name(&name));
         assert!(
             host.store()
                 .get_plugin(&crashed)
@@ -510,7 +515,7 @@ async fn defect_4_a_failed_upgrade_keeps_the_old_version_serving() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = names::container_name(&name);
+        let container = fx.host.config().instance.container_name(&name);
         let old_id = fx
             .rt
             .inspect(&container)
@@ -615,7 +620,7 @@ async fn an_upgrade_plan_comes_from_the_image_labels_before_anything_starts() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = names::container_name(&name);
+        let container = fx.host.config().instance.container_name(&name);
         let before = fx.rt.inspect(&container).await.expect("inspect");
 
         // The hello binary, labelled as a version that drops the first tool and adds one.
@@ -724,7 +729,7 @@ async fn defect_5_required_env_vars_are_checked_and_injected() {
         let inspected = fx
             .rt
             .docker()
-            .inspect_container(&names::container_name(&name), None)
+            .inspect_container(&fx.host.config().instance.container_name(&name), None)
             .await
             .expect("inspect");
         let env: HashMap<String, String> = inspected
@@ -825,7 +830,7 @@ async fn disabling_stops_and_enabling_starts_across_reconciles() {
             .install(hello_manifest(&name), InstallOptions::default())
             .await
             .expect("install");
-        let container = names::container_name(&name);
+        let container = fx.host.config().instance.container_name(&name);
         let record = fx.host.set_enabled(&name, false).await.expect("disable");
         assert_eq!(record.status, Status::Stopped);
         assert!(
@@ -869,4 +874,144 @@ async fn an_unreachable_engine_is_one_plain_sentence() {
         message.contains("unix:///nonexistent/docker.sock") && message.contains("dockerd"),
         "{message}"
     );
+}
+
+/// The volume a container mounts at `/data`.
+async fn data_volume(rt: &DockerRuntime, container: &str) -> Option<String> {
+    rt.docker()
+        .inspect_container(container, None)
+        .await
+        .expect("inspect")
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some(names::DATA_DIR))
+        .and_then(|m| m.name)
+}
+
+/// Reliability defect 1: two hosts on one engine (`--instance`) installing the same plugin
+/// took each other's container and mounted each other's data, one's `rm --purge` deleted the
+/// other's data, and their reconcilers fought over one name.
+#[tokio::test]
+async fn instances_sharing_an_engine_never_touch_each_others_plugins() {
+    let rt = runtime().await;
+    let name = unique("ht-inst");
+    with_cleanup(&rt, &[&name], async {
+        let a = fixture(|_| {}).await;
+        let b = fixture(|_| {}).await;
+        let (ia, ib) = (
+            a.host.config().instance.clone(),
+            b.host.config().instance.clone(),
+        );
+        a.host
+            .install(hello_manifest(&name), InstallOptions::default())
+            .await
+            .expect("a installs");
+        b.host
+            .install(hello_manifest(&name), InstallOptions::default())
+            .await
+            .expect("b installs the same plugin");
+        let ca = rt
+            .inspect(&ia.container_name(&name))
+            .await
+            .expect("inspect")
+            .expect("a's container");
+        let cb = rt
+            .inspect(&ib.container_name(&name))
+            .await
+            .expect("inspect")
+            .expect("b's container");
+        assert_ne!(ca.id, cb.id);
+        assert_eq!(ca.instance.as_deref(), Some(ia.name()));
+        assert_eq!(cb.instance.as_deref(), Some(ib.name()));
+        // Each mounts its own data.
+        let va = data_volume(&rt, &ca.name).await.expect("a's volume");
+        let vb = data_volume(&rt, &cb.name).await.expect("b's volume");
+        assert_eq!(va, ia.volume_name(&name));
+        assert_eq!(vb, ib.volume_name(&name));
+        assert_ne!(va, vb);
+        let labels = rt
+            .docker()
+            .inspect_volume(&vb)
+            .await
+            .expect("b's volume")
+            .labels;
+        assert_eq!(
+            labels.get(labels::INSTANCE).map(String::as_str),
+            Some(ib.name())
+        );
+        // Neither reconciler has anything to do: no fight over a name.
+        for host in [&a.host, &b.host] {
+            let report = host.reconcile().await.expect("reconcile");
+            assert!(report.is_noop(), "{report:?}");
+        }
+        // B purges its plugin: A's container and data stay.
+        b.host.uninstall(&name, true).await.expect("b uninstalls");
+        let still = rt
+            .inspect(&ia.container_name(&name))
+            .await
+            .expect("inspect")
+            .expect("a's container is still there");
+        assert_eq!(still.id, ca.id);
+        assert!(still.running);
+        rt.docker().inspect_volume(&va).await.expect("a's data");
+        assert!(
+            rt.docker().inspect_volume(&vb).await.is_err(),
+            "b's data is gone"
+        );
+        // And A still serves its agents.
+        a.agent("ada").await;
+        a.host.link("ada", &name).await.expect("link");
+        assert_eq!(
+            greet(&a.host, &name, "ada", "Ada").await,
+            "Hello, Ada! (asked by agent ada)"
+        );
+    })
+    .await;
+}
+
+/// Reliability defect 1, rollback: an install refused because its container's name was taken
+/// removed the container that held the name, which it had not created.
+#[tokio::test]
+async fn a_failed_install_removes_only_what_it_created() {
+    let rt = runtime().await;
+    let name = unique("ht-taken");
+    with_cleanup(&rt, &[&name], async {
+        let fx = fixture(|_| {}).await;
+        let instance = fx.host.config().instance.clone();
+        // Something of this instance already holds the plugin's name (a container left by
+        // another process of this host, say).
+        let mut spec =
+            nanofleet_host::runtime::ContainerSpec::new(&name, HELLO_IMAGE, "0.0.9", 8080);
+        spec.instance = instance.clone();
+        let before = rt
+            .create_and_start(&spec)
+            .await
+            .expect("the earlier container");
+        let err = fx
+            .host
+            .install(hello_manifest(&name), InstallOptions::default())
+            .await
+            .expect_err("the name is taken");
+        assert!(
+            matches!(err, HostError::Runtime(RuntimeError::Conflict(_))),
+            "{err:?}"
+        );
+        let after = rt
+            .inspect(&instance.container_name(&name))
+            .await
+            .expect("inspect")
+            .expect("the container the install did not create is still there");
+        assert_eq!(after.id, before.id);
+        // The failed install left no record either.
+        assert!(
+            fx.host
+                .store()
+                .get_plugin(&name)
+                .await
+                .expect("store")
+                .is_none()
+        );
+    })
+    .await;
 }

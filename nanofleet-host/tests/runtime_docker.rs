@@ -7,7 +7,7 @@
 //! plugin names and removes the containers and volumes it made, even when it fails; the
 //! last test out removes the networks.
 
-use nanofleet_host::names;
+use nanofleet_host::names::{self, Instance};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -383,8 +383,12 @@ async fn stop_and_remove_are_idempotent() {
         let err = rt.start(&never).await.expect_err("starting one is not");
         assert!(matches!(err, RuntimeError::NotFound(_)), "{err:?}");
 
-        rt.remove_volume(&plugin).await.expect("remove volume");
-        rt.remove_volume(&plugin).await.expect("again");
+        rt.remove_volume(&Instance::default(), &plugin)
+            .await
+            .expect("remove volume");
+        rt.remove_volume(&Instance::default(), &plugin)
+            .await
+            .expect("again");
     })
     .await;
 }

@@ -370,6 +370,7 @@ fn dev_loop(nf: &Path, work: &Path, krate: &Path, target: &Path) -> Result<()> {
         "ls",
         "-q",
         "--filter",
+        // A prefix: the dev instance's volume is this name with `.dev-<plugin>` after it.
         &format!("name={}", nanofleet_host::names::volume_name(PLUGIN)),
     ])?;
     ensure!(
@@ -441,7 +442,19 @@ fn cleanup_engine() {
             }
         }
     }
+    // Its volumes in every instance (each named for its instance, all labelled with the plugin).
     let _ = docker(&["volume", "rm", &nanofleet_host::names::volume_name(PLUGIN)]);
+    if let Ok(volumes) = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.nanofleet.plugin={PLUGIN}"),
+    ]) {
+        for volume in volumes.split_whitespace() {
+            let _ = docker(&["volume", "rm", volume]);
+        }
+    }
     if let Ok(images) = docker(&["images", "-q", PLUGIN]) {
         for id in images.split_whitespace() {
             let _ = docker(&["rmi", "-f", id]);

@@ -64,7 +64,8 @@ async fn demo(once: bool) -> Result<()> {
         })?;
 
     let mut config = HostConfig::new(&data_dir);
-    config.instance = INSTANCE.into();
+    config.instance =
+        nanofleet_host::names::Instance::new(INSTANCE).map_err(|e| anyhow::anyhow!("{e}"))?;
     config.auto_link_new_agents = true;
     config.api_url = format!("http://{gateway}:{port}");
     let host = Host::open(config, Arc::new(connect().await?)).await?;

@@ -71,8 +71,8 @@ pub async fn run(ctx: &Context, args: &DevArgs) -> Result<u8, CliError> {
     config.data_dir = ctx.config().data_dir.join("dev").join(&krate.package);
     config.publish_loopback = true;
     config.require_signatures = true;
-    if config.instance == nanofleet_host::labels::DEFAULT_INSTANCE {
-        config.instance = format!("dev-{}", krate.package);
+    if config.instance.is_default() {
+        config.instance = dev_instance(&krate.package);
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         CliError::new(format!(
@@ -109,7 +109,7 @@ pub async fn run(ctx: &Context, args: &DevArgs) -> Result<u8, CliError> {
         note(format!(
             "left running (--once); remove it with: nanofleet --data-dir {} --instance {} rm --purge {}",
             clean(&config.data_dir.display().to_string()),
-            clean(&config.instance),
+            clean(config.instance.name()),
             clean(&session.plugin)
         ));
         return outcome;
@@ -430,9 +430,38 @@ async fn cleanup(
     }
 }
 
+/// The instance a development session of `package` runs under: `dev-<package>`, made a valid
+/// instance name (a crate may be called `My_Plugin`; an instance name is a DNS label).
+fn dev_instance(package: &str) -> nanofleet_host::names::Instance {
+    let mut name: String = format!("dev-{package}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(nanofleet_host::names::MAX_INSTANCE_LEN);
+    let name = name.trim_end_matches('-');
+    nanofleet_host::names::Instance::new(name).unwrap_or_else(|_| {
+        nanofleet_host::names::Instance::new("dev").expect("`dev` is an instance name")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_package_name_becomes_an_instance_name() {
+        assert_eq!(dev_instance("notes").name(), "dev-notes");
+        assert_eq!(dev_instance("My_Plugin").name(), "dev-my-plugin");
+        let long = dev_instance(&"x".repeat(80));
+        assert_eq!(long.name().len(), nanofleet_host::names::MAX_INSTANCE_LEN);
+        assert_eq!(dev_instance("a_").name(), "dev-a");
+    }
 
     #[test]
     fn snapshots_see_edits_and_ignore_target() {

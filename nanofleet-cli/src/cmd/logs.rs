@@ -2,7 +2,6 @@
 //! streamed from the server's API.
 
 use futures::StreamExt as _;
-use nanofleet_host::names;
 
 use crate::{cli::LogsArgs, context::Context, error::CliError, output, remote::Server};
 
@@ -15,7 +14,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<u8, CliError> {
     let host = ctx.host().await?;
     // Says "not installed" rather than the engine's "no such container".
     host.plugin(&args.name).await?;
-    let container = names::container_name(&args.name);
+    let container = host.config().instance.container_name(&args.name);
     if !args.follow {
         for line in host.runtime().logs(&container, args.tail).await? {
             output::line(line)?;

@@ -2,7 +2,6 @@
 //! `reconcile`. Progress goes to stderr; data (`ls`, `--json`) to stdout. With `--server`
 //! (all but `reconcile`) they go through the server's API, with the same output.
 
-use nanofleet_host::names;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,7 +10,6 @@ use nanofleet_host::{
     Host, InstallOptions,
     discovery::{NoImages, Source},
     host::{Action, UpgradePlan},
-    labels,
     manifest::Manifest,
     runtime::{DockerRuntime, Offline, Runtime},
     store::{PluginRecord, Status},
@@ -359,8 +357,7 @@ async fn local_rows(ctx: &Context) -> Result<Vec<PluginRow>, CliError> {
         .await?
         .into_iter()
         .filter(|c| {
-            c.instance.as_deref().unwrap_or(labels::DEFAULT_INSTANCE) == instance
-                && c.name == names::container_name(&c.plugin)
+            instance.owns(c.instance.as_deref()) && c.name == instance.container_name(&c.plugin)
         })
         .map(|c| {
             let row = ContainerRow {
@@ -476,7 +473,7 @@ pub async fn rm(ctx: &Context, args: &RmArgs) -> Result<u8, CliError> {
         host.uninstall(&args.name, args.purge).await?;
         report_changes(&mut events);
     }
-    let volume = names::volume_name(&args.name);
+    let volume = ctx.config().instance.volume_name(&args.name);
     if args.purge {
         note(format!(
             "removed {} and its data volume {volume}: its data is gone",

@@ -1,7 +1,6 @@
 //! `/api/plugins`: install, list, inspect, remove, restart, upgrade, enable, disable, logs, and
 //! the UI session the dashboard frames a plugin's UI with.
 
-use crate::names;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
@@ -398,7 +397,7 @@ pub(crate) async fn logs(
 ) -> Result<Response, ApiError> {
     state.host.plugin(&name).await?;
     let tail = query.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL);
-    let container = names::container_name(&name);
+    let container = state.host.config().instance.container_name(&name);
     let runtime = state.host.runtime();
     let body = if query.follow {
         let lines = runtime.follow_logs(&container, tail).await?;

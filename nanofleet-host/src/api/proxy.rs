@@ -51,7 +51,6 @@
 //! itself and sends `Access-Control-Allow-Origin: *`, which grants nothing since no ambient
 //! credential (cookie) is ever accepted, only the explicit token.
 
-use crate::names;
 use std::time::SystemTime;
 
 use axum::{
@@ -206,7 +205,8 @@ async fn forward(State(state): State<ApiState>, request: Request) -> Result<Resp
 
     let mut upstream = reqwest::Request::new(parts.method.clone(), url);
     *upstream.headers_mut() = request_headers(&parts.headers);
-    if let Ok(host) = HeaderValue::from_str(&format!("{}:{ui_port}", names::container_name(name))) {
+    let container = state.host.config().instance.container_name(name);
+    if let Ok(host) = HeaderValue::from_str(&format!("{container}:{ui_port}")) {
         upstream.headers_mut().insert(header::HOST, host);
     }
     if !matches!(parts.method, Method::GET | Method::HEAD)
@@ -255,7 +255,7 @@ async fn upstream_addr(
     name: &str,
     ui_port: u16,
 ) -> Result<std::net::SocketAddr, ApiError> {
-    let container = names::container_name(name);
+    let container = state.host.config().instance.container_name(name);
     let inspected = state
         .host
         .runtime()

@@ -1,7 +1,6 @@
 //! Install, uninstall, restart, upgrade, enable and disable: each under the plugin's lock,
 //! each rolled back when a step fails.
 
-use crate::names;
 use std::net::SocketAddr;
 
 use nanofleet_sdk::{
@@ -69,10 +68,11 @@ impl Host {
             .ok_or(HostError::NotInstalled(name))
     }
 
+    /// Undoes what a failed install made, and only that. The container needs nothing here:
+    /// [`bring_up`](Self::bring_up) removes one it created before it returns an error, and a
+    /// container that was already there (the engine refusing the name) is not this install's
+    /// to remove.
     async fn roll_back_install(&self, name: &str) {
-        if let Err(e) = self.runtime().remove(&names::container_name(name)).await {
-            tracing::error!(plugin = name, error = %e, "rollback: cannot remove the container");
-        }
         if let Err(e) = self.store().delete_plugin(name).await {
             tracing::error!(plugin = name, error = %e, "rollback: cannot delete the store row");
         }
@@ -126,7 +126,11 @@ impl Host {
         match self.wait_ready(&record.manifest, &container).await {
             Ok(tools) => Ok(tools),
             Err(error) => {
-                let _ = self.runtime().remove(&container).await;
+                // What this call created goes; should the engine refuse, the next reconcile
+                // removes it as an orphan (no record names it).
+                if let Err(e) = self.runtime().remove(&container).await {
+                    tracing::warn!(%container, error = %e, "cannot remove a container that did not become ready");
+                }
                 Err(error)
             }
         }
@@ -201,7 +205,9 @@ impl Host {
         let Some(purge) = store.removal(name).await? else {
             return Ok(());
         };
-        self.runtime().remove(&names::container_name(name)).await?;
+        self.runtime()
+            .remove(&self.config().instance.container_name(name))
+            .await?;
         for agent in store.agents_of_plugin(name).await? {
             match self.sync_agent(&agent, &[]).await {
                 Ok(_) => {}
@@ -211,7 +217,9 @@ impl Host {
             store.unlink(&agent, name).await?;
         }
         if purge {
-            self.runtime().remove_volume(name).await?;
+            self.runtime()
+                .remove_volume(&self.config().instance, name)
+                .await?;
         }
         store.delete_plugin(name).await?;
         Ok(())
@@ -222,7 +230,7 @@ impl Host {
     pub async fn restart(&self, name: &str) -> Result<PluginRecord, HostError> {
         let _guard = self.lock(name).await;
         let (record, token) = self.installed(name).await?;
-        let container = names::container_name(name);
+        let container = self.config().instance.container_name(name);
         let state = self.runtime().inspect(&container).await?;
         let spec = self.spec_for(&record, &token).await?;
         let tools = match state {
@@ -275,8 +283,8 @@ impl Host {
         let mut next = old.clone();
         next.manifest = manifest;
         next.egress = options.egress || old.egress;
-        let canonical = names::container_name(&name);
-        let staging = names::staging_container_name(&name);
+        let canonical = self.config().instance.container_name(&name);
+        let staging = self.config().instance.staging_container_name(&name);
         // A staging container left by an interrupted upgrade is not serving anyone.
         self.runtime().remove(&staging).await?;
         let tools = self.bring_up(&next, &token, Some(staging.clone())).await?;
@@ -323,7 +331,10 @@ impl Host {
     ) -> Result<CallToolResult, HostError> {
         let (record, token) = self.installed(plugin).await?;
         let (addr, host) = self
-            .target_of(&names::container_name(plugin), record.manifest.mcp_port)
+            .target_of(
+                &self.config().instance.container_name(plugin),
+                record.manifest.mcp_port,
+            )
             .await
             .map_err(|_| HostError::NotRunning(plugin.to_owned()))?;
         let signature = record

@@ -33,7 +33,6 @@ pub use reconcile::{Action, ReconcileReport};
 pub use upgrade_plan::{ToolChanges, UpgradePlan};
 
 use crate::{
-    labels,
     runtime::{ContainerSpec, ContainerState, Limits, Runtime},
     store::{PluginRecord, Store},
 };
@@ -60,8 +59,9 @@ pub struct HostConfig {
     /// Link a newly registered agent to every installed plugin. Default `false`.
     pub auto_link_new_agents: bool,
     /// This host's name among hosts sharing one engine: it owns, and reconciles, only the
-    /// containers labelled with it. Default [`labels::DEFAULT_INSTANCE`].
-    pub instance: String,
+    /// containers and volumes named and labelled for it (see [`names::Instance`]). Default:
+    /// the default instance, with NanoFleet's names.
+    pub instance: names::Instance,
 }
 
 impl HostConfig {
@@ -76,7 +76,7 @@ impl HostConfig {
             limits: Limits::default(),
             auto_link_new_plugins: false,
             auto_link_new_agents: false,
-            instance: labels::DEFAULT_INSTANCE.to_owned(),
+            instance: names::Instance::default(),
         }
     }
 }
@@ -254,6 +254,15 @@ impl Host {
             env::NANOFLEET_REQUIRE_AGENT_SIGNATURE.into(),
             if require_signature { "1" } else { "0" }.into(),
         );
+        // A plugin accepts its NanoFleet name as `Host`; another instance's container is
+        // called something else, which it must accept too.
+        let instance = &self.inner.config.instance;
+        if !instance.is_default() {
+            env.insert(
+                env::NANOFLEET_ALLOWED_HOSTS.into(),
+                instance.container_name(&m.name),
+            );
+        }
         Ok(env)
     }
 
@@ -266,7 +275,10 @@ impl Host {
         };
         Some((
             addr,
-            format!("{}:{mcp_port}", names::container_name(&state.plugin)),
+            format!(
+                "{}:{mcp_port}",
+                self.inner.config.instance.container_name(&state.plugin)
+            ),
         ))
     }
 
@@ -274,12 +286,16 @@ impl Host {
     /// network, or the published loopback port in development mode.
     async fn agent_base_url(&self, m: &Manifest) -> Result<String, HostError> {
         if !self.inner.config.publish_loopback {
-            return Ok(names::plugin_base_url(&m.name, m.mcp_port));
+            return Ok(self
+                .inner
+                .config
+                .instance
+                .plugin_base_url(&m.name, m.mcp_port));
         }
         let state = self
             .inner
             .runtime
-            .inspect(&names::container_name(&m.name))
+            .inspect(&self.inner.config.instance.container_name(&m.name))
             .await?;
         match state.and_then(|s| s.published.get(&m.mcp_port).copied()) {
             Some(addr) => Ok(format!("http://{addr}/mcp")),

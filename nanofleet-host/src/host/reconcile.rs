@@ -2,7 +2,6 @@
 //! `.mcp.json` match the links. Each step looks before it acts, so a pass with nothing to do
 //! changes nothing.
 
-use crate::names;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -85,18 +84,13 @@ impl Host {
             .list_managed()
             .await?
             .into_iter()
-            .filter(|c| {
-                // Containers from before instance labels belong to the default instance.
-                c.instance
-                    .as_deref()
-                    .unwrap_or(crate::labels::DEFAULT_INSTANCE)
-                    == instance
-            });
+            // Containers from before instance labels belong to the default instance.
+            .filter(|c| instance.owns(c.instance.as_deref()));
         for container in ours {
             let known = plugins.iter().any(|p| p.name == container.plugin);
             // Leftovers: a plugin no longer installed, or a staging container of an upgrade
             // that was interrupted.
-            if !known || container.name != names::container_name(&container.plugin) {
+            if !known || container.name != instance.container_name(&container.plugin) {
                 let _guard = self.lock(&container.plugin).await;
                 match self.runtime().remove(&container.name).await {
                     Ok(()) => report.actions.push(Action::RemovedOrphan(container.name)),
@@ -126,7 +120,7 @@ impl Host {
     pub async fn reconcile_plugin(&self, name: &str) -> Result<Vec<super::Action>, HostError> {
         let _guard = self.lock(name).await;
         let mut actions = Vec::new();
-        let container = names::container_name(name);
+        let container = self.config().instance.container_name(name);
         let Some(record) = self.store().get_plugin(name).await? else {
             return Ok(actions);
         };

@@ -392,7 +392,7 @@ impl DockerRuntime {
         let name = spec.name();
         let publish_network = spec.publish_loopback && !spec.egress;
         self.ensure_networks(spec.egress, publish_network).await?;
-        self.ensure_volume(&spec.plugin).await?;
+        self.ensure_volume(&spec.instance, &spec.plugin).await?;
 
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let mut attempt = 0;
@@ -489,14 +489,20 @@ impl DockerRuntime {
         Ok(state_from_inspect(inspected))
     }
 
-    async fn ensure_volume(&self, plugin: &str) -> Result<(), RuntimeError> {
+    async fn ensure_volume(
+        &self,
+        instance: &names::Instance,
+        plugin: &str,
+    ) -> Result<(), RuntimeError> {
         // Creating an existing volume returns it unchanged, so this is idempotent. An existing
         // volume without our labels (say, from NanoFleet itself) is used as it is: it holds
-        // the plugin's data.
-        let name = names::volume_name(plugin);
+        // the plugin's data. Its name is the instance's own, so it is never another's.
+        let name = instance.volume_name(plugin);
+        let mut labels = managed_labels(Some(plugin));
+        labels.insert(labels::INSTANCE.into(), instance.name().to_owned());
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
-            labels: Some(managed_labels(Some(plugin))),
+            labels: Some(labels),
             ..Default::default()
         };
         self.docker
@@ -651,8 +657,12 @@ impl DockerRuntime {
         Ok(out.into())
     }
 
-    async fn delete_volume(&self, plugin: &str) -> Result<(), RuntimeError> {
-        let name = names::volume_name(plugin);
+    async fn delete_volume(
+        &self,
+        instance: &names::Instance,
+        plugin: &str,
+    ) -> Result<(), RuntimeError> {
+        let name = instance.volume_name(plugin);
         let volume = match self.docker.inspect_volume(&name).await {
             Ok(volume) => volume,
             Err(e) if status(&e) == Some(404) => return Ok(()),
@@ -664,6 +674,13 @@ impl DockerRuntime {
                 &name,
                 &format!("docker volume rm {name}"),
             ));
+        }
+        let owner = volume.labels.get(labels::INSTANCE).map(String::as_str);
+        if !instance.owns(owner) {
+            return Err(RuntimeError::Conflict(format!(
+                "volume {name} belongs to host instance `{}`, not `{instance}`: left as it is",
+                owner.unwrap_or(labels::DEFAULT_INSTANCE)
+            )));
         }
         let options = RemoveVolumeOptionsBuilder::new().force(false).build();
         match self.docker.remove_volume(&name, Some(options)).await {
@@ -845,8 +862,12 @@ impl Runtime for DockerRuntime {
         Box::pin(self.log_stream(name, tail, true))
     }
 
-    fn remove_volume<'a>(&'a self, plugin: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
-        Box::pin(self.delete_volume(plugin))
+    fn remove_volume<'a>(
+        &'a self,
+        instance: &'a names::Instance,
+        plugin: &'a str,
+    ) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(self.delete_volume(instance, plugin))
     }
 
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>> {
@@ -912,7 +933,7 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
     let mut labels = managed_labels(Some(&spec.plugin));
     labels.insert(labels::VERSION.into(), spec.version.clone());
     labels.insert(labels::CONFIG_HASH.into(), spec.config_hash());
-    labels.insert(labels::INSTANCE.into(), spec.instance.clone());
+    labels.insert(labels::INSTANCE.into(), spec.instance.name().to_owned());
 
     let host_config = HostConfig {
         memory: Some(memory),
@@ -941,7 +962,7 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
         }),
         mounts: Some(vec![Mount {
             target: Some(DATA_DIR.into()),
-            source: Some(names::volume_name(&spec.plugin)),
+            source: Some(spec.instance.volume_name(&spec.plugin)),
             typ: Some(MountType::VOLUME),
             read_only: Some(false),
             ..Default::default()
@@ -953,7 +974,7 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
     // The alias is the canonical name whatever the container is called, so agents keep
     // reaching `nanofleet-plugin-<name>` during an upgrade under a temporary name.
     let endpoint = EndpointSettings {
-        aliases: Some(vec![names::container_name(&spec.plugin)]),
+        aliases: Some(vec![spec.instance.container_name(&spec.plugin)]),
         ..Default::default()
     };
     Ok(ContainerCreateBody {

@@ -22,8 +22,6 @@ use std::pin::Pin;
 use nanofleet_sdk::manifest::rules;
 use sha2::{Digest, Sha256};
 
-use crate::labels;
-
 pub mod docker;
 pub mod offline;
 
@@ -87,7 +85,7 @@ pub struct ContainerSpec {
     pub container_name: Option<String>,
     /// The image to run: a reference (`acme/notes:1.2.0`) or an image id (`sha256:…`).
     pub image: String,
-    /// The plugin version, recorded in the [`labels::VERSION`] label.
+    /// The plugin version, recorded in the [`labels::VERSION`](crate::labels::VERSION) label.
     pub version: String,
     /// Environment variables: `NANO_API_URL`, `NANO_INTERNAL_TOKEN`, `NANO_PLUGIN_ID`, API keys…
     pub env: BTreeMap<String, String>,
@@ -106,9 +104,9 @@ pub struct ContainerSpec {
     pub limits: Limits,
     /// Numeric `uid:gid` (or `uid`) the plugin runs as; never root. Default [`DEFAULT_USER`].
     pub user: String,
-    /// The host instance that owns the container ([`labels::INSTANCE`]). Default
-    /// [`labels::DEFAULT_INSTANCE`].
-    pub instance: String,
+    /// The host instance that owns the container: its name, its volume's name and its
+    /// [`labels::INSTANCE`](crate::labels::INSTANCE) label. Default: the default instance.
+    pub instance: names::Instance,
 }
 
 impl ContainerSpec {
@@ -132,7 +130,7 @@ impl ContainerSpec {
             publish_loopback: false,
             limits: Limits::default(),
             user: DEFAULT_USER.to_owned(),
-            instance: labels::DEFAULT_INSTANCE.to_owned(),
+            instance: names::Instance::default(),
         }
     }
 
@@ -141,7 +139,7 @@ impl ContainerSpec {
     pub fn name(&self) -> String {
         self.container_name
             .clone()
-            .unwrap_or_else(|| names::container_name(&self.plugin))
+            .unwrap_or_else(|| self.instance.container_name(&self.plugin))
     }
 
     /// A SHA-256 (64 hex digits) over a canonical encoding of everything that shapes the
@@ -181,7 +179,7 @@ impl ContainerSpec {
         put("nano_cpus", &self.limits.nano_cpus.to_le_bytes());
         put("pids", &self.limits.pids.to_le_bytes());
         put("user", self.user.as_bytes());
-        put("instance", self.instance.as_bytes());
+        put("instance", self.instance.name().as_bytes());
         to_hex(&hasher.finalize())
     }
 
@@ -301,7 +299,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 /// A plugin container as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerState {
-    /// The plugin, from the [`labels::PLUGIN`] label.
+    /// The plugin, from the [`labels::PLUGIN`](crate::labels::PLUGIN) label.
     pub plugin: String,
     /// The engine's id of the container.
     pub id: String,
@@ -309,9 +307,9 @@ pub struct ContainerState {
     pub name: String,
     /// Whether it is running now.
     pub running: bool,
-    /// The [`labels::VERSION`] label.
+    /// The [`labels::VERSION`](crate::labels::VERSION) label.
     pub version: Option<String>,
-    /// The [`labels::CONFIG_HASH`] label: compare with [`ContainerSpec::config_hash`].
+    /// The [`labels::CONFIG_HASH`](crate::labels::CONFIG_HASH) label: compare with [`ContainerSpec::config_hash`].
     pub config_hash: Option<String>,
     /// Container port → host address, for ports published in loopback mode.
     pub published: BTreeMap<u16, SocketAddr>,
@@ -323,7 +321,7 @@ pub struct ContainerState {
     pub status: String,
     /// The exit code of the last run, when the container is not running.
     pub exit_code: Option<i64>,
-    /// The [`labels::INSTANCE`] label: which host owns the container.
+    /// The [`labels::INSTANCE`](crate::labels::INSTANCE) label: which host owns the container.
     pub instance: Option<String>,
 }
 
@@ -429,7 +427,7 @@ pub enum RuntimeError {
 ///
 /// Names are container names ([`ContainerState::name`]). Operations on a container refuse
 /// (with [`RuntimeError::Conflict`]) to touch one that the host did not create, i.e. one
-/// without the [`labels::MANAGED_BY`] label.
+/// without the [`labels::MANAGED_BY`](crate::labels::MANAGED_BY) label.
 pub trait Runtime: Send + Sync {
     /// Checks that the engine answers.
     fn ping(&self) -> BoxFut<'_, Result<(), RuntimeError>>;
@@ -485,14 +483,19 @@ pub trait Runtime: Send + Sync {
         tail: usize,
     ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>>;
 
-    /// Removes a plugin's data volume: its data is gone. Missing: `Ok`. Still in use by a
-    /// container: [`RuntimeError::Conflict`].
-    fn remove_volume<'a>(&'a self, plugin: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+    /// Removes the data volume of `plugin` in `instance`: its data is gone. Missing: `Ok`.
+    /// Still in use by a container: [`RuntimeError::Conflict`]. A volume of that name that
+    /// another instance (or nobody we know) owns is never touched: [`RuntimeError::Conflict`].
+    fn remove_volume<'a>(
+        &'a self,
+        instance: &'a names::Instance,
+        plugin: &'a str,
+    ) -> BoxFut<'a, Result<(), RuntimeError>>;
 
     /// Whether the image is on this machine.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>>;
 
-    /// The image's label `key` (e.g. [`labels::IMAGE_MANIFEST`], its `manifest.json`), if it
+    /// The image's label `key` (e.g. [`labels::IMAGE_MANIFEST`](crate::labels::IMAGE_MANIFEST), its `manifest.json`), if it
     /// has one. A missing image is [`RuntimeError::ImageMissing`].
     fn image_label<'a>(
         &'a self,

@@ -125,7 +125,11 @@ impl Runtime for Offline {
         self.fail()
     }
 
-    fn remove_volume<'a>(&'a self, _plugin: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+    fn remove_volume<'a>(
+        &'a self,
+        _instance: &'a crate::names::Instance,
+        _plugin: &'a str,
+    ) -> BoxFut<'a, Result<(), RuntimeError>> {
         self.fail()
     }
 

@@ -204,7 +204,31 @@ pub async fn remove_plugin(rt: &DockerRuntime, plugin: &str) {
             eprintln!("cleanup: cannot remove {name}: {e}");
         }
     }
-    if let Err(e) = rt.remove_volume(plugin).await {
-        eprintln!("cleanup: cannot remove the volume of {plugin}: {e}");
+    // The plugin's volumes in every instance: each carries the plugin's label.
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{}={plugin}", labels::PLUGIN)],
+    )]);
+    let options = bollard::query_parameters::ListVolumesOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    let volumes = match rt.docker().list_volumes(Some(options)).await {
+        Ok(list) => list.volumes.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("cleanup: cannot list the volumes of {plugin}: {e}");
+            Vec::new()
+        }
+    };
+    for volume in volumes {
+        if let Err(e) = rt
+            .docker()
+            .remove_volume(
+                &volume.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
+            .await
+        {
+            eprintln!("cleanup: cannot remove the volume {}: {e}", volume.name);
+        }
     }
 }
