@@ -25,10 +25,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use nanofleet_build::PluginImage;
 use nanofleet_host::runtime::{ContainerSpec, Runtime};
-use nanofleet_sdk::{
-    contracts::{env, names},
-    identity::InternalToken,
-};
+use nanofleet_sdk::{contracts::env, identity::InternalToken};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -97,7 +94,7 @@ pub async fn run(
             // Removed before anything else happens, whether or not it came up.
             let removed = engine
                 .rt
-                .remove(&nanofleet_host::names::container_name(&name))
+                .remove(&engine.instance.container_name(&name))
                 .await;
             let volume = engine.rt.remove_volume(&engine.instance, &name).await;
             let sample = sample.with_context(|| format!("cold start of {}", image.tag))?;
@@ -168,6 +165,12 @@ async fn one(engine: &Engine, name: &str, image: &PluginImage) -> Result<Sample>
         ),
         (env::NANO_PLUGIN_ID.into(), name.to_owned()),
         (env::NANOFLEET_REQUIRE_AGENT_SIGNATURE.into(), "1".into()),
+        // As the host sets it for an instance other than the default: the plugin accepts
+        // its instance's container name as `Host`.
+        (
+            env::NANOFLEET_ALLOWED_HOSTS.into(),
+            engine.instance.container_name(name),
+        ),
     ]);
     let t0 = Instant::now();
     let state = engine
@@ -179,7 +182,7 @@ async fn one(engine: &Engine, name: &str, image: &PluginImage) -> Result<Sample>
     let ip = state
         .ip
         .with_context(|| format!("container {} has no address", state.name))?;
-    let host = format!("{}:{}", names::container_name(name), m.mcp_port);
+    let host = format!("{}:{}", engine.instance.container_name(name), m.mcp_port);
     let deadline = engine_done + READY_TIMEOUT;
     loop {
         if tools_list(ip, m.mcp_port, &host).await {
