@@ -145,6 +145,18 @@ pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>
     (list, skipped)
 }
 
+/// The host's API with 100 agents and no engine (`src/bin/host-api.rs`): what the soak loads
+/// beside a plugin.
+pub fn host_api() -> Contender {
+    Contender {
+        name: "host API",
+        key: "host-api",
+        ours: false,
+        peer: false,
+        launch: Launch::AddrAndData("host-api"),
+    }
+}
+
 /// Copies `notes_python.py` out of `shared/` and checks the interpreter.
 fn prepare_python(peers: &PeerSources, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     if let Some(why) = &peers.python_unavailable {

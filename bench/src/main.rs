@@ -10,7 +10,9 @@
 //!    `tools/list`;
 //! 3. **host operations**: install → ready, linking to 1/100/1000 agents (time and files
 //!    written), idle reconcile passes;
-//! 4. **a callgrind profile** of the tool-call path (full runs, or `--only profile`).
+//! 4. **a soak** of a plugin and of the host's API: steady load and hundreds of slow clients
+//!    at once, with `/healthz` probed and resident memory sampled throughout;
+//! 5. **a callgrind profile** of the tool-call path (full runs, or `--only profile`).
 //!
 //! Writes `results.md`, `results.json`, `throughput.svg` and `profile.md` under `--out-dir`
 //! (default `target/bench`). Targets are reported, never asserted: the exit code says whether
@@ -25,6 +27,7 @@ mod load;
 mod memory;
 mod profile;
 mod report;
+mod soak;
 mod svg;
 mod throughput;
 
@@ -78,6 +81,8 @@ enum Section {
     Coldstart,
     /// Host operations.
     Hostops,
+    /// The soak: load and slow clients at once.
+    Soak,
     /// The callgrind profile.
     Profile,
 }
@@ -340,6 +345,28 @@ async fn sections(
         }
     }
 
+    if wants(Section::Soak) {
+        eprintln!("\n== soak");
+        let settings = soak::Settings {
+            duration: Duration::from_secs(if args.quick { 10 } else { 60 }),
+            concurrency: 32,
+            // Under the servers' cap of 512 connections, with the load and the probes.
+            slow_clients: if args.quick { 300 } else { 450 },
+        };
+        report.soak_settings = Some(settings);
+        match soak_all(args, &contenders, settings).await {
+            Ok(rows) => report.soak = rows,
+            Err(e) => {
+                all_ran = false;
+                eprintln!("soak failed: {e:#}");
+                report.skipped_sections.push(Skipped {
+                    name: "soak".into(),
+                    reason: format!("failed: {e:#}"),
+                });
+            }
+        }
+    }
+
     if wants(Section::Profile) {
         eprintln!("\n== profile (callgrind)");
         let settings = profile::Settings {
@@ -369,4 +396,62 @@ async fn sections(
         }
     }
     Ok(all_ran)
+}
+
+/// Soaks our `notes` plugin, then the host's API.
+async fn soak_all(
+    args: &Args,
+    contenders: &[contenders::Contender],
+    settings: soak::Settings,
+) -> Result<Vec<soak::Row>> {
+    let mut rows = Vec::new();
+    let notes = contenders
+        .iter()
+        .find(|c| c.ours)
+        .context("no contender of ours")?;
+    let mut server = notes.start(&args.bin_dir, &args.out_dir)?;
+    let addr = server.addr;
+    let row = soak::run(
+        "notes plugin (`tools/call`)",
+        server.pid,
+        addr,
+        settings,
+        || soak::notes_load(addr, settings),
+    )
+    .await;
+    let _ = server.terminate(Duration::from_secs(5));
+    rows.push(row?);
+    eprintln!("soak: notes plugin done");
+
+    let api = contenders::host_api();
+    let mut server = api.start(&args.bin_dir, &args.out_dir)?;
+    let token_file = args
+        .out_dir
+        .join("data")
+        .join(api.key)
+        .join(nanofleet_host::api::auth::API_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("cannot read {}", token_file.display()))?;
+    let addr = server.addr;
+    let row = soak::run(
+        "host API (`GET /api/agents`)",
+        server.pid,
+        addr,
+        settings,
+        || {
+            soak::get_load(
+                addr,
+                "/api/agents",
+                token.trim(),
+                "agent-99",
+                settings.concurrency,
+                settings.duration,
+            )
+        },
+    )
+    .await;
+    let _ = server.terminate(Duration::from_secs(5));
+    rows.push(row?);
+    eprintln!("soak: host API done");
+    Ok(rows)
 }

@@ -71,6 +71,10 @@ pub struct Report {
     pub cold_start: Vec<coldstart::Row>,
     /// Host operations.
     pub host_ops: Option<hostops::Outcome>,
+    /// The soak's settings.
+    pub soak_settings: Option<crate::soak::Settings>,
+    /// The soak, per target.
+    pub soak: Vec<crate::soak::Row>,
     /// The callgrind profiles.
     pub profile: Vec<profile::Target>,
     /// Sections not run or failed, and why.
@@ -208,6 +212,7 @@ impl Report {
         self.render_images(&mut out);
         self.render_cold_start(&mut out);
         self.render_host_ops(&mut out);
+        self.render_soak(&mut out);
         self.render_profile(&mut out);
         if !self.skipped_sections.is_empty() {
             let _ = writeln!(out, "## Sections not run\n");
@@ -394,6 +399,44 @@ impl Report {
                 c.total_ms_median / 1000.0,
                 c.nanofleet_probe_sees_it_ms / 1000.0,
                 (c.nanofleet_probe_sees_it_ms - c.total_ms_median) / 1000.0
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_soak(&self, out: &mut String) {
+        let Some(settings) = &self.soak_settings else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "## Soak
+
+For {:.0} s, {} keep-alive clients call back to back while {} slow \
+             clients hold connections (a third trickle headers a byte a second, a third stall \
+             a body, a third send nothing), and `/healthz` is probed every 250 ms on a fresh \
+             connection. Every load call's answer is checked; a wrong one fails the section. \
+             The servers close slow connections after 30 s.\n\n\
+             | target | calls/s | p99 ms | `/healthz` ok / failed | slow closed / opened | RSS start MiB | RSS peak MiB | RSS end MiB |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|",
+            settings.duration.as_secs_f64(),
+            settings.concurrency,
+            settings.slow_clients
+        );
+        for r in &self.soak {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.1} | {} / {} | {} / {} | {} | {} | {} |",
+                r.target,
+                r.calls_per_second,
+                r.p99_ms,
+                r.healthz_ok,
+                r.healthz_failed,
+                r.slow_closed,
+                r.slow_opened,
+                mib(Some(r.rss_start_kib)),
+                mib(Some(r.rss_peak_kib)),
+                mib(Some(r.rss_end_kib)),
             );
         }
         let _ = writeln!(out);

@@ -336,6 +336,40 @@ async fn scenario(
         .expect("json");
     assert_eq!(board["tasks"][0]["assignee"], "bob", "{board}");
 
+    // Access ends with the link. A copy of Alice's .mcp.json kept from before (as anyone who
+    // read her workspace could keep one) stops working once she is unlinked from notes and has
+    // moved to another workspace; the file the host writes in her new workspace works.
+    let kept = dirs.of("alice-kept");
+    std::fs::copy(dirs.of("alice").join(".mcp.json"), kept.join(".mcp.json")).expect("copy");
+    host.unlink("alice", "notes").await.expect("unlink");
+    host.register_agent(AgentRecord::new("alice", "alice", dirs.of("alice-moved")))
+        .await
+        .expect("move");
+    // The plugins keep an answer about a link for at most this long.
+    tokio::time::sleep(nanofleet_sdk::contracts::callback::LINK_CACHE_TTL + Duration::from_secs(1))
+        .await;
+    let stale = run_agent(
+        &kept,
+        json!([
+            {"server": "notes", "tool": "list_notes", "args": {}},
+            {"server": "hello", "tool": "greet", "args": {"name": "Ada"}},
+        ]),
+    )
+    .await;
+    for line in &stale {
+        assert_eq!(line["ok"], false, "an old URL must stop working: {line}");
+        assert!(
+            line["error"].as_str().unwrap_or_default().contains("403"),
+            "{line}"
+        );
+    }
+    let moved = run_agent(
+        &dirs.of("alice-moved"),
+        json!([{"server": "hello", "tool": "greet", "args": {"name": "Ada"}}]),
+    )
+    .await;
+    assert_eq!(text(&moved[0]), "Hello, Ada! (asked by agent alice)");
+
     // The containers are what the host says they are.
     let ours: Vec<_> = rt
         .list_managed()

@@ -608,3 +608,87 @@ async fn install_refuses_broken_manifests_and_missing_keys() {
     })
     .await;
 }
+
+/// A full disk for the store: the process may not grow any file past the store's present
+/// size (`ulimit -f`, with `SIGXFSZ` ignored so writes fail with `EFBIG` as on a full disk).
+/// The write is refused with a sentence, and what was stored before is all there, readable
+/// and writable once there is room again.
+#[test]
+fn a_full_disk_refuses_the_write_and_loses_nothing() {
+    let cli = Cli::without_engine();
+    let ws = cli.workspace("a");
+    cli.run(&[
+        "agents",
+        "add",
+        "a",
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+    ])
+    .expect_code(0);
+    cli.run_with_stdin(&["keys", "set", "SMALL_KEY"], b"small\n")
+        .expect_code(0);
+    let largest = std::fs::read_dir(cli.data_dir())
+        .expect("data dir")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0);
+    let blocks = largest.div_ceil(1024) + 4;
+    let value: String = (0..60 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+
+    let command = cli.command(&[]);
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut full = Command::new("bash");
+    full.arg("-c")
+        .arg(format!(
+            r#"trap "" XFSZ; ulimit -f {blocks}; exec "$0" "$@""#
+        ))
+        .arg(BIN)
+        .args(&args)
+        .args(["keys", "set", "BIG_KEY"])
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in command.get_envs() {
+        if value.is_none() {
+            full.env_remove(key);
+        }
+    }
+    let mut child = full.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{value}\n").as_bytes())
+        .expect("write");
+    let run = Run(child.wait_with_output().expect("wait"));
+    run.expect_code(1);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("nothing was changed") && stderr.contains("has room"),
+        "the refusal says why: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Nothing lost, nothing half-written, and writes work again once there is room.
+    let keys = cli.run(&["keys", "ls", "--json"]);
+    keys.expect_code(0);
+    let names: Vec<String> = keys
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|k| k["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["SMALL_KEY"]);
+    let agents = cli.run(&["agents", "ls", "--json"]);
+    agents.expect_code(0);
+    assert_eq!(agents.json()[0]["id"], "a");
+    cli.run_with_stdin(&["keys", "set", "BIG_KEY"], format!("{value}\n").as_bytes())
+        .expect_code(0);
+}

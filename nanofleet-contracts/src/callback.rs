@@ -7,6 +7,16 @@
 //! | `GET /internal/agents` | | [`AgentList`] (or a bare array) |
 //! | `GET /internal/agents/{id}` | | an agent (or `{"agent": …}`) |
 //! | `POST /internal/agents/{id}/messages` | [`MessageRequest`] | any 2xx |
+//!
+//! # Links and revocation
+//!
+//! The answers name each agent's current link ([`Agent::link`]), the id the host also wrote
+//! into that agent's URL ([`AGENT_LINK_PARAM`](crate::names::AGENT_LINK_PARAM)). A plugin
+//! checks a signed request's link against `GET /internal/agents/{id}` (a 404 means the agent
+//! is not linked any more) and may keep the answer for at most [`LINK_CACHE_TTL`]: that is how
+//! long a URL keeps working after an unlink.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +44,10 @@ pub const AGENT_FIELD: &str = "agent";
 /// The longest message a host must accept, in bytes of UTF-8.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// How long a plugin may rely on an answer about an agent's link before asking again: the
+/// longest an unlinked agent's old URL keeps working.
+pub const LINK_CACHE_TTL: Duration = Duration::from_secs(5);
+
 /// Fields of an agent that are secrets and never reach a plugin (NanoFleet's host sent them).
 pub const SECRET_AGENT_FIELDS: [&str; 1] = ["token"];
 
@@ -47,6 +61,11 @@ pub struct Agent {
     /// Its display name.
     #[serde(default)]
     pub name: String,
+    /// The id of its current link to the calling plugin, as written in its URL's
+    /// [`AGENT_LINK_PARAM`](crate::names::AGENT_LINK_PARAM). Absent from hosts that do not
+    /// issue link ids (NanoFleet's), in which case being listed is all there is to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// `{"agents": [...]}`: the agents linked to the calling plugin.

@@ -211,6 +211,33 @@ pub const AGENT_ID_PARAM: &str = "agent_id";
 /// The query parameter carrying the agent's signature, when the host signs identities.
 pub const AGENT_SIG_PARAM: &str = "agent_sig";
 
+/// The query parameter naming the link the URL was written for: an opaque id the host draws
+/// afresh each time it links an agent to a plugin (and again when the agent moves to another
+/// workspace). A plugin that checks signatures also checks that this is the agent's current
+/// link, as the host's callback API reports it ([`crate::callback::Agent::link`]), so a URL
+/// left behind by an unlink or in an old workspace stops working.
+pub const AGENT_LINK_PARAM: &str = "agent_link";
+
+/// The longest link id a plugin accepts, in bytes; the host's are 32 hex digits.
+pub const MAX_LINK_ID_LEN: usize = 64;
+
+/// Whether `link` has the form of a link id: 1 to [`MAX_LINK_ID_LEN`] characters of
+/// `A-Z a-z 0-9 - _`, so it travels in a query string unescaped.
+///
+/// ```
+/// use nanofleet_contracts::names::is_link_id;
+///
+/// assert!(is_link_id("0f3a9c2e5b7d4e1f8a6c3b2d1e0f9a8b"));
+/// assert!(!is_link_id(""));
+/// assert!(!is_link_id("a b"));
+/// ```
+pub fn is_link_id(link: &str) -> bool {
+    (1..=MAX_LINK_ID_LEN).contains(&link.len())
+        && link
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The URL an agent uses to reach a plugin on [`NETWORK`], without the agent's query.
 ///
 /// ```

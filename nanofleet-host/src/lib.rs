@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod discovery;
+pub mod faults;
 pub mod host;
 pub mod linking;
 pub mod runtime;

@@ -6,6 +6,7 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     os::unix::fs::PermissionsExt as _,
+    path::Path,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -982,6 +983,97 @@ async fn defect_10_the_image_policy_refuses_untrusted_images_before_pulling() {
 // Internal callbacks and secrets
 // ---------------------------------------------------------------------------------------------
 
+/// Issue defect 7: a signature never expires, so the URL also names its link, and the link is
+/// what unlinking, relinking and moving the agent to another workspace replace. The plugin
+/// asks `/internal/agents/{id}` which link is current (the SDK's side is tested in the SDK).
+#[tokio::test]
+async fn unlinking_relinking_and_moving_replace_the_link_an_old_url_names() {
+    let app = app().await;
+    let token = app.plugin("alpha", None).await;
+    // Running, not an install a crash interrupted (which reconcile would roll back).
+    app.host
+        .store()
+        .set_status("alpha", nanofleet_host::store::Status::Running, None)
+        .await
+        .expect("status");
+    app.agent("x").await;
+    app.host.link("x", "alpha").await.expect("link");
+    let url_of = |workspace: &str| -> Option<String> {
+        let text = std::fs::read_to_string(Path::new(workspace).join(".mcp.json")).ok()?;
+        let doc: Value = serde_json::from_str(&text).expect("json");
+        doc["mcpServers"]["alpha"]["url"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let link_in = |url: &str| -> String {
+        reqwest::Url::parse(url)
+            .expect("url")
+            .query_pairs()
+            .find(|(k, _)| k == "agent_link")
+            .map(|(_, v)| v.into_owned())
+            .expect("the URL names its link")
+    };
+    let current = || async {
+        let reply = app
+            .call_as(
+                Some(token.expose_secret()),
+                Method::GET,
+                "/internal/agents/x",
+                None,
+            )
+            .await;
+        (reply.status == StatusCode::OK)
+            .then(|| reply.json()["link"].as_str().expect("link").to_owned())
+    };
+    let first_ws = app.workspace("x");
+    let first = link_in(&url_of(&first_ws).expect("linked"));
+    assert_eq!(first.len(), 32, "{first}");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    assert_eq!(current().await.as_deref(), Some(first.as_str()));
+
+    // Writing the file again (a reconcile, a restart) keeps the link.
+    app.host.reconcile().await.expect("reconcile");
+    assert_eq!(link_in(&url_of(&first_ws).expect("linked")), first);
+
+    // Unlinked: the host says so; linked again: another link.
+    app.host.unlink("x", "alpha").await.expect("unlink");
+    assert_eq!(current().await, None);
+    app.host.link("x", "alpha").await.expect("link");
+    let second = link_in(&url_of(&first_ws).expect("linked"));
+    assert_ne!(second, first);
+    assert_eq!(current().await.as_deref(), Some(second.as_str()));
+
+    // Moved to another workspace: the old URL's link is replaced and the old file loses the
+    // host's entry (keeping the user's own).
+    let old_doc = Path::new(&first_ws).join(".mcp.json");
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&old_doc).expect("read")).expect("json");
+    doc["mcpServers"]["mine"] = json!({"command": "my-own-server"});
+    std::fs::write(&old_doc, doc.to_string()).expect("write");
+    let moved_ws = app.workspace("x-moved");
+    app.host
+        .register_agent(AgentRecord::new("x", "x", &moved_ws))
+        .await
+        .expect("move");
+    let third = link_in(&url_of(&moved_ws).expect("linked in the new workspace"));
+    assert_ne!(third, second);
+    assert_eq!(current().await.as_deref(), Some(third.as_str()));
+    assert_eq!(
+        url_of(&first_ws),
+        None,
+        "the old workspace keeps no URL of the host's"
+    );
+    let old: Value =
+        serde_json::from_str(&std::fs::read_to_string(&old_doc).expect("read")).expect("json");
+    assert_eq!(old["mcpServers"]["mine"]["command"], "my-own-server");
+    // Registering again in the same place changes nothing.
+    app.host
+        .register_agent(AgentRecord::new("x", "x", &moved_ws))
+        .await
+        .expect("again");
+    assert_eq!(current().await.as_deref(), Some(third.as_str()));
+}
+
 /// Defect 7: NanoFleet's internal tokens were unscoped (any plugin read every agent).
 #[tokio::test]
 async fn defect_7_internal_callbacks_are_authenticated_and_scoped() {
@@ -1010,20 +1102,40 @@ async fn defect_7_internal_callbacks_are_authenticated_and_scoped() {
     let admin = app.call_as(Some(a), Method::GET, "/api/agents", None).await;
     assert_eq!(admin.status, StatusCode::UNAUTHORIZED);
 
+    let link_y = app
+        .host
+        .store()
+        .link_id("y", "alpha")
+        .await
+        .expect("store")
+        .expect("linked");
+    let link_x = app
+        .host
+        .store()
+        .link_id("x", "beta")
+        .await
+        .expect("store")
+        .expect("linked");
     let list = app
         .call_as(Some(a), Method::GET, "/internal/agents", None)
         .await;
     assert_eq!(list.status, StatusCode::OK);
-    assert_eq!(list.json(), json!({"agents": [{"id": "y", "name": "y"}]}));
+    assert_eq!(
+        list.json(),
+        json!({"agents": [{"id": "y", "name": "y", "link": link_y}]})
+    );
     let list_b = app
         .call_as(Some(b), Method::GET, "/internal/agents", None)
         .await;
-    assert_eq!(list_b.json(), json!({"agents": [{"id": "x", "name": "x"}]}));
+    assert_eq!(
+        list_b.json(),
+        json!({"agents": [{"id": "x", "name": "x", "link": link_x}]})
+    );
 
     let own = app
         .call_as(Some(a), Method::GET, "/internal/agents/y", None)
         .await;
-    assert_eq!(own.json(), json!({"id": "y", "name": "y"}));
+    assert_eq!(own.json(), json!({"id": "y", "name": "y", "link": link_y}));
     for uri in ["/internal/agents/x", "/internal/agents/nobody"] {
         let reply = app.call_as(Some(a), Method::GET, uri, None).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nanofleet_host::linking::{
-    LinkError, LinkTarget, MCP_JSON, SyncOutcome, agent_url, sync_mcp_json,
+    Credentials, LinkError, LinkTarget, MCP_JSON, SyncOutcome, agent_url, sync_mcp_json,
 };
 use serde_json::{Value, json};
 
@@ -381,8 +381,14 @@ fn the_signature_is_appended_when_given() {
         "http://nanofleet-plugin-notes:8080/mcp?agent_id=agent-1"
     );
     let signature = "v1.AbC-_0123456789";
+    let credentials = |link| Credentials { signature, link };
     assert_eq!(
-        agent_url(base, "agent-1", Some(signature)),
+        agent_url(base, "agent-1", Some(credentials(Some("0f3a9c")))),
+        format!("{base}?agent_id=agent-1&agent_sig={signature}&agent_link=0f3a9c")
+    );
+    // An agent that is not linked: signed, and the plugin refuses it for want of a link.
+    assert_eq!(
+        agent_url(base, "agent-1", Some(credentials(None))),
         format!("{base}?agent_id=agent-1&agent_sig={signature}")
     );
     assert_eq!(
@@ -394,7 +400,15 @@ fn the_signature_is_appended_when_given() {
 #[test]
 fn agent_ids_are_percent_encoded() {
     let id = "ada & bob=1?#/+%é日本";
-    let url = agent_url("http://nanofleet-plugin-notes:8080/mcp", id, Some("v1.x"));
+    let credentials = Credentials {
+        signature: "v1.x",
+        link: None,
+    };
+    let url = agent_url(
+        "http://nanofleet-plugin-notes:8080/mcp",
+        id,
+        Some(credentials),
+    );
     assert_eq!(
         url,
         "http://nanofleet-plugin-notes:8080/mcp?agent_id=ada%20%26%20bob%3D1%3F%23%2F%2B%25%C3%A9%E6%97%A5%E6%9C%AC&agent_sig=v1.x"

@@ -393,6 +393,10 @@ pub struct AgentInfo {
     /// The agent's state as the host reports it, such as `running` or `paused`.
     #[serde(default)]
     pub status: Option<String>,
+    /// The id of the agent's current link to this plugin, from hosts that issue them (see
+    /// [`nanofleet_contracts::callback::Agent::link`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     /// Every other field the host sent, except the agent's own `token`, which [`NanoApi`]
     /// drops.
     #[serde(flatten)]

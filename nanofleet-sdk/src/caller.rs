@@ -11,13 +11,13 @@ use rmcp::{ErrorData, RoleServer, service::RequestContext};
 
 use crate::{
     agent::{AgentId, AgentIdError},
-    identity::{self, AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM},
+    identity::{self, AGENT_ID_PARAM, AGENT_LINK_PARAM, AGENT_SIGNATURE_PARAM},
     plugin::Running,
     tool::RequestAgent,
 };
 
 /// The agent a request is for, or why it names none usable.
-pub(crate) fn resolve(
+pub(crate) async fn resolve(
     ctx: &RequestContext<RoleServer>,
     running: &Running,
 ) -> Result<Result<AgentId, AgentIdError>, ErrorData> {
@@ -37,7 +37,7 @@ pub(crate) fn resolve(
     })?;
     let from_meta = AgentId::new(raw)
         .map_err(|e| ErrorData::invalid_params(format!("`_meta.{AGENT_ID_PARAM}`: {e}"), None))?;
-    check_signature(ctx, running, &from_meta)?;
+    check_signature(ctx, running, &from_meta).await?;
     match base {
         Ok(agent) if agent != from_meta => Err(ErrorData::invalid_request(
             format!(
@@ -53,21 +53,20 @@ pub(crate) fn resolve(
     }
 }
 
-/// The `_meta` signature, by the same rules as the URL's.
-fn check_signature(
+/// The `_meta` signature and link, by the same rules as the URL's.
+async fn check_signature(
     ctx: &RequestContext<RoleServer>,
     running: &Running,
     agent: &AgentId,
 ) -> Result<(), ErrorData> {
-    let signature = match ctx.meta.get(AGENT_SIGNATURE_PARAM) {
-        None => None,
-        Some(value) => Some(value.as_str().ok_or_else(|| {
-            ErrorData::invalid_params(
-                format!("`_meta.{AGENT_SIGNATURE_PARAM}` must be a string"),
-                None,
-            )
-        })?),
+    let text = |param: &str| match ctx.meta.get(param) {
+        None => Ok(None),
+        Some(value) => value.as_str().map(Some).ok_or_else(|| {
+            ErrorData::invalid_params(format!("`_meta.{param}` must be a string"), None)
+        }),
     };
+    let signature = text(AGENT_SIGNATURE_PARAM)?;
+    let link = text(AGENT_LINK_PARAM)?;
     let env = running.env();
     let plugin_id = env.plugin_id.as_deref().unwrap_or(&running.manifest().name);
     match (signature, &env.internal_token) {
@@ -90,6 +89,10 @@ fn check_signature(
             ),
             None,
         )),
+        (Some(_), Some(_)) => running.check_link(agent, link).await.map_err(|refusal| {
+            tracing::warn!(agent = %agent, reason = refusal.code(), "refused a _meta identity on a link that is gone");
+            ErrorData::invalid_request(refusal.message(agent.as_str()), None)
+        }),
         // Without the token a signature cannot be checked; NanoFleet's host sends none.
         _ => Ok(()),
     }

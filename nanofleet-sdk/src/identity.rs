@@ -20,6 +20,11 @@
 //! of RFC 4648 §5 without `=` padding, so a signature is always `v1.` followed by 43 characters
 //! and needs no escaping in a query string. Verifiers reject non-canonical encodings.
 //!
+//! A signature does not expire. What ends an agent's access is its link: the host also writes
+//! `&agent_link=<id>` ([`AGENT_LINK_PARAM`]), drawn afresh for every link, and the server
+//! serves a signed request only while that is the agent's current link as the host reports it
+//! (see [`nanofleet_contracts::callback`]; answers are kept for a few seconds).
+//!
 //! # UI tokens (`nf_token`)
 //!
 //! The host proxies a plugin's web UI and appends `?nf_token=<token>`. Ours is a short-lived
@@ -56,9 +61,12 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Query parameters on the MCP endpoint: the calling agent's id, and the host's signature of
-/// it (see [`sign_agent`]).
-pub use nanofleet_contracts::names::{AGENT_ID_PARAM, AGENT_SIG_PARAM as AGENT_SIGNATURE_PARAM};
+/// Query parameters on the MCP endpoint: the calling agent's id, the host's signature of it
+/// (see [`sign_agent`]), and the link the URL was written for (checked with the host, so that
+/// an unlinked agent's URL stops working).
+pub use nanofleet_contracts::names::{
+    AGENT_ID_PARAM, AGENT_LINK_PARAM, AGENT_SIG_PARAM as AGENT_SIGNATURE_PARAM,
+};
 
 /// Query parameter carrying the UI token on requests the host proxies to the plugin's UI.
 pub const UI_TOKEN_PARAM: &str = "nf_token";

@@ -72,6 +72,7 @@ mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
 pub mod http;
 pub mod identity;
+mod links;
 pub mod logging;
 mod paging;
 mod param;

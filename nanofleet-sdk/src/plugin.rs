@@ -54,6 +54,10 @@ use crate::{
 /// The default data directory inside a NanoFleet plugin container (a named volume).
 pub const DEFAULT_DATA_DIR: &str = "/data";
 
+/// How long asking the host about an agent's link may hold a request up.
+#[cfg(feature = "host-api")]
+const LINK_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A plugin ready to serve: built by [`Plugin::builder`], run by [`crate::serve`] or driven
 /// in-process by [`crate::testing::TestClient`].
 #[derive(Clone)]
@@ -438,6 +442,8 @@ pub struct Running {
     store: std::sync::OnceLock<Result<Store, String>>,
     #[cfg(feature = "host-api")]
     nano_api: std::sync::OnceLock<Result<NanoApi, String>>,
+    /// What the host said about agents' links; see [`crate::links`].
+    links: crate::links::LinkCache,
     info: ServerConfig,
     /// State that takes the place of the plugin's own, by type.
     state_overrides: StateMap,
@@ -521,6 +527,7 @@ impl Running {
                 .unwrap_or_default(),
             #[cfg(feature = "host-api")]
             nano_api: std::sync::OnceLock::new(),
+            links: crate::links::LinkCache::default(),
             info,
             state_overrides,
             log_levels: LogLevels::default(),
@@ -577,6 +584,33 @@ impl Running {
         self.nano_api
             .get_or_init(|| NanoApi::from_env(&self.env).map_err(|e| e.to_string()))
             .clone()
+    }
+
+    /// Whether `agent`, whose signature was verified, may be served with the `link` its URL
+    /// (or `_meta`) names: asks the host, within the limits [`crate::links`] describes.
+    pub(crate) async fn check_link(
+        &self,
+        agent: &AgentId,
+        link: Option<&str>,
+    ) -> Result<(), crate::links::Refusal> {
+        #[cfg(feature = "host-api")]
+        {
+            // Without an API URL (a plugin run by hand, NanoFleet's host) there is no one to ask.
+            let Ok(api) = self.nano_api() else {
+                return Ok(());
+            };
+            let api = api.with_timeout(LINK_LOOKUP_TIMEOUT);
+            self.links
+                .check(agent.as_str(), link, || async move {
+                    crate::links::ask_host(&api, agent.as_str()).await
+                })
+                .await
+        }
+        #[cfg(not(feature = "host-api"))]
+        {
+            let _ = (agent, link, &self.links);
+            Ok(())
+        }
     }
 
     /// The one agent this process serves, when it serves one (stdio).
@@ -649,8 +683,8 @@ pub(crate) struct McpHandler(pub(crate) Arc<Running>);
 impl McpHandler {
     /// The request as handlers see it, with the agent it is for; a request whose `_meta`
     /// identity is refused (forged, or another agent than its URL's) fails here.
-    fn request(&self, context: RequestContext<RoleServer>) -> Result<ToolCall, ErrorData> {
-        let agent = crate::caller::resolve(&context, &self.0)?;
+    async fn request(&self, context: RequestContext<RoleServer>) -> Result<ToolCall, ErrorData> {
+        let agent = crate::caller::resolve(&context, &self.0).await?;
         Ok(ToolCall {
             ctx: context,
             plugin: Arc::clone(&self.0),
@@ -727,7 +761,7 @@ impl ServerHandler for McpHandler {
             || request.input_responses.is_some()
             || context.meta.protocol_version().is_some())
         .then(|| Arc::new(InputRound::new(request.input_responses.clone())));
-        let mut call = self.request(context)?;
+        let mut call = self.request(context).await?;
         call.round = round.clone();
         let agent = call.extract::<Option<AgentId>>().ok().flatten();
         if as_task
@@ -809,7 +843,7 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let call = self.request(context)?;
+        let call = self.request(context).await?;
         let contents = self.read(&request.uri, call).await?;
         Ok(ReadResourceResult::new(contents).into())
     }
@@ -820,7 +854,7 @@ impl ServerHandler for McpHandler {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let agent = crate::caller::resolve(&context, &self.0).await?.ok();
         let tasks = self.0.tasks.owned_by(&request.task_id, agent.as_ref())?;
         Ok(GetTaskResult::new(tasks.get_task(&request.task_id)?))
     }
@@ -830,7 +864,7 @@ impl ServerHandler for McpHandler {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let agent = crate::caller::resolve(&context, &self.0).await?.ok();
         let tasks = self.0.tasks.owned_by(&request.task_id, agent.as_ref())?;
         tasks.update_task(&request.task_id, request.input_responses)
     }
@@ -840,7 +874,7 @@ impl ServerHandler for McpHandler {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let agent = crate::caller::resolve(&context, &self.0).await?.ok();
         let tasks = self.0.tasks.owned_by(&request.task_id, agent.as_ref())?;
         tasks.cancel_task(&request.task_id)
     }
@@ -853,7 +887,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<(), ErrorData> {
         let client = subscriber(&context)?;
         let peer = context.peer.clone();
-        let call = self.request(context)?;
+        let call = self.request(context).await?;
         let agent = call.agent.clone().ok();
         let uri = request.uri;
         // What the agent cannot read, it cannot watch: the read decides, the same way.
@@ -897,7 +931,7 @@ impl ServerHandler for McpHandler {
                 Some(serde_json::json!({ "prompts": prompts.names() })),
             ));
         };
-        let call = self.request(context)?;
+        let call = self.request(context).await?;
         match handler(request.arguments.unwrap_or_default(), call).await {
             Ok(messages) => {
                 let mut result = GetPromptResult::new(messages);
@@ -970,7 +1004,7 @@ impl ServerHandler for McpHandler {
         let Some(complete) = completers.get(&argument) else {
             return Ok(completion::result(Vec::new()));
         };
-        let call = self.request(context)?;
+        let call = self.request(context).await?;
         let typed = Completion::new(
             argument,
             request.argument.value,
@@ -993,7 +1027,7 @@ impl ServerHandler for McpHandler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let agent = crate::caller::resolve(&context, &self.0)?.ok();
+        let agent = crate::caller::resolve(&context, &self.0).await?.ok();
         let parts = context.extensions.get::<http::request::Parts>();
         if let Some(client) = Client::of(parts, agent.as_ref()) {
             self.0.log_levels.set(client, request.level.into());

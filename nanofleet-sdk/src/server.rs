@@ -62,7 +62,7 @@ use crate::{
     agent::{AgentId, AgentIdError},
     env::PluginEnv,
     error::Error,
-    identity::{self, AGENT_ID_PARAM, AGENT_SIGNATURE_PARAM},
+    identity::{self, AGENT_ID_PARAM, AGENT_LINK_PARAM, AGENT_SIGNATURE_PARAM},
     logging::Client,
     plugin::{McpHandler, Plugin, Running},
     tool::RequestAgent,
@@ -386,10 +386,21 @@ impl Endpoint {
 
     async fn post(&self, req: Request, live_session: bool) -> Response {
         let (mut parts, body) = req.into_parts();
-        let agent = match self.identify(parts.uri.query()) {
-            Ok(agent) => agent,
+        let (agent, signed) = match self.identify(parts.uri.query()) {
+            Ok(identified) => identified,
             Err(resp) => return *resp,
         };
+        // A signed agent is served only on its current link (see `crate::links`).
+        if let (Some(link), Ok(id)) = (signed, &agent.0)
+            && let Err(refusal) = self.running.check_link(id, link.as_deref()).await
+        {
+            tracing::warn!(agent = %id, reason = refusal.code(), "refused a request on a link that is gone");
+            return json_error(
+                StatusCode::FORBIDDEN,
+                refusal.code(),
+                &refusal.message(id.as_str()),
+            );
+        }
         parts.extensions.insert(agent);
 
         if live_session {
@@ -456,14 +467,21 @@ impl Endpoint {
 
     /// Reads `agent_id` (and checks `agent_sig`) from the query string. A forged or missing
     /// required signature ends the request here; an unusable id is kept as an error for the
-    /// tools that need an agent, so tools that don't still work.
-    fn identify(&self, query: Option<&str>) -> Result<RequestAgent, Box<Response>> {
-        let (mut id, mut sig, mut repeated) = (None, None, false);
+    /// tools that need an agent, so tools that don't still work. A verified signature comes
+    /// back with the URL's `agent_link`, for the link check.
+    #[allow(clippy::type_complexity)]
+    fn identify(
+        &self,
+        query: Option<&str>,
+    ) -> Result<(RequestAgent, Option<Option<String>>), Box<Response>> {
+        let (mut id, mut sig, mut link, mut repeated) = (None, None, None, false);
         for (key, value) in query_pairs(query.unwrap_or("")) {
             if key == AGENT_ID_PARAM {
                 repeated |= id.replace(value).is_some();
             } else if key == AGENT_SIGNATURE_PARAM {
                 sig = Some(value);
+            } else if key == AGENT_LINK_PARAM {
+                link = Some(value.into_owned());
             }
         }
         let agent = match (id, repeated) {
@@ -472,7 +490,7 @@ impl Endpoint {
             (Some(raw), _) => AgentId::new(raw),
         };
         let Ok(agent_id) = &agent else {
-            return Ok(RequestAgent(agent));
+            return Ok((RequestAgent(agent), None));
         };
         let env = self.running.env();
         let plugin_id = env
@@ -499,10 +517,11 @@ impl Endpoint {
                      host writes it in the agent's .mcp.json",
                 )));
             }
+            (Some(_), Some(_)) => return Ok((RequestAgent(agent), Some(link))),
             // Without the token a signature cannot be checked; NanoFleet's host sends none.
             _ => {}
         }
-        Ok(RequestAgent(agent))
+        Ok((RequestAgent(agent), None))
     }
 }
 

@@ -266,3 +266,147 @@ async fn a_meta_identity_follows_the_signature_rules() {
         assert!(reply["result"].is_null(), "the tool must not run: {reply}");
     }
 }
+
+/// A host's callback API that knows which link each agent has: `GET /internal/agents/{id}`.
+async fn links_host(
+    links: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+) -> String {
+    use axum::{
+        Json,
+        extract::{Path, State},
+        http::StatusCode,
+        routing::get,
+    };
+    type Links = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+    async fn agent(
+        State(links): State<Links>,
+        Path(id): Path<String>,
+    ) -> Result<Json<serde_json::Value>, StatusCode> {
+        let link = links.lock().expect("lock").get(&id).cloned();
+        link.map(|link| Json(json!({"id": id, "name": id, "link": link})))
+            .ok_or(StatusCode::NOT_FOUND)
+    }
+    let app = axum::Router::new()
+        .route("/internal/agents/{id}", get(agent))
+        .with_state(links);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(axum::serve(listener, app).into_future());
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_unlinked_or_relinked_agents_old_url_stops_working() {
+    use nanofleet_sdk::contracts::callback::LINK_CACHE_TTL;
+    let links = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    links
+        .lock()
+        .expect("lock")
+        .insert("alice".to_owned(), "l1".to_owned());
+    let (mut env, token) = signed_env(true);
+    env.api_url = Some(links_host(links.clone()).await);
+    let router = TestClient::with_env(&plugin(), env)
+        .expect("starts")
+        .router();
+    let sig = sign_agent(&token, "probe", "alice");
+    let call = |link: Option<&str>| {
+        let query = match link {
+            Some(link) => format!("agent_id=alice&agent_sig={sig}&agent_link={link}"),
+            None => format!("agent_id=alice&agent_sig={sig}"),
+        };
+        let router = router.clone();
+        async move {
+            let body = rpc(1, "tools/call", json!({"name": "whoami"}));
+            let (resp, body) = post_json(&router, &format!("/mcp?{query}"), body).await;
+            (resp.status().as_u16(), json(&body))
+        }
+    };
+
+    let (status, body) = call(Some("l1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["content"][0]["text"], "alice", "{body}");
+    for link in [Some("l0"), None] {
+        let (status, body) = call(link).await;
+        assert_eq!(status, 403, "{link:?}: {body}");
+        assert_eq!(body["error"], "agent_link_replaced", "{body}");
+    }
+
+    // Unlinked: the URL stops working once the plugin's last answer is out of date.
+    links.lock().expect("lock").remove("alice");
+    tokio::time::sleep(LINK_CACHE_TTL + std::time::Duration::from_millis(100)).await;
+    let (status, body) = call(Some("l1")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "agent_not_linked", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not linked"),
+        "{body}"
+    );
+
+    // Linked again: the new URL works as soon as the refusal may be rechecked; the old one
+    // does not come back.
+    links
+        .lock()
+        .expect("lock")
+        .insert("alice".to_owned(), "l2".to_owned());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, body) = call(Some("l2")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = call(Some("l1")).await;
+    assert_eq!(status, 403);
+
+    // The same rules for an identity in `_meta`.
+    let stale = whoami_with_meta(
+        &router,
+        "/mcp",
+        json!({"agent_id": "alice", "agent_sig": sig, "agent_link": "l1"}),
+    )
+    .await;
+    let message = stale["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("earlier link"), "{stale}");
+    assert!(stale["result"].is_null(), "the tool must not run: {stale}");
+    let current = whoami_with_meta(
+        &router,
+        "/mcp",
+        json!({"agent_id": "alice", "agent_sig": sig, "agent_link": "l2"}),
+    )
+    .await;
+    assert_eq!(
+        current["result"]["content"][0]["text"], "alice",
+        "{current}"
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_cannot_be_asked_leaves_the_signature_in_charge() {
+    // Nothing listens there: the plugin goes by the signature rather than refuse everyone
+    // while its host restarts.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let (mut env, token) = signed_env(true);
+    env.api_url = Some(format!("http://{addr}"));
+    let router = TestClient::with_env(&plugin(), env)
+        .expect("starts")
+        .router();
+    let sig = sign_agent(&token, "probe", "alice");
+    let (resp, body) = post_json(
+        &router,
+        &format!("/mcp?agent_id=alice&agent_sig={sig}&agent_link=l1"),
+        rpc(1, "tools/call", json!({"name": "whoami"})),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{body}");
+    let forged = sign_agent(&InternalToken::generate(), "probe", "alice");
+    let (resp, _) = post_json(
+        &router,
+        &format!("/mcp?agent_id=alice&agent_sig={forged}&agent_link=l1"),
+        rpc(1, "tools/call", json!({"name": "whoami"})),
+    )
+    .await;
+    assert_eq!(resp.status(), 403, "a forged signature is still refused");
+}

@@ -6,7 +6,9 @@
 //! A plugin sees and messages only the agents linked to it: any other agent is 404, exactly
 //! like an agent that does not exist, so a plugin cannot even learn which ids exist. No
 //! response carries a token, a workspace path or anything about other plugins (NanoFleet
-//! handed every plugin every agent, tokens included).
+//! handed every plugin every agent, tokens included). Each agent comes with the id of its
+//! current link to the calling plugin, which the plugin checks against the `agent_link` of
+//! signed requests (see [`nanofleet_contracts::callback`]).
 
 use axum::{
     Json,
@@ -104,16 +106,19 @@ impl FromRequestParts<ApiState> for PluginCaller {
     }
 }
 
-/// The agent `id`, when it is linked to `plugin`; 404 otherwise (unknown or not linked alike).
-async fn linked_agent(state: &ApiState, plugin: &str, id: &str) -> Result<AgentRecord, ApiError> {
+/// The agent `id` and the id of its link, when it is linked to `plugin`; 404 otherwise
+/// (unknown or not linked alike).
+async fn linked_agent(
+    state: &ApiState,
+    plugin: &str,
+    id: &str,
+) -> Result<(AgentRecord, String), ApiError> {
     let store = state.host.store();
     let not_found =
         || ApiError::not_found("agent_not_found", "no such agent linked to this plugin");
-    let linked = store.links_of_agent(id).await?.iter().any(|p| p == plugin);
-    if !linked {
-        return Err(not_found());
-    }
-    store.get_agent(id).await?.ok_or_else(not_found)
+    let link = store.link_id(id, plugin).await?.ok_or_else(not_found)?;
+    let agent = store.get_agent(id).await?.ok_or_else(not_found)?;
+    Ok((agent, link))
 }
 
 /// The agents linked to the calling plugin.
@@ -131,6 +136,7 @@ pub(crate) async fn list_agents(
     for id in store.agents_of_plugin(&plugin).await? {
         if let Some(agent) = store.get_agent(&id).await? {
             agents.push(InternalAgent {
+                link: store.link_id(&id, &plugin).await?,
                 id: agent.id,
                 name: agent.name,
             });
@@ -155,10 +161,11 @@ pub(crate) async fn get_agent(
     PluginCaller(plugin): PluginCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InternalAgent>, ApiError> {
-    let agent = linked_agent(&state, &plugin, &id).await?;
+    let (agent, link) = linked_agent(&state, &plugin, &id).await?;
     Ok(Json(InternalAgent {
         id: agent.id,
         name: agent.name,
+        link: Some(link),
     }))
 }
 
@@ -182,7 +189,7 @@ pub(crate) async fn send_message(
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<MessageRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let agent = linked_agent(&state, &plugin, &id).await?;
+    let (agent, _) = linked_agent(&state, &plugin, &id).await?;
     if request.content.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

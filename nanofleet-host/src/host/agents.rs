@@ -7,7 +7,8 @@ use nanofleet_sdk::identity::sign_agent;
 
 use super::{Host, HostError, HostEvent};
 use crate::{
-    linking::{self, LinkTarget, SyncOutcome},
+    faults::crash_point,
+    linking::{self, Credentials, LinkTarget, SyncOutcome},
     store::AgentRecord,
 };
 
@@ -42,13 +43,55 @@ impl Host {
             for plugin in &added {
                 let _ = store.unlink(&agent.id, plugin).await;
             }
-            let _ = match previous {
-                Some(previous) => store.put_agent(&previous).await,
-                None => store.delete_agent(&agent.id).await.map(|_| ()),
-            };
+            match previous {
+                Some(previous) => {
+                    let moved_back =
+                        store.put_agent(&previous).await.is_ok() && moved(&previous, &agent);
+                    // Moving back drew new link ids: the old workspace gets URLs that work.
+                    if moved_back && let Err(e) = self.sync_agent(&previous.id, &[]).await {
+                        tracing::warn!(agent = %previous.id, error = %e, "could not rewrite the agent's .mcp.json; the next reconcile will");
+                    }
+                }
+                None => {
+                    let _ = store.delete_agent(&agent.id).await;
+                }
+            }
             return Err(error);
         }
+        // The agent moved: its URLs in the old workspace no longer work (new link ids), and
+        // the host's entries leave that file, keeping the user's own.
+        if let Some(previous) = previous.filter(|p| moved(p, &agent)) {
+            self.clear_workspace(&previous).await;
+        }
         Ok(())
+    }
+
+    /// Removes the host's entries from the `.mcp.json` of a workspace the agent left. The
+    /// URLs there are already dead (their link ids were replaced), so a failure is only
+    /// reported.
+    async fn clear_workspace(&self, left: &AgentRecord) {
+        let path = left.workspace_dir.clone();
+        if !path.exists() {
+            return;
+        }
+        let cleared = match self.managed_names(&[]).await {
+            Ok(managed) => {
+                tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &[]))
+                    .await
+                    .map_err(|e| HostError::Call(e.to_string()))
+                    .and_then(|r| r.map_err(HostError::from))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = cleared {
+            tracing::warn!(
+                agent = %left.id,
+                workspace = %left.workspace_dir.display(),
+                error = %e,
+                "the agent moved to another workspace; its old .mcp.json keeps entries whose \
+                 URLs no longer work"
+            );
+        }
     }
 
     /// Removes an agent: its links go, and the host's entries leave its `.mcp.json`. An agent
@@ -77,6 +120,7 @@ impl Host {
             return Err(HostError::NotInstalled(plugin.to_owned()));
         }
         let created = self.store().link(agent, plugin).await?;
+        crash_point("link:stored");
         if let Err(error) = self.sync_agent(agent, &[]).await {
             if created {
                 let _ = self.store().unlink(agent, plugin).await;
@@ -90,6 +134,7 @@ impl Host {
     /// later restart or reconcile brings it back.
     pub async fn unlink(&self, agent: &str, plugin: &str) -> Result<bool, HostError> {
         let existed = self.store().unlink(agent, plugin).await?;
+        crash_point("unlink:stored");
         self.sync_agent(agent, &[]).await?;
         Ok(existed)
     }
@@ -135,11 +180,18 @@ impl Host {
                 Err(HostError::NotRunning(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let signature = match (p.require_signature, store.plugin_token(&plugin).await?) {
-                (true, Some(token)) => Some(sign_agent(&token, &plugin, agent)),
+            let signed = match (p.require_signature, store.plugin_token(&plugin).await?) {
+                (true, Some(token)) => Some((
+                    sign_agent(&token, &plugin, agent),
+                    store.link_id(agent, &plugin).await?,
+                )),
                 _ => None,
             };
-            let url = linking::agent_url(&base, agent, signature.as_deref());
+            let credentials = signed.as_ref().map(|(signature, link)| Credentials {
+                signature,
+                link: link.as_deref(),
+            });
+            let url = linking::agent_url(&base, agent, credentials);
             wanted.push(LinkTarget::new(plugin, url));
         }
         let path = record.workspace_dir.clone();
@@ -166,4 +218,10 @@ impl Host {
         }
         Ok(())
     }
+}
+
+/// Whether `now` names another workspace than `before` (a trailing `/` is no difference).
+fn moved(before: &AgentRecord, now: &AgentRecord) -> bool {
+    let trim = |p: &std::path::Path| p.to_string_lossy().trim_end_matches('/').to_owned();
+    trim(&before.workspace_dir) != trim(&now.workspace_dir)
 }

@@ -11,6 +11,8 @@ use rmcp::model::{CallToolResult, Tool};
 
 use super::{Host, HostError, HostEvent, InstallOptions, probe};
 use crate::{
+    faults::crash_point,
+    linking::Credentials,
     runtime::RuntimeError,
     store::{Desired, PluginRecord, Status},
 };
@@ -41,11 +43,14 @@ impl Host {
         record.egress = options.egress;
         record.require_signature = self.config().require_signatures;
         store.put_plugin(&record, &token).await?;
+        crash_point("install:recorded");
         match self.bring_up(&record, &token, None).await {
             Ok(tools) => {
+                crash_point("install:ready");
                 let tools = tools_json(&tools);
                 store.set_tools(&name, tools).await?;
                 store.set_status(&name, Status::Running, None).await?;
+                crash_point("install:running");
                 self.emit(HostEvent::PluginStatus {
                     plugin: name.clone(),
                     status: Status::Running,
@@ -119,10 +124,14 @@ impl Host {
         name: Option<String>,
     ) -> Result<Vec<Tool>, HostError> {
         let mut spec = self.spec_for(record, token).await?;
+        let name_is_canonical = name.is_none();
         spec.container_name = name;
         let container = spec.name();
         self.runtime().ensure_network().await?;
         self.runtime().create_and_start(&spec).await?;
+        if name_is_canonical {
+            crash_point("install:started");
+        }
         match self.wait_ready(&record.manifest, &container).await {
             Ok(tools) => Ok(tools),
             Err(error) => {
@@ -193,6 +202,7 @@ impl Host {
         // The desired state first: from here the plugin is wanted by nobody, and a removal
         // that fails or is interrupted below is finished by the next reconcile pass.
         store.mark_removal(name, remove_data).await?;
+        crash_point("uninstall:marked");
         self.finish_removal(name).await
     }
 
@@ -208,18 +218,21 @@ impl Host {
         self.runtime()
             .remove(&self.config().instance.container_name(name))
             .await?;
+        crash_point("uninstall:container-removed");
         for agent in store.agents_of_plugin(name).await? {
             match self.sync_agent(&agent, &[]).await {
                 Ok(_) => {}
                 Err(HostError::Link(crate::linking::LinkError::NoWorkspace { .. })) => {}
                 Err(error) => return Err(error),
             }
+            crash_point("uninstall:agent-rewritten");
             store.unlink(&agent, name).await?;
         }
         if purge {
             self.runtime()
                 .remove_volume(&self.config().instance, name)
                 .await?;
+            crash_point("uninstall:volume-removed");
         }
         store.delete_plugin(name).await?;
         Ok(())
@@ -288,13 +301,17 @@ impl Host {
         // A staging container left by an interrupted upgrade is not serving anyone.
         self.runtime().remove(&staging).await?;
         let tools = self.bring_up(&next, &token, Some(staging.clone())).await?;
+        crash_point("upgrade:staged");
         // The new version is ready: from here on, it replaces the old one.
         self.runtime().remove(&canonical).await?;
+        crash_point("upgrade:old-removed");
         self.runtime().rename(&staging, &canonical).await?;
+        crash_point("upgrade:renamed");
         next.tools = tools_json(&tools);
         next.status = Status::Running;
         next.status_message = None;
         self.store().put_plugin(&next, &token).await?;
+        crash_point("upgrade:recorded");
         self.emit(HostEvent::PluginStatus {
             plugin: name.clone(),
             status: Status::Running,
@@ -337,10 +354,20 @@ impl Host {
             )
             .await
             .map_err(|_| HostError::NotRunning(plugin.to_owned()))?;
+        // Signed as the agent's own URL is, with its current link; the plugin refuses an
+        // agent that is not linked to it, saying so.
         let signature = record
             .require_signature
             .then(|| sign_agent(&token, plugin, agent));
-        let query = crate::linking::agent_url("", agent, signature.as_deref());
+        let link = match signature {
+            Some(_) => self.store().link_id(agent, plugin).await?,
+            None => None,
+        };
+        let credentials = signature.as_deref().map(|signature| Credentials {
+            signature,
+            link: link.as_deref(),
+        });
+        let query = crate::linking::agent_url("", agent, credentials);
         let query = query.trim_start_matches('?');
         probe::call_tool(addr, &host, query, tool, arguments)
             .await

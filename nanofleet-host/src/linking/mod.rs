@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use document::{Member, Object, SERVERS_KEY};
-pub use url::agent_url;
+pub use url::{Credentials, agent_url};
 
 /// The file agents read their MCP servers from, in their workspace.
 pub const MCP_JSON: &str = ".mcp.json";

@@ -14,7 +14,8 @@ pub const MAX_AGENT_ID_BYTES: usize = nanofleet_contracts::agent_id::MAX_LEN;
 const MAX_AGENT_NAME_BYTES: usize = 1024;
 
 impl Store {
-    /// Stores `agent`, replacing any agent with the same id (its links are kept).
+    /// Stores `agent`, replacing any agent with the same id (its links are kept; when its
+    /// workspace changes, each gets a new link id).
     ///
     /// # Errors
     ///
@@ -44,6 +45,15 @@ impl Store {
                     ),
                 });
             }
+            // An agent that moves to another workspace gets new link ids: the URLs left in the
+            // old one's .mcp.json stop working (the plugins check the id).
+            tx.prepare_cached(
+                "UPDATE links SET link_id = lower(hex(randomblob(16)))
+                 WHERE agent_id = ?1 AND EXISTS (
+                     SELECT 1 FROM agents
+                     WHERE id = ?1 AND rtrim(workspace_dir, '/') != rtrim(?2, '/'))",
+            )?
+            .execute(params![id, workspace])?;
             tx.prepare_cached(
                 "INSERT INTO agents (id, name, workspace_dir, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET
@@ -132,7 +142,8 @@ impl Store {
             }
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO links (agent_id, plugin, created_at) VALUES (?1, ?2, ?3)
+                    "INSERT INTO links (agent_id, plugin, created_at, link_id)
+                     VALUES (?1, ?2, ?3, lower(hex(randomblob(16))))
                      ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![agent, plugin, now()])?;
@@ -169,6 +180,24 @@ impl Store {
                 .prepare_cached("SELECT plugin FROM links WHERE agent_id = ?1 ORDER BY plugin")?
                 .query_map([&agent], |r| r.get(0))?
                 .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The id of the link between `agent` and `plugin`, when they are linked: the value of
+    /// the URL's [`AGENT_LINK_PARAM`](nanofleet_contracts::names::AGENT_LINK_PARAM), 32 hex
+    /// digits drawn when the link was made.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn link_id(&self, agent: &str, plugin: &str) -> Result<Option<String>, StoreError> {
+        let (agent, plugin) = (agent.to_owned(), plugin.to_owned());
+        self.run(move |conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT link_id FROM links WHERE agent_id = ?1 AND plugin = ?2")?
+                .query_row([&agent, &plugin], |r| r.get(0))
+                .optional()?)
         })
         .await
     }

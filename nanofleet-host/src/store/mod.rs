@@ -125,6 +125,13 @@ const MIGRATIONS: &[&str] = &["
         purge        INTEGER NOT NULL CHECK (purge IN (0, 1)),
         requested_at INTEGER NOT NULL
     ) WITHOUT ROWID;
+", "
+    -- The id of each link, drawn afresh whenever an agent is linked to a plugin (and when the
+    -- agent moves to another workspace). The host writes it into the agent's URL and the
+    -- plugin checks it against the host's answer, so a URL outlives neither its link nor the
+    -- workspace it was written to.
+    ALTER TABLE links ADD COLUMN link_id TEXT NOT NULL DEFAULT '';
+    UPDATE links SET link_id = lower(hex(randomblob(16)));
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.
@@ -280,12 +287,25 @@ pub enum StoreError {
         /// Why it cannot be read.
         reason: String,
     },
-    /// SQLite reported an error.
-    #[error("host store error: {0}")]
+    /// SQLite reported an error. When the disk is full or failing, the message says so and
+    /// that the change was not made (the transaction rolled back).
+    #[error("host store error: {0}{hint}", hint = sqlite_hint(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The store's worker thread failed.
     #[error("host store worker failed: {0}")]
     Worker(String),
+}
+
+/// What to add to a SQLite error for an operator: a failed write to the disk is theirs to fix.
+fn sqlite_hint(error: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
+    match error.sqlite_error_code() {
+        Some(DiskFull | SystemIoFailure | ReadOnly | CannotOpen) => {
+            "; nothing was changed: check that the disk holding the data directory has room \
+             and is writable, then try again"
+        }
+        _ => "",
+    }
 }
 
 /// The host's desired state.

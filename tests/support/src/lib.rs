@@ -10,6 +10,8 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+pub mod engine_proxy;
+
 use nanofleet_host::names;
 use std::collections::BTreeMap;
 use std::future::Future;
