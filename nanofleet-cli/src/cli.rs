@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use nanofleet_host::manifest::{Cpus, Destination, Filesystem, Memory, Network, Overrides};
 
 /// Run NanoFleet MCP plugins on this machine: install them in Docker, link them to agents,
 /// keep them running.
@@ -121,6 +122,9 @@ pub enum Command {
     /// Set the API keys plugins require (values are stored encrypted, never printed)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Show or set the operator's policy: the most memory, CPU and processes any plugin may
+    /// get, and whether unrestricted network or spawning may be granted at all
+    Policy(PolicyArgs),
     /// Call a plugin's tool as an agent would
     Call(CallArgs),
     /// Run the host: its HTTP API (for the dashboard, `--server` and plugins' callbacks) and
@@ -161,6 +165,55 @@ Sources:
   http://…        a manifest served over HTTP
   image:REF       the com.nanofleet.manifest label of a local image; that image is run";
 
+/// `policy`: shows the policy; with any option, changes those fields first.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The most memory a plugin may get, e.g. 1GiB (`none`: no maximum)
+    #[arg(long, value_name = "SIZE|none", value_parser = parse_optional_memory)]
+    pub max_memory: Option<Option<Memory>>,
+    /// The most CPUs a plugin may get, e.g. 2 (`none`: no maximum)
+    #[arg(long, value_name = "CPUS|none", value_parser = parse_optional_cpus)]
+    pub max_cpus: Option<Option<Cpus>>,
+    /// The most processes and threads a plugin may get (`none`: no maximum)
+    #[arg(long, value_name = "N|none", value_parser = parse_optional_pids)]
+    pub max_pids: Option<Option<u32>>,
+    /// Refuse plugins granted unrestricted network (`"network": true`)
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub forbid_unrestricted_network: Option<bool>,
+    /// Refuse plugins granted child processes (`"process": {"spawn": true}`)
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub forbid_spawn: Option<bool>,
+    /// Print the policy as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_optional_memory(text: &str) -> Result<Option<Memory>, String> {
+    if text == "none" {
+        return Ok(None);
+    }
+    parse_memory(text).map(Some)
+}
+
+fn parse_optional_cpus(text: &str) -> Result<Option<Cpus>, String> {
+    if text == "none" {
+        return Ok(None);
+    }
+    parse_cpus(text).map(Some)
+}
+
+fn parse_optional_pids(text: &str) -> Result<Option<u32>, String> {
+    if text == "none" {
+        return Ok(None);
+    }
+    match text.trim().parse::<u32>() {
+        Ok(n) if n >= 8 => Ok(Some(n)),
+        _ => Err(format!(
+            "`{text}` is not a number of processes of at least 8"
+        )),
+    }
+}
+
 /// `--json` alone.
 #[derive(Debug, Args)]
 pub struct JsonArg {
@@ -186,15 +239,108 @@ pub struct InstallArgs {
     /// Where the manifest is: a path, an http:// URL or image:REF
     #[arg(value_name = "SOURCE")]
     pub source: String,
-    /// Let the plugin reach the internet (otherwise it is on the internal network only)
+    /// Grant unrestricted network whatever the manifest declares (short for `--network true`
+    /// with the widening allowed; it is recorded)
     #[arg(long)]
     pub egress: bool,
     /// Pull the image when it is not on this machine
     #[arg(long)]
     pub pull: bool,
+    /// Changes to the manifest's permissions for this install
+    #[command(flatten)]
+    pub permissions: PermissionArgs,
     /// Print the installed plugin as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// The operator's changes to a manifest's `permissions`, for install and upgrade. Narrowing
+/// needs nothing; granting more than the manifest declares needs --allow-more.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Permissions (narrow what the manifest declares)")]
+pub struct PermissionArgs {
+    /// Network beyond the internal one: `false` (none), `true` (anywhere) or a
+    /// comma-separated allow-list of HOST:PORT (`*.example.com:443` for a domain)
+    #[arg(long, value_name = "false|true|HOST:PORT,…", value_parser = parse_network)]
+    pub network: Option<Network>,
+    /// The data volume at /data
+    #[arg(long, value_name = "read-write|read-only|none", value_parser = parse_filesystem)]
+    pub filesystem: Option<Filesystem>,
+    /// Whether the plugin may start child processes
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub spawn: Option<bool>,
+    /// Memory limit, e.g. 128MiB or 1GiB
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory: Option<Memory>,
+    /// CPU limit in CPUs, e.g. 0.5
+    #[arg(long, value_name = "CPUS", value_parser = parse_cpus)]
+    pub cpus: Option<Cpus>,
+    /// Most processes and threads at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(8..))]
+    pub pids: Option<u32>,
+    /// Grant what these options (or, on upgrade, the new manifest) ask for even where it is
+    /// more than the manifest declares or the plugin held; recorded with the plugin
+    #[arg(long)]
+    pub allow_more: bool,
+}
+
+impl PermissionArgs {
+    /// The overrides these options give.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            network: self.network.clone(),
+            filesystem: self.filesystem,
+            spawn: self.spawn,
+            memory: self.memory,
+            cpus: self.cpus,
+            pids: self.pids,
+        }
+    }
+}
+
+/// `--network`: `false`/`none`, `true`/`any`, or a list of destinations, each checked.
+pub fn parse_network(text: &str) -> Result<Network, String> {
+    match text.trim() {
+        "false" | "none" => return Ok(Network::None),
+        "true" | "any" | "unrestricted" => return Ok(Network::Unrestricted),
+        _ => {}
+    }
+    let list: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        return Err("give `false`, `true` or HOST:PORT destinations".into());
+    }
+    for entry in &list {
+        Destination::parse(entry).map_err(|v| v.to_string())?;
+    }
+    Ok(Network::Allow(list))
+}
+
+fn parse_filesystem(text: &str) -> Result<Filesystem, String> {
+    Filesystem::parse(text.trim())
+        .ok_or_else(|| format!("`{text}`: use read-write, read-only or none"))
+}
+
+/// `--memory`, `--max-memory`: a size with a binary unit.
+pub fn parse_memory(text: &str) -> Result<Memory, String> {
+    let memory = Memory::parse(text).map_err(|v| v.to_string())?;
+    memory.check().map_err(|v| v.to_string())?;
+    Ok(memory)
+}
+
+/// `--cpus`, `--max-cpus`: a positive number of CPUs.
+pub fn parse_cpus(text: &str) -> Result<Cpus, String> {
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of CPUs, e.g. 0.5"))?;
+    let cpus = Cpus::from_cpus(cpus).map_err(|v| v.to_string())?;
+    cpus.check().map_err(|v| v.to_string())?;
+    Ok(cpus)
 }
 
 /// `upgrade`.
@@ -206,6 +352,9 @@ pub struct UpgradeArgs {
     /// Pull the image when it is not on this machine
     #[arg(long)]
     pub pull: bool,
+    /// Changes to the permissions; overrides given at install stay unless named again
+    #[command(flatten)]
+    pub permissions: PermissionArgs,
     /// Print the upgraded plugin as JSON
     #[arg(long)]
     pub json: bool,

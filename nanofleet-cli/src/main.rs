@@ -114,6 +114,7 @@ async fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Logs(args) => cmd::logs::run(&ctx, args).await,
         Command::Agents(command) => cmd::agents::run(&ctx, command).await,
         Command::Keys(command) => cmd::keys::run(&ctx, command).await,
+        Command::Policy(args) => cmd::policy::run(&ctx, args).await,
         Command::Call(args) => cmd::call::run(&ctx, args).await,
         Command::Serve(args) => cmd::serve::run(&ctx, args).await,
     }

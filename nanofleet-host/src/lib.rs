@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod faults;
 pub mod host;
 pub mod linking;
+pub mod policy;
 pub mod runtime;
 pub mod store;
 

@@ -800,6 +800,96 @@ async fn missing_api_keys_are_422_with_the_list() {
 }
 
 #[tokio::test]
+async fn permissions_past_the_manifest_or_the_policy_are_403_before_anything_runs() {
+    let app = app().await;
+    let manifest = Manifest::new("asker", "0.1.0", "acme/asker:1", 8080);
+    let wider = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest, "overrides": {"spawn": true, "network": true}})),
+        )
+        .await;
+    assert_eq!(wider.status, StatusCode::FORBIDDEN, "{}", wider.text);
+    assert_eq!(wider.code(), "permissions_widened");
+    let message = wider.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("process.spawn") && message.contains("network unrestricted"),
+        "{message}"
+    );
+
+    let unknown = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest, "overrides": {"swap": "1GiB"}})),
+        )
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.text
+    );
+
+    let bad_policy = app
+        .call(
+            Method::PUT,
+            "/api/policy",
+            Some(json!({"maxMemory": "1MiB"})),
+        )
+        .await;
+    assert_eq!(
+        bad_policy.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad_policy.text
+    );
+    assert_eq!(bad_policy.code(), "invalid_policy");
+    let policy =
+        json!({"maxMemory": "64MiB", "forbidUnrestrictedNetwork": true, "forbidSpawn": false});
+    let set = app
+        .call(Method::PUT, "/api/policy", Some(policy.clone()))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(
+        app.call(Method::GET, "/api/policy", None).await.json(),
+        policy
+    );
+
+    // The default 256MiB is past a 64MiB maximum, even with nothing asked for.
+    let refused = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_eq!(refused.code(), "refused_by_policy");
+    let listed = app.call(Method::GET, "/api/plugins", None).await;
+    assert_eq!(listed.json(), json!({"plugins": []}));
+
+    let too_old = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": manifest.clone().with_min_host_version(">=99")})),
+        )
+        .await;
+    assert_eq!(
+        too_old.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        too_old.text
+    );
+    assert_eq!(too_old.code(), "host_too_old");
+}
+
+#[tokio::test]
 async fn an_unreachable_engine_is_503() {
     let app = app().await;
     let manifest = Manifest::new("lonely", "0.1.0", "acme/lonely:1", 8080);
@@ -1619,6 +1709,8 @@ const EXPECTED_ROUTES: &[&str] = &[
     "PUT /api/keys/{name}",
     "GET /api/keys",
     "DELETE /api/keys/{name}",
+    "GET /api/policy",
+    "PUT /api/policy",
     "GET /internal/agents",
     "GET /internal/agents/{id}",
     "POST /internal/agents/{id}/messages",

@@ -74,13 +74,80 @@ async fn migrations_apply_to_an_empty_directory() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal mode");
     assert_eq!(mode, "wal");
     let dir_mode = std::fs::metadata(&data).expect("meta").permissions().mode() & 0o777;
     assert_eq!(dir_mode, 0o700);
+}
+
+/// A plugin installed with `--egress` before permissions existed holds unrestricted network
+/// afterwards, recorded as granted beyond its manifest; others hold what their manifest says.
+#[tokio::test]
+async fn a_store_from_before_permissions_keeps_each_plugins_egress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    {
+        let store = open(dir.path(), &key);
+        for name in ["with-egress", "without"] {
+            store
+                .put_plugin(&plugin(name), &token())
+                .await
+                .expect("put");
+        }
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
+    conn.execute_batch(
+        "ALTER TABLE plugins DROP COLUMN overrides;
+         ALTER TABLE plugins DROP COLUMN allowed_more;
+         UPDATE plugins SET egress = 1 WHERE name = 'with-egress';
+         PRAGMA user_version = 3;",
+    )
+    .expect("back to schema 3");
+    drop(conn);
+
+    let store = open(dir.path(), &key);
+    let with = store
+        .get_plugin("with-egress")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        with.permissions().network,
+        nanofleet_host::manifest::Network::Unrestricted
+    );
+    assert_eq!(with.allowed_more.len(), 1, "{:?}", with.allowed_more);
+    let without = store
+        .get_plugin("without")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(without.overrides.is_empty() && without.allowed_more.is_empty());
+    assert_eq!(
+        without.permissions().network,
+        nanofleet_host::manifest::Network::None
+    );
+}
+
+#[tokio::test]
+async fn the_policy_is_kept_and_defaults_to_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    let policy = nanofleet_host::policy::Policy {
+        max_memory: Some(nanofleet_host::manifest::Memory(512 << 20)),
+        max_pids: Some(64),
+        forbid_unrestricted_network: true,
+        ..Default::default()
+    };
+    {
+        let store = open(dir.path(), &key);
+        assert_eq!(store.policy().await.expect("read"), Default::default());
+        store.set_policy(&policy).await.expect("set");
+    }
+    let store = open(dir.path(), &key);
+    assert_eq!(store.policy().await.expect("read"), policy);
 }
 
 #[tokio::test]
@@ -188,7 +255,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             }
         ),
@@ -202,7 +269,9 @@ async fn a_newer_schema_is_refused() {
 async fn plugin_crud() {
     let store = Store::open_in_memory_for_tests().expect("store");
     let mut record = plugin("kanban");
-    record.egress = true;
+    record.overrides.network = Some(nanofleet_host::manifest::Network::Unrestricted);
+    record.overrides.memory = Some(nanofleet_host::manifest::Memory(64 << 20));
+    record.allowed_more = vec!["network unrestricted where none was declared".into()];
     record.status_message = Some("pulling".into());
     store.put_plugin(&record, &token()).await.expect("put");
 
@@ -213,8 +282,14 @@ async fn plugin_crud() {
         .expect("present");
     assert_eq!(got.manifest, record.manifest);
     assert_eq!(
-        (got.desired, got.status, got.egress, got.require_signature),
-        (Desired::Running, Status::Installing, true, true)
+        (got.desired, got.status, got.require_signature),
+        (Desired::Running, Status::Installing, true)
+    );
+    assert_eq!(got.overrides, record.overrides);
+    assert_eq!(got.allowed_more, record.allowed_more);
+    assert_eq!(
+        got.permissions().network,
+        nanofleet_host::manifest::Network::Unrestricted
     );
     assert_eq!(got.status_message.as_deref(), Some("pulling"));
     assert!(got.created_at > 0 && got.updated_at >= got.created_at);

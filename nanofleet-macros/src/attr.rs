@@ -176,7 +176,7 @@ fn value_expr(meta: &ParseNestedMeta, example: &str) -> syn::Result<Expr> {
 }
 
 /// Looks through the invisible groups `macro_rules!` wraps interpolated expressions in.
-fn ungroup(expr: &Expr) -> &Expr {
+pub(crate) fn ungroup(expr: &Expr) -> &Expr {
     match expr {
         Expr::Group(group) => ungroup(&group.expr),
         Expr::Paren(paren) => ungroup(&paren.expr),

@@ -275,6 +275,20 @@ fn manifest(m: &validate::Manifest) -> TokenStream {
             manifest.required_env_vars = ::std::vec![#(::std::string::String::from(#vars)),*];
         }
     });
+    // Checked by `validate` with the manifest's own rules; the JSON is what serde wrote, so it
+    // reads back. Were it ever not to, the plugin would declare the narrowest permissions.
+    let permissions = m.permissions.as_ref().map(|json| {
+        quote! {
+            manifest.permissions =
+                ::nanofleet_sdk::__private::serde_json::from_str(#json).unwrap_or_default();
+        }
+    });
+    let min_host_version = m.min_host_version.as_ref().map(|requirement| {
+        quote!(manifest.min_host_version = ::core::option::Option::Some(::std::string::String::from(#requirement));)
+    });
+    let icon = m.icon.as_ref().map(|icon| {
+        quote!(manifest.icon = ::core::option::Option::Some(::std::string::String::from(#icon));)
+    });
     quote! {
         let mut manifest =
             ::nanofleet_sdk::__private::Manifest::new(#name, #version, #image, #mcp_port);
@@ -283,6 +297,9 @@ fn manifest(m: &validate::Manifest) -> TokenStream {
         #ui_port
         #sidebar
         #required_env_vars
+        #permissions
+        #min_host_version
+        #icon
         manifest
     }
 }

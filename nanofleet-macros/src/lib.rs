@@ -238,6 +238,9 @@ use proc_macro::TokenStream;
 /// | `sidebar(icon = "...", label = "...", route = "...")` | needs `ui_port`; `route` defaults to `/plugins/{name}/ui` | `sidebar` |
 /// | `required_env_vars = ["A", "B"]` | the binary's `serve` refuses to start while one is unset, and `--help` lists them | `requiredEnvVars`: valid names, none starting with `NANO_` |
 /// | `ui = Self::ui` | | a method `fn(&self) -> nanofleet_sdk::ui::Ui` giving the web UI served on `ui_port` (needs `ui_port`) |
+/// | `permissions(network = false \| true \| ["host:port", ...], filesystem = "read-write" \| "read-only" \| "none", spawn, memory = "128MiB", cpus = 0.5, pids = 64)` | each key optional; absent means the narrowest (no network, no child processes, the host's default resources), except the data volume, read-write | `permissions`, enforced by the host's runtime |
+/// | `min_host_version = ">=0.2"` | a semver requirement | `minHostVersion`: older hosts refuse to install |
+/// | `icon = "https://..."` | an `https://` URL or a `data:image/...` URI | `icon`, shown in listings |
 ///
 /// The values are checked when the plugin compiles, with the same rules the SDK applies at run
 /// time (one definition, `nanofleet_sdk::manifest::rules`), and every problem is reported at

@@ -51,6 +51,27 @@ pub(crate) struct PluginAttrs {
     pub required_env_vars: Option<Vec<LitStr>>,
     /// `ui = Self::ui`: a function `fn(&Self) -> Ui` giving the web UI served on `ui_port`.
     pub ui: Option<syn::ExprPath>,
+    pub permissions: Option<PermissionsAttrs>,
+    pub min_host_version: Option<LitStr>,
+    pub icon: Option<LitStr>,
+}
+
+/// `permissions(network = ..., filesystem = "...", spawn, memory = "...", cpus = 0.5,
+/// pids = 64)`, as written.
+pub(crate) struct PermissionsAttrs {
+    pub network: Option<NetworkAttr>,
+    pub filesystem: Option<LitStr>,
+    pub spawn: Option<bool>,
+    pub memory: Option<LitStr>,
+    /// A float or an integer literal.
+    pub cpus: Option<syn::Lit>,
+    pub pids: Option<LitInt>,
+}
+
+/// `network = false`, `network = true` or `network = ["host:port", ...]`.
+pub(crate) enum NetworkAttr {
+    Flag(bool),
+    Allow(Vec<LitStr>),
 }
 
 /// `sidebar(icon = "...", label = "...", route = "...")`.
@@ -161,7 +182,15 @@ static PLUGIN: Keys = Keys {
         "sidebar",
         "required_env_vars",
         "ui",
+        "permissions",
+        "min_host_version",
+        "icon",
     ],
+};
+
+static PERMISSIONS: Keys = Keys {
+    attribute: "permissions(...)",
+    known: &["network", "filesystem", "spawn", "memory", "cpus", "pids"],
 };
 
 static SIDEBAR: Keys = Keys {
@@ -281,6 +310,9 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
     let mut sidebar = Slot::new(&PLUGIN, "sidebar");
     let mut required_env_vars = Slot::new(&PLUGIN, "required_env_vars");
     let mut ui = Slot::new(&PLUGIN, "ui");
+    let mut permissions = Slot::new(&PLUGIN, "permissions");
+    let mut min_host_version = Slot::new(&PLUGIN, "min_host_version");
+    let mut icon = Slot::new(&PLUGIN, "icon");
 
     let mut misspelt = Vec::new();
     let parser = syn::meta::parser(|meta| {
@@ -312,6 +344,15 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
         } else if path.is_ident("required_env_vars") {
             let value = attr::lit_str_array(errors, &meta, "[\"API_KEY\"]")?;
             required_env_vars.set(errors, path, value);
+        } else if path.is_ident("permissions") {
+            let value = permissions_attrs(errors, &meta)?;
+            permissions.set(errors, path, value);
+        } else if path.is_ident("min_host_version") {
+            let value = attr::lit_str(errors, &meta, "\">=0.1\"")?;
+            min_host_version.set(errors, path, value);
+        } else if path.is_ident("icon") {
+            let value = attr::lit_str(errors, &meta, "\"https://example.com/icon.svg\"")?;
+            icon.set(errors, path, value);
         } else {
             misspelt.extend(PLUGIN.unknown(errors, &meta)?);
         }
@@ -340,6 +381,117 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
         sidebar: sidebar.get(),
         required_env_vars: required_env_vars.get(),
         ui: ui.get(),
+        permissions: permissions.get(),
+        min_host_version: min_host_version.get(),
+        icon: icon.get(),
+    }
+}
+
+fn permissions_attrs(
+    errors: &Errors,
+    meta: &ParseNestedMeta,
+) -> syn::Result<Option<PermissionsAttrs>> {
+    if !meta.input.peek(syn::token::Paren) {
+        errors.at(
+            &meta.path,
+            "expected `permissions(...)` with any of `network`, `filesystem`, `spawn`, \
+             `memory`, `cpus`, `pids`",
+        );
+        attr::skip_value(meta)?;
+        return Ok(None);
+    }
+    let mut network = Slot::new(&PERMISSIONS, "network");
+    let mut filesystem = Slot::new(&PERMISSIONS, "filesystem");
+    let mut spawn = Slot::new(&PERMISSIONS, "spawn");
+    let mut memory = Slot::new(&PERMISSIONS, "memory");
+    let mut cpus = Slot::new(&PERMISSIONS, "cpus");
+    let mut pids = Slot::new(&PERMISSIONS, "pids");
+    meta.parse_nested_meta(|inner| {
+        let path = &inner.path;
+        if path.is_ident("network") {
+            network.set(errors, path, network_attr(errors, &inner)?);
+        } else if path.is_ident("filesystem") {
+            let value = attr::lit_str(errors, &inner, "\"read-only\"")?;
+            filesystem.set(errors, path, value);
+        } else if path.is_ident("spawn") {
+            spawn.set(errors, path, attr::flag(errors, &inner)?);
+        } else if path.is_ident("memory") {
+            memory.set(errors, path, attr::lit_str(errors, &inner, "\"128MiB\"")?);
+        } else if path.is_ident("cpus") {
+            cpus.set(errors, path, number(errors, &inner, "0.5")?);
+        } else if path.is_ident("pids") {
+            pids.set(errors, path, attr::lit_int(errors, &inner, "64")?);
+        } else {
+            PERMISSIONS.unknown(errors, &inner)?;
+        }
+        Ok(())
+    })?;
+    Ok(Some(PermissionsAttrs {
+        network: network.get(),
+        filesystem: filesystem.get(),
+        spawn: spawn.get(),
+        memory: memory.get(),
+        cpus: cpus.get(),
+        pids: pids.get(),
+    }))
+}
+
+/// `network = false | true | ["host:port", ...]`.
+fn network_attr(errors: &Errors, meta: &ParseNestedMeta) -> syn::Result<Option<NetworkAttr>> {
+    let example = "[\"api.example.com:443\"]";
+    if !meta.input.peek(syn::Token![=]) {
+        return Err(meta.error(format!("expected a value: `network = {example}`")));
+    }
+    let expr: Expr = meta.value()?.parse()?;
+    match attr::ungroup(&expr) {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(flag),
+            ..
+        }) => Ok(Some(NetworkAttr::Flag(flag.value))),
+        Expr::Array(array) => {
+            let mut items = Vec::with_capacity(array.elems.len());
+            for elem in &array.elems {
+                match attr::ungroup(elem) {
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(lit),
+                        ..
+                    }) => items.push(lit.clone()),
+                    other => errors.at(
+                        other,
+                        "expected a string literal \"host:port\" in `network`",
+                    ),
+                }
+            }
+            Ok(Some(NetworkAttr::Allow(items)))
+        }
+        other => {
+            errors.at(
+                other,
+                format!(
+                    "expected `false`, `true` or a list of destinations: `network = {example}`"
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// `key = 0.5` or `key = 2`: a number literal.
+fn number(errors: &Errors, meta: &ParseNestedMeta, example: &str) -> syn::Result<Option<syn::Lit>> {
+    let key = attr::path_to_string(&meta.path);
+    if !meta.input.peek(syn::Token![=]) {
+        return Err(meta.error(format!("expected a value: `{key} = {example}`")));
+    }
+    let expr: Expr = meta.value()?.parse()?;
+    match attr::ungroup(&expr) {
+        Expr::Lit(syn::ExprLit {
+            lit: lit @ (syn::Lit::Float(_) | syn::Lit::Int(_)),
+            ..
+        }) => Ok(Some(lit.clone())),
+        other => {
+            errors.at(other, format!("expected a number: `{key} = {example}`"));
+            Ok(None)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use syn::{Ident, ImplItem, LitInt, LitStr, Pat, Type, ext::IdentExt};
 
 use nanofleet_contracts::image::ImageRef;
+use nanofleet_contracts::manifest::{Cpus, Destination, Filesystem, Memory, Network, Permissions};
 
 use crate::{
     attr::{Errors, violation},
@@ -42,6 +43,10 @@ pub(crate) struct Manifest {
     pub ui_port: Option<u16>,
     pub sidebar: Option<Sidebar>,
     pub required_env_vars: Vec<String>,
+    /// The manifest's `permissions` as JSON, when any is declared.
+    pub permissions: Option<String>,
+    pub min_host_version: Option<String>,
+    pub icon: Option<String>,
 }
 
 /// The image reference, and whether the macro tags it.
@@ -266,6 +271,21 @@ fn manifest(
         Some(lit) => Some(lit.value()),
         None => plugin.doc.clone(),
     };
+    let permissions = attrs
+        .permissions
+        .as_ref()
+        .map(|p| permissions(p, errors))
+        .map(|p| serde_json::to_string(&p).unwrap_or_default());
+    if let Some(lit) = &attrs.min_host_version
+        && let Err(v) = rules::check_host_version_requirement(&lit.value())
+    {
+        errors.at(lit, violation(&v));
+    }
+    if let Some(lit) = &attrs.icon
+        && let Err(v) = rules::check_icon(&lit.value())
+    {
+        errors.at(lit, violation(&v));
+    }
 
     Some(Manifest {
         name: name.as_ref()?.value(),
@@ -277,7 +297,74 @@ fn manifest(
         ui_port: ui,
         sidebar,
         required_env_vars,
+        permissions,
+        min_host_version: attrs.min_host_version.as_ref().map(LitStr::value),
+        icon: attrs.icon.as_ref().map(LitStr::value),
     })
+}
+
+/// The permissions as declared, each value checked by the manifest's own rules and reported
+/// at its token; a wrong value is left at its default (the errors stop the build anyway).
+fn permissions(attrs: &parse::PermissionsAttrs, errors: &Errors) -> Permissions {
+    let mut permissions = Permissions::default();
+    match &attrs.network {
+        None | Some(parse::NetworkAttr::Flag(false)) => {}
+        Some(parse::NetworkAttr::Flag(true)) => permissions.network = Network::Unrestricted,
+        Some(parse::NetworkAttr::Allow(list)) => {
+            let mut seen = HashSet::new();
+            for lit in list {
+                let value = lit.value();
+                if let Err(v) = Destination::parse(&value) {
+                    errors.at(lit, violation(&v));
+                } else if !seen.insert(value.to_ascii_lowercase()) {
+                    errors.at(lit, format!("`{value}` is listed twice in `network`"));
+                }
+            }
+            permissions.network = Network::Allow(list.iter().map(LitStr::value).collect());
+        }
+    }
+    if let Some(lit) = &attrs.filesystem {
+        match Filesystem::parse(&lit.value()) {
+            Some(filesystem) => permissions.filesystem = filesystem,
+            None => errors.at(
+                lit,
+                format!(
+                    "`{}` is not a filesystem permission: use \"read-write\", \"read-only\" or \"none\"",
+                    lit.value()
+                ),
+            ),
+        }
+    }
+    permissions.process.spawn = attrs.spawn.unwrap_or(false);
+    if let Some(lit) = &attrs.memory {
+        match Memory::parse(&lit.value()).and_then(|m| m.check().map(|()| m)) {
+            Ok(memory) => permissions.resources.memory = Some(memory),
+            Err(v) => errors.at(lit, violation(&v)),
+        }
+    }
+    if let Some(lit) = &attrs.cpus {
+        let value = match lit {
+            syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
+            syn::Lit::Int(i) => i.base10_parse::<u32>().ok().map(f64::from),
+            _ => None,
+        };
+        match value.map(Cpus::from_cpus) {
+            Some(Ok(cpus)) if cpus.check().is_ok() => permissions.resources.cpus = Some(cpus),
+            Some(Err(v)) => errors.at(lit, violation(&v)),
+            _ => errors.at(lit, "`cpus` is not a number of CPUs from 0.001 to 1024"),
+        }
+    }
+    if let Some(lit) = &attrs.pids {
+        match lit.base10_parse::<u32>() {
+            Ok(0) | Err(_) => errors.at(
+                lit,
+                "`pids` must be a whole number from 1: the plugin could not even run its own \
+                 process\n= help: ask for at least 16, or leave it out for the host's default",
+            ),
+            Ok(pids) => permissions.resources.pids = Some(pids),
+        }
+    }
+    permissions
 }
 
 /// An image tag that is a version must be the plugin's, or a version bump would leave the image

@@ -111,6 +111,10 @@ pub struct Kanban {
     ui_port = 8081,
     sidebar(icon = "layout-kanban", label = "Kanban"),
     ui = Self::ui,
+    // Nothing beyond the internal network, where the host's callback API is; the board is
+    // kept in the data volume; no child processes. Said out loud, though it is the default.
+    permissions(network = false, filesystem = "read-write", spawn = false),
+    min_host_version = ">=0.1",
 )]
 impl Kanban {
     /// Creates a task in the `todo` column, assigned to you unless `assign_to_me` is false.

@@ -9,10 +9,11 @@ pub mod keys;
 pub mod logs;
 pub mod new;
 pub mod plugins;
+pub mod policy;
 pub mod serve;
 pub mod validate;
 
-use nanofleet_host::{HostEvent, store::PluginRecord};
+use nanofleet_host::{HostEvent, manifest::Network, store::PluginRecord};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::output::{clean, note, plural};
@@ -73,4 +74,38 @@ pub fn tools_summary(record: &PluginRecord) -> String {
     } else {
         format!("{count}: {}", clean(&names.join(", ")))
     }
+}
+
+/// The network column of `ls`: `none`, `allow N` or `unrestricted`.
+pub fn network_summary(network: &Network) -> String {
+    match network {
+        Network::None => "none".into(),
+        Network::Allow(list) => format!("allow {}", list.len()),
+        Network::Unrestricted => "unrestricted".into(),
+    }
+}
+
+/// A plugin's grant in one line: network, data volume, processes, resources.
+pub fn permissions_summary(record: &PluginRecord) -> String {
+    let p = record.permissions();
+    let mut parts = vec![format!("network {}", clean(&p.network.to_string()))];
+    parts.push(format!("data {}", p.filesystem));
+    parts.push(
+        if p.process.spawn {
+            "may spawn"
+        } else {
+            "no spawning"
+        }
+        .into(),
+    );
+    if let Some(memory) = p.resources.memory {
+        parts.push(format!("memory {memory}"));
+    }
+    if let Some(cpus) = p.resources.cpus {
+        parts.push(format!("cpus {cpus}"));
+    }
+    if let Some(pids) = p.resources.pids {
+        parts.push(format!("pids {pids}"));
+    }
+    parts.join(", ")
 }

@@ -18,7 +18,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{report_changes, tool_names, tools_summary};
+use super::{network_summary, permissions_summary, report_changes, tool_names, tools_summary};
 use crate::{
     cli::{InstallArgs, JsonArg, NameArgs, RmArgs, UpgradeArgs},
     context::Context,
@@ -46,6 +46,8 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
     let options = InstallOptions {
         egress: args.egress,
         pull: args.pull,
+        overrides: args.permissions.overrides(),
+        allow_more: args.permissions.allow_more,
     };
     let record = host.install(manifest, options).await?;
     note_ready(&record, started);
@@ -58,6 +60,8 @@ async fn install_remote(server: &Server, args: &InstallArgs) -> Result<u8, CliEr
     let (mut body, manifest) = request_body(&args.source, false).await?;
     body["egress"] = args.egress.into();
     body["pull"] = args.pull.into();
+    body["overrides"] = serde_json::to_value(args.permissions.overrides()).unwrap_or_default();
+    body["allowMore"] = args.permissions.allow_more.into();
     if let Some(manifest) = &manifest {
         // As locally, before saying anything is being installed.
         match server
@@ -129,6 +133,10 @@ fn note_ready(record: &PluginRecord, started: Instant) {
         started.elapsed().as_secs_f64(),
         tools_summary(record)
     ));
+    note(format!("permissions: {}", permissions_summary(record)));
+    for widening in &record.allowed_more {
+        note(format!("granted beyond the manifest: {}", clean(widening)));
+    }
 }
 
 /// The body of an install or upgrade request for `source`, and its manifest when known
@@ -195,6 +203,8 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
     let options = InstallOptions {
         egress: false,
         pull: args.pull,
+        overrides: args.permissions.overrides(),
+        allow_more: args.permissions.allow_more,
     };
     let record = host.upgrade(manifest, options).await?;
     note_upgraded(&record, started);
@@ -212,6 +222,8 @@ async fn upgrade_remote(server: &Server, args: &UpgradeArgs) -> Result<u8, CliEr
         )));
     };
     body["pull"] = args.pull.into();
+    body["overrides"] = serde_json::to_value(args.permissions.overrides()).unwrap_or_default();
+    body["allowMore"] = args.permissions.allow_more.into();
     let name = manifest.name.as_str();
     let old: PluginRecord = server
         .get(&["api", "plugins", name])
@@ -438,11 +450,14 @@ fn print_plugins(rows: &[PluginRow], json: bool) -> Result<u8, CliError> {
                 r.desired.to_string(),
                 tool_names(r).len().to_string(),
                 row.linked_agents.len().to_string(),
+                network_summary(&r.permissions().network),
             ]
         })
         .collect();
     let mut text = output::table(
-        &["NAME", "VERSION", "STATUS", "DESIRED", "TOOLS", "AGENTS"],
+        &[
+            "NAME", "VERSION", "STATUS", "DESIRED", "TOOLS", "AGENTS", "NETWORK",
+        ],
         &table,
     );
     if !footnotes.is_empty() {

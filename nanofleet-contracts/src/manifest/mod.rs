@@ -14,7 +14,10 @@
 //!   "mcpPort": 8080,
 //!   "uiPort": 8081,
 //!   "sidebar": { "icon": "layout", "label": "Kanban", "route": "/plugins/kanban/ui" },
-//!   "requiredEnvVars": ["OPENAI_API_KEY"]
+//!   "requiredEnvVars": ["OPENAI_API_KEY"],
+//!   "permissions": { "network": false, "filesystem": "read-write", "process": { "spawn": false } },
+//!   "minHostVersion": ">=0.1",
+//!   "icon": "https://example.com/kanban.svg"
 //! }
 //! ```
 //!
@@ -39,6 +42,7 @@
 
 mod diagnostic;
 mod parse;
+pub mod permissions;
 pub mod rules;
 mod validate;
 
@@ -46,6 +50,10 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Level};
 pub use parse::ParsedManifest;
+pub use permissions::{
+    Cpus, Destination, DestinationHost, Filesystem, Memory, Network, Overrides, Permissions,
+    Process, ResourceLimits, Resources,
+};
 
 /// The environment variables the host injects into every plugin container: the host's API
 /// URL, this install's internal token, and the plugin's id on the host.
@@ -88,6 +96,17 @@ pub struct Manifest {
     /// Environment variables the user must set before the plugin can start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_env_vars: Vec<String>,
+    /// What the plugin may do besides answering MCP: network, data volume, processes,
+    /// resources. Absent means the narrowest: see [`Permissions`].
+    #[serde(default, skip_serializing_if = "Permissions::is_default")]
+    pub permissions: Permissions,
+    /// The host versions the plugin runs on, a semver requirement such as `">=0.4"`; older
+    /// hosts refuse to install it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_host_version: Option<String>,
+    /// The plugin's icon in listings: an `https://` URL or a `data:image/…` URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
 }
 
 /// A plugin's entry in the dashboard's sidebar, linking to its UI.
@@ -141,6 +160,9 @@ impl Manifest {
             ui_port: None,
             sidebar: None,
             required_env_vars: Vec::new(),
+            permissions: Permissions::default(),
+            min_host_version: None,
+            icon: None,
         }
     }
 
@@ -174,6 +196,27 @@ impl Manifest {
         S: Into<String>,
     {
         self.required_env_vars = vars.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets what the plugin may do; see [`Permissions`].
+    #[must_use]
+    pub fn with_permissions(mut self, permissions: Permissions) -> Self {
+        self.permissions = permissions;
+        self
+    }
+
+    /// Sets the host versions the plugin needs, a semver requirement such as `">=0.4"`.
+    #[must_use]
+    pub fn with_min_host_version(mut self, requirement: impl Into<String>) -> Self {
+        self.min_host_version = Some(requirement.into());
+        self
+    }
+
+    /// Sets the plugin's icon: an `https://` URL or a `data:image/…` URI.
+    #[must_use]
+    pub fn with_icon(mut self, icon: impl Into<String>) -> Self {
+        self.icon = Some(icon.into());
         self
     }
 

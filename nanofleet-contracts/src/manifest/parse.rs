@@ -7,10 +7,10 @@
 use serde_json::{Map, Value};
 
 use super::validate::{Draft, SidebarDraft};
-use super::{Diagnostics, Manifest, rules};
+use super::{Diagnostics, Manifest, Permissions, permissions, rules};
 
 /// The fields of a manifest, as spelled in JSON.
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 12] = [
     "name",
     "version",
     "description",
@@ -20,6 +20,9 @@ const FIELDS: [&str; 9] = [
     "uiPort",
     "sidebar",
     "requiredEnvVars",
+    "permissions",
+    "minHostVersion",
+    "icon",
 ];
 
 /// The NanoFleet host's own optional fields, which this SDK does not support.
@@ -157,6 +160,9 @@ fn read_object<'a>(object: &'a Map<String, Value>, diagnostics: &mut Diagnostics
         ui_port: fields.nullable("uiPort", read_port),
         sidebar: fields.nullable("sidebar", read_sidebar),
         required_env_vars: fields.optional("requiredEnvVars", Vec::new(), read_string_array),
+        permissions: fields.optional("permissions", Permissions::default(), permissions::read),
+        min_host_version: fields.nullable("minHostVersion", read_string),
+        icon: fields.nullable("icon", read_string),
     }
 }
 
@@ -350,7 +356,7 @@ fn mismatch(
 }
 
 /// A JSON value's type, for "found …".
-fn kind(value: &Value) -> &'static str {
+pub(super) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -12,6 +12,25 @@ pub const MAX_PLUGIN_NAME_LEN: usize = 64;
 /// The longest MCP tool name accepted.
 pub const MAX_TOOL_NAME_LEN: usize = 64;
 
+/// Names the host uses for itself, which no plugin may take: `nanofleet` is the host's own
+/// entry in an agent's client config (its MCP server), the others name the host's pages and
+/// routes (`/api`, `/mcp`, `/ui`, the dashboard) or read as the host in listings and logs.
+pub const RESERVED_PLUGIN_NAMES: [&str; 9] = [
+    "nanofleet",
+    "host",
+    "api",
+    "mcp",
+    "ui",
+    "dashboard",
+    "admin",
+    "system",
+    "internal",
+];
+
+/// The longest `icon` accepted, in bytes: a `data:` URI of a small SVG or PNG fits, a photo
+/// does not (the manifest travels in every listing).
+pub const MAX_ICON_LEN: usize = 64 * 1024;
+
 /// The lowest port a plugin may listen on: below it the container would need root.
 pub const MIN_PORT: u32 = 1024;
 
@@ -109,6 +128,14 @@ pub fn plugin_name_violations(name: &str) -> Vec<RuleViolation> {
                 .with_hint(hint),
         );
     }
+    if RESERVED_PLUGIN_NAMES.contains(&name) {
+        violations.push(
+            RuleViolation::new(format!(
+                "the plugin name `{name}` is reserved: the host uses it for itself"
+            ))
+            .with_hint(format!("choose another, e.g. `{name}-plugin`")),
+        );
+    }
     violations
 }
 
@@ -175,6 +202,75 @@ fn version_suggestion(version: &str) -> Option<String> {
         }
     };
     (candidate != version && semver::Version::parse(&candidate).is_ok()).then_some(candidate)
+}
+
+/// Checks `minHostVersion`: a semver requirement such as `>=0.4` or `^1.2`.
+pub fn check_host_version_requirement(requirement: &str) -> Result<(), RuleViolation> {
+    parse_host_version_requirement(requirement).map(drop)
+}
+
+fn parse_host_version_requirement(requirement: &str) -> Result<semver::VersionReq, RuleViolation> {
+    semver::VersionReq::parse(requirement).map_err(|err| {
+        RuleViolation::new(format!(
+            "`{requirement}` is not a version requirement: {err}"
+        ))
+        .with_hint("e.g. \">=0.4\" for host 0.4.0 and later")
+    })
+}
+
+/// Whether the host version `host` satisfies the plugin's `minHostVersion`.
+///
+/// # Errors
+///
+/// A sentence naming both versions when it does not, or when `requirement` does not parse.
+pub fn check_host_version(requirement: &str, host: &semver::Version) -> Result<(), RuleViolation> {
+    let parsed = parse_host_version_requirement(requirement)?;
+    if parsed.matches(host) {
+        return Ok(());
+    }
+    Err(RuleViolation::new(format!(
+        "the plugin needs host version {requirement}, and this host is {host}"
+    ))
+    .with_hint("upgrade the host, or install an older version of the plugin"))
+}
+
+/// Checks a plugin's `icon`: an `https://` URL or a `data:image/…` URI, at most
+/// [`MAX_ICON_LEN`] bytes.
+pub fn check_icon(icon: &str) -> Result<(), RuleViolation> {
+    let hint = "use an https:// URL or a data:image/svg+xml;base64,… URI";
+    if icon.len() > MAX_ICON_LEN {
+        return Err(RuleViolation::new(format!(
+            "the icon is {} bytes, more than {MAX_ICON_LEN}",
+            icon.len()
+        ))
+        .with_hint("link a URL instead of embedding a large image"));
+    }
+    if let Some(rest) = icon.strip_prefix("data:") {
+        if !rest.starts_with("image/") || !rest.contains(',') {
+            return Err(RuleViolation::new(
+                "the icon's data URI is not an image (`data:image/…,…`)",
+            )
+            .with_hint(hint));
+        }
+        return Ok(());
+    }
+    let Some(rest) = icon.strip_prefix("https://") else {
+        let scheme = icon
+            .split_once(':')
+            .map_or("no scheme", |(scheme, _)| scheme);
+        return Err(RuleViolation::new(format!(
+            "the icon `{icon}` is not an https URL ({scheme}): dashboards load icons over https only"
+        ))
+        .with_hint(hint));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || icon.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            RuleViolation::new(format!("the icon `{icon}` is not a URL with a host"))
+                .with_hint(hint),
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Diagnostics, Manifest, Sidebar, rules};
+use super::{Diagnostics, Manifest, Permissions, Sidebar, rules};
 
 impl Manifest {
     /// Checks every rule and returns every problem, errors and warnings, in field order.
@@ -33,6 +33,9 @@ pub(super) struct Draft<'a> {
     pub(super) sidebar: Option<Option<SidebarDraft<'a>>>,
     /// One entry per element: `None` for an element of the wrong type.
     pub(super) required_env_vars: Option<Vec<Option<&'a str>>>,
+    pub(super) permissions: Option<Permissions>,
+    pub(super) min_host_version: Option<Option<&'a str>>,
+    pub(super) icon: Option<Option<&'a str>>,
 }
 
 /// A sidebar entry as far as it could be read; see [`Draft`].
@@ -66,6 +69,9 @@ impl<'a> Draft<'a> {
                     .map(|v| Some(v.as_str()))
                     .collect(),
             ),
+            permissions: Some(manifest.permissions.clone()),
+            min_host_version: Some(manifest.min_host_version.as_deref()),
+            icon: Some(manifest.icon.as_deref()),
         }
     }
 
@@ -91,6 +97,9 @@ impl<'a> Draft<'a> {
             ui_port: self.ui_port?,
             sidebar,
             required_env_vars,
+            permissions: self.permissions.clone()?,
+            min_host_version: self.min_host_version?.map(str::to_owned),
+            icon: self.icon?.map(str::to_owned),
         })
     }
 
@@ -104,6 +113,19 @@ impl<'a> Draft<'a> {
         self.check_ports(&mut diagnostics);
         self.check_sidebar(&mut diagnostics);
         self.check_required_env_vars(&mut diagnostics);
+        if let Some(permissions) = &self.permissions {
+            permissions.validate_into("permissions", &mut diagnostics);
+        }
+        if let Some(Some(requirement)) = self.min_host_version
+            && let Err(violation) = rules::check_host_version_requirement(requirement)
+        {
+            diagnostics.error("minHostVersion", violation.message, violation.hint);
+        }
+        if let Some(Some(icon)) = self.icon
+            && let Err(violation) = rules::check_icon(icon)
+        {
+            diagnostics.error("icon", violation.message, violation.hint);
+        }
         diagnostics
     }
 
@@ -524,6 +546,15 @@ mod tests {
             ui_port: None,
             sidebar: Some(Sidebar::new("", "", "/elsewhere")),
             required_env_vars: vec!["NANO_X".into(), "1BAD".into(), "1BAD".into()],
+            permissions: Permissions {
+                resources: crate::manifest::Resources {
+                    pids: Some(0),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            min_host_version: Some("newest".into()),
+            icon: Some("http://example.com/x.png".into()),
         };
         assert_eq!(
             located(&manifest),
@@ -540,7 +571,64 @@ mod tests {
                 error("requiredEnvVars[0]"),
                 error("requiredEnvVars[1]"),
                 error("requiredEnvVars[2]"),
+                error("permissions.resources.pids"),
+                error("minHostVersion"),
+                error("icon"),
             ]
+        );
+    }
+
+    #[test]
+    fn reserved_plugin_name_is_an_error_with_another_name() {
+        let manifest = Manifest {
+            name: "nanofleet".into(),
+            sidebar: Some(Sidebar::new("layout", "N", "/plugins/nanofleet/ui")),
+            ..valid()
+        };
+        let diagnostics = manifest.validate();
+        let problem = diagnostics.iter().find(|d| d.path == "name");
+        assert!(
+            problem.is_some_and(|d| d.message.contains("reserved")
+                && d.hint.as_deref() == Some("choose another, e.g. `nanofleet-plugin`")),
+            "{diagnostics}"
+        );
+    }
+
+    #[test]
+    fn host_version_requirement_and_icon_are_checked() {
+        let ok = valid()
+            .with_min_host_version(">=0.1, <2")
+            .with_icon("https://example.com/icons/kanban.svg");
+        assert_eq!(located(&ok), []);
+        let data = valid().with_icon("data:image/svg+xml;base64,PHN2Zy8+");
+        assert_eq!(located(&data), []);
+        for bad in [
+            "data:text/html,<script>",
+            "javascript:alert(1)",
+            "https://",
+            "https://a b",
+        ] {
+            assert_eq!(located(&valid().with_icon(bad)), [error("icon")], "{bad}");
+        }
+        let huge = format!("data:image/png;base64,{}", "A".repeat(rules::MAX_ICON_LEN));
+        assert_eq!(located(&valid().with_icon(huge)), [error("icon")]);
+        assert_eq!(
+            located(&valid().with_min_host_version("v1")),
+            [error("minHostVersion")]
+        );
+    }
+
+    #[test]
+    fn host_version_gate_names_both_versions() {
+        let host = semver::Version::new(0, 1, 0);
+        assert!(rules::check_host_version(">=0.1", &host).is_ok());
+        let refused = rules::check_host_version(">=0.4", &host)
+            .err()
+            .map(|v| v.message)
+            .unwrap_or_default();
+        assert!(
+            refused.contains(">=0.4") && refused.contains("0.1.0"),
+            "{refused}"
         );
     }
 }

@@ -18,7 +18,7 @@ use nanofleet_sdk::manifest::{Diagnostic, Diagnostics};
 use serde::{Serialize, de::DeserializeOwned};
 use utoipa::ToSchema;
 
-use crate::{HostError, runtime::RuntimeError, store::StoreError};
+use crate::{HostError, policy::GrantError, runtime::RuntimeError, store::StoreError};
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -157,6 +157,19 @@ impl From<HostError> for ApiError {
             HostError::Runtime(e) => e.into(),
             HostError::Store(e) => e.into(),
             HostError::Link(_) => new(StatusCode::CONFLICT, "link_failed", message),
+            HostError::Grant(e) => {
+                let (status, code) = match e {
+                    GrantError::HostTooOld { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "host_too_old")
+                    }
+                    GrantError::InvalidOverrides { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_overrides")
+                    }
+                    GrantError::Widening { .. } => (StatusCode::FORBIDDEN, "permissions_widened"),
+                    GrantError::Policy { .. } => (StatusCode::FORBIDDEN, "refused_by_policy"),
+                };
+                new(status, code, message)
+            }
         }
     }
 }

@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | `GET /healthz` | none | `{"status":"ok"}` |
 //! | `GET /api/openapi.json` | none | this API as OpenAPI 3.1, generated from the handlers |
-//! | `POST /api/plugins` | Bearer | install from `{"manifest"}`, `{"url"}` or `{"image"}` (+ `egress`, `pull`) → 201 |
+//! | `POST /api/plugins` | Bearer | install from `{"manifest"}`, `{"url"}` or `{"image"}` (+ `egress`, `pull`, `overrides`, `allowMore`) → 201 |
 //! | `GET /api/plugins`, `GET /api/plugins/{name}` | Bearer | plugins (never a token or secret) |
 //! | `DELETE /api/plugins/{name}?purge=true` | Bearer | uninstall → 204 |
 //! | `POST /api/plugins/{name}/restart`, `/upgrade`, `/enable`, `/disable` | Bearer | lifecycle |
@@ -35,6 +35,7 @@
 //! | `PUT`/`DELETE /api/agents/{id}/links/{plugin}` | Bearer | links (204) |
 //! | `GET /api/agents/{id}/messages` | Bearer | what plugins told the agent |
 //! | `PUT /api/keys/{name}` `{"value"}`, `GET /api/keys`, `DELETE /api/keys/{name}` | Bearer | API keys (names only out) |
+//! | `GET /api/policy`, `PUT /api/policy` | Bearer | the operator's maxima and prohibitions on plugins' permissions |
 //! | `GET /internal/agents`, `GET /internal/agents/{id}`, `POST /internal/agents/{id}/messages` | plugin token | plugin callbacks, see [`internal`] |
 //!
 //! # Errors
@@ -58,6 +59,7 @@ pub mod internal;
 pub mod keys;
 mod openapi;
 pub mod plugins;
+pub mod policy;
 pub mod proxy;
 pub mod trust;
 

@@ -11,7 +11,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiState, agents, internal, keys, plugins};
+use super::{ApiState, agents, internal, keys, plugins, policy};
 
 /// The routes, by how they authenticate.
 pub(crate) struct Registrations {
@@ -42,7 +42,8 @@ pub(crate) fn registrations() -> Registrations {
         .routes(routes!(agents::link, agents::unlink))
         .routes(routes!(agents::messages))
         .routes(routes!(keys::list))
-        .routes(routes!(keys::set, keys::remove));
+        .routes(routes!(keys::set, keys::remove))
+        .routes(routes!(policy::get, policy::set));
     let internal = OpenApiRouter::new()
         .routes(routes!(internal::list_agents))
         .routes(routes!(internal::get_agent))
@@ -73,6 +74,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "plugins", description = "installed plugins"),
         (name = "agents", description = "agents and their links"),
         (name = "keys", description = "API keys for plugins' requiredEnvVars"),
+        (name = "policy", description = "the operator's limits on plugins' permissions"),
         (name = "ui", description = "the plugin UI proxy"),
         (name = "internal", description = "callbacks for plugins (NANO_INTERNAL_TOKEN)"),
     )

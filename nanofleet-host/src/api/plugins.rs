@@ -12,7 +12,7 @@ use axum::{
 };
 use futures::StreamExt as _;
 use nanofleet_sdk::identity::{UI_TOKEN_PARAM, mint_ui_token};
-use nanofleet_sdk::manifest::Manifest;
+use nanofleet_sdk::manifest::{Manifest, Network, Overrides, Permissions};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -35,7 +35,7 @@ const MAX_TAIL: usize = 10_000;
 
 /// What to install (or upgrade to): exactly one of `manifest`, `url` or `image`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstallRequest {
     /// The manifest itself (`manifest.json` as JSON).
     #[schema(value_type = Option<Object>)]
@@ -45,12 +45,23 @@ pub struct InstallRequest {
     /// An image whose `com.nanofleet.manifest` label holds the manifest; the image run is
     /// this reference, whatever the label's `image` says.
     pub image: Option<String>,
-    /// Let the plugin reach the internet. Default `false`.
+    /// Grant unrestricted network whatever the manifest declares (recorded as a widening).
+    /// Default `false`.
     #[serde(default)]
     pub egress: bool,
     /// Pull the image when it is not on this machine. Default `false`.
     #[serde(default)]
     pub pull: bool,
+    /// Changes to the manifest's permissions for this install: `network`, `filesystem`,
+    /// `spawn`, `memory`, `cpus`, `pids`. On an upgrade, the fields given replace the earlier
+    /// overrides.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub overrides: Overrides,
+    /// Allow the grant to exceed what the manifest declares (or, on an upgrade, what the
+    /// plugin held). Default `false`: such an install is refused with the list of widenings.
+    #[serde(default)]
+    pub allow_more: bool,
 }
 
 /// An installed plugin as the API shows it. Built field by field from the store's record:
@@ -72,8 +83,16 @@ pub struct PluginInfo {
     /// The MCP tools the plugin lists, as `tools/list` returned them.
     #[schema(value_type = Vec<Object>)]
     pub tools: Vec<serde_json::Value>,
-    /// Whether the plugin may reach the internet.
+    /// Whether the plugin may reach anywhere (its granted network is `true`).
     pub egress: bool,
+    /// The permissions the plugin runs with: its manifest's, with the operator's overrides.
+    #[schema(value_type = Object)]
+    pub permissions: Permissions,
+    /// The operator's overrides of the manifest's permissions.
+    #[schema(value_type = Object)]
+    pub overrides: Overrides,
+    /// The widenings past the manifest the operator accepted (`allowMore`), one sentence each.
+    pub allowed_more: Vec<String>,
     /// Whether the plugin refuses unsigned agent ids.
     pub require_signature: bool,
     /// Where the dashboard frames the plugin's UI, when it has one: call
@@ -91,14 +110,18 @@ impl From<PluginRecord> for PluginInfo {
             .manifest
             .ui_port
             .map(|_| format!("/api/plugins/{}/ui/", record.name));
+        let permissions = record.permissions();
         Self {
             manifest: serde_json::to_value(&record.manifest).unwrap_or_default(),
+            egress: permissions.network == Network::Unrestricted,
+            permissions,
+            overrides: record.overrides,
+            allowed_more: record.allowed_more,
             name: record.name,
             desired: record.desired.to_string(),
             status: record.status.to_string(),
             status_message: record.status_message,
             tools: record.tools,
-            egress: record.egress,
             require_signature: record.require_signature,
             ui_path,
             created_at: record.created_at,
@@ -226,6 +249,8 @@ fn options(request: &InstallRequest) -> InstallOptions {
     InstallOptions {
         egress: request.egress,
         pull: request.pull,
+        overrides: request.overrides.clone(),
+        allow_more: request.allow_more,
     }
 }
 
@@ -236,7 +261,7 @@ fn options(request: &InstallRequest) -> InstallOptions {
     responses(
         (status = 201, description = "installed and running", body = PluginInfo),
         (status = 400, description = "malformed JSON or URL", body = ErrorBody),
-        (status = 403, description = "image refused by the host's image policy", body = ErrorBody),
+        (status = 403, description = "image refused by the host's image policy, permissions wider than the manifest without allowMore (`permissions_widened`), or past the operator's policy (`refused_by_policy`)", body = ErrorBody),
         (status = 409, description = "already installed", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),

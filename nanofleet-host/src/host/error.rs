@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nanofleet_sdk::manifest::Diagnostics;
 
-use crate::{linking::LinkError, runtime::RuntimeError, store::StoreError};
+use crate::{linking::LinkError, policy::GrantError, runtime::RuntimeError, store::StoreError};
 
 /// Why a host operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,4 +74,8 @@ pub enum HostError {
     /// An agent's `.mcp.json` could not be written.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// The plugin's permissions were refused: too old a host, invalid overrides, more than
+    /// declared without `--allow-more`, or past the operator's policy.
+    #[error(transparent)]
+    Grant(#[from] GrantError),
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use nanofleet_sdk::{
     identity::{InternalToken, sign_agent},
-    manifest::Manifest,
+    manifest::{Manifest, Overrides, Permissions},
 };
 use rmcp::model::{CallToolResult, Tool};
 
@@ -13,6 +13,7 @@ use super::{Host, HostError, HostEvent, InstallOptions, probe};
 use crate::{
     faults::crash_point,
     linking::Credentials,
+    policy::{self, Grant, GrantError, GrantRequest},
     runtime::RuntimeError,
     store::{Desired, PluginRecord, Status},
 };
@@ -36,11 +37,13 @@ impl Host {
         if store.get_plugin(&name).await?.is_some() {
             return Err(HostError::AlreadyInstalled(name));
         }
+        let grant = self.check_grant(&manifest, None, &options).await?;
         self.preflight(&manifest, options.pull).await?;
 
         let token = InternalToken::generate();
         let mut record = PluginRecord::new(manifest);
-        record.egress = options.egress;
+        record.overrides = options.effective_overrides();
+        record.allowed_more = grant.allowed_more;
         record.require_signature = self.config().require_signatures;
         store.put_plugin(&record, &token).await?;
         crash_point("install:recorded");
@@ -81,6 +84,37 @@ impl Host {
         if let Err(e) = self.store().delete_plugin(name).await {
             tracing::error!(plugin = name, error = %e, "rollback: cannot delete the store row");
         }
+    }
+
+    /// The checks of [`policy::check_grant`] against this host's policy and default limits.
+    /// `--egress` ([`InstallOptions::egress`]) is the operator's explicit grant of network, so
+    /// it widens without `allow_more`; the widening is recorded all the same.
+    async fn check_grant(
+        &self,
+        manifest: &Manifest,
+        previous: Option<&Permissions>,
+        options: &InstallOptions,
+    ) -> Result<Grant, HostError> {
+        let policy = self.store().policy().await?;
+        let overrides = options.effective_overrides();
+        let defaults = self.config().limits;
+        let request = GrantRequest {
+            overrides: &overrides,
+            allow_more: options.allow_more,
+        };
+        let grant = match policy::check_grant(manifest, previous, request, &policy, &defaults) {
+            Err(GrantError::Widening { widenings, .. })
+                if options.egress && widenings.iter().all(|w| w.starts_with("network")) =>
+            {
+                let request = GrantRequest {
+                    allow_more: true,
+                    ..request
+                };
+                policy::check_grant(manifest, previous, request, &policy, &defaults)?
+            }
+            other => other?,
+        };
+        Ok(grant)
     }
 
     /// What must hold before a container is created: every API key the plugin needs is set,
@@ -276,6 +310,12 @@ impl Host {
         let name = manifest.name.clone();
         let _guard = self.lock(&name).await;
         let (old, token) = self.installed(&name).await?;
+        let mut options = options;
+        options.overrides = merge_overrides(&old.overrides, &options.effective_overrides());
+        options.egress = false;
+        let grant = self
+            .check_grant(&manifest, Some(&old.permissions()), &options)
+            .await?;
         self.preflight(&manifest, options.pull).await?;
         // Said before anything starts, so the log shows what agents will gain or lose even
         // when the new version then fails to come up.
@@ -295,7 +335,13 @@ impl Host {
 
         let mut next = old.clone();
         next.manifest = manifest;
-        next.egress = options.egress || old.egress;
+        next.overrides = options.overrides;
+        // What was accepted before stays on record, with what this upgrade accepted.
+        for widening in grant.allowed_more {
+            if !next.allowed_more.contains(&widening) {
+                next.allowed_more.push(widening);
+            }
+        }
         let canonical = self.config().instance.container_name(&name);
         let staging = self.config().instance.staging_container_name(&name);
         // A staging container left by an interrupted upgrade is not serving anyone.
@@ -419,4 +465,17 @@ pub(super) fn tools_json(tools: &[Tool]) -> Vec<serde_json::Value> {
         .iter()
         .filter_map(|t| serde_json::to_value(t).ok())
         .collect()
+}
+
+/// `given` over `old`, field by field: an upgrade keeps the operator's earlier overrides
+/// unless it names the field again.
+fn merge_overrides(old: &Overrides, given: &Overrides) -> Overrides {
+    Overrides {
+        network: given.network.clone().or_else(|| old.network.clone()),
+        filesystem: given.filesystem.or(old.filesystem),
+        spawn: given.spawn.or(old.spawn),
+        memory: given.memory.or(old.memory),
+        cpus: given.cpus.or(old.cpus),
+        pids: given.pids.or(old.pids),
+    }
 }

@@ -25,7 +25,10 @@ use std::{
 };
 
 use nanofleet_contracts::env;
-use nanofleet_sdk::{identity::InternalToken, manifest::Manifest};
+use nanofleet_sdk::{
+    identity::InternalToken,
+    manifest::{Manifest, Network, Overrides, ResourceLimits},
+};
 use tokio::sync::broadcast;
 
 pub use error::HostError;
@@ -52,8 +55,9 @@ pub struct HostConfig {
     pub publish_loopback: bool,
     /// How long a started plugin may take to answer `tools/list`. Default 30 s.
     pub ready_timeout: Duration,
-    /// Resource limits of each plugin container.
-    pub limits: Limits,
+    /// The resources a plugin gets when its manifest asks for none: 256 MiB, one CPU, 256
+    /// processes unless changed. The operator's maxima are the store's [`Policy`](crate::policy::Policy).
+    pub limits: ResourceLimits,
     /// Link every existing agent to a newly installed plugin. Default `false`.
     pub auto_link_new_plugins: bool,
     /// Link a newly registered agent to every installed plugin. Default `false`.
@@ -73,7 +77,7 @@ impl HostConfig {
             require_signatures: true,
             publish_loopback: false,
             ready_timeout: Duration::from_secs(30),
-            limits: Limits::default(),
+            limits: ResourceLimits::default(),
             auto_link_new_plugins: false,
             auto_link_new_agents: false,
             instance: names::Instance::default(),
@@ -108,13 +112,32 @@ pub enum HostEvent {
     },
 }
 
-/// Options of [`Host::install`].
+/// Options of [`Host::install`] and [`Host::upgrade`].
 #[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
-    /// Let the plugin reach the internet (it is on the internal network only otherwise).
+    /// Grant unrestricted network whatever the manifest declares: the operator's explicit
+    /// word, so it needs no [`allow_more`](Self::allow_more); the widening is recorded.
+    /// Shorthand for an override of `network` to `true`.
     pub egress: bool,
     /// Pull the image when it is not on this machine (never done unless asked).
     pub pull: bool,
+    /// The operator's changes to the manifest's permissions for this install. On an upgrade,
+    /// each field given replaces the earlier override; the others are kept.
+    pub overrides: Overrides,
+    /// Allow the overrides, or a new version's manifest, to grant more than the manifest
+    /// declares (or than the plugin held before an upgrade). Recorded with the plugin.
+    pub allow_more: bool,
+}
+
+impl InstallOptions {
+    /// The overrides with [`egress`](Self::egress) applied.
+    pub fn effective_overrides(&self) -> Overrides {
+        let mut overrides = self.overrides.clone();
+        if self.egress {
+            overrides.network = Some(Network::Unrestricted);
+        }
+        overrides
+    }
 }
 
 /// The host. Cheap to clone; clones share everything.
@@ -210,9 +233,19 @@ impl Host {
         let m = &record.manifest;
         let mut spec = ContainerSpec::new(&m.name, &m.image, &m.version, m.mcp_port);
         spec.ui_port = m.ui_port;
-        spec.egress = record.egress;
+        let permissions = record.permissions();
+        // An allow-list is granted no route out until the egress proxy that enforces it runs:
+        // failing closed, never open.
+        spec.egress = permissions.network == Network::Unrestricted;
+        spec.data = permissions.filesystem;
+        spec.spawn = permissions.process.spawn;
         spec.publish_loopback = self.inner.config.publish_loopback;
-        spec.limits = self.inner.config.limits;
+        let limits = permissions.resources.resolve(&self.inner.config.limits);
+        spec.limits = Limits {
+            memory_bytes: limits.memory_bytes,
+            nano_cpus: u64::from(limits.milli_cpus) * 1_000_000,
+            pids: limits.pids,
+        };
         spec.instance = self.inner.config.instance.clone();
         spec.env = self.plugin_env(m, token, record.require_signature).await?;
         Ok(spec)

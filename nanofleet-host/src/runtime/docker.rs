@@ -47,6 +47,7 @@ use super::{
     RuntimeEvent,
 };
 use crate::labels;
+use nanofleet_sdk::manifest::Filesystem;
 
 /// The bridge network plugins granted egress join, next to [`names::NETWORK`].
 pub const EGRESS_NETWORK: &str = "nanofleet-egress";
@@ -944,7 +945,7 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
         readonly_rootfs: Some(true),
         tmpfs: Some(HashMap::from([("/tmp".into(), TMPFS_OPTIONS.into())])),
         cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        security_opt: Some(security_options(spec)),
         privileged: Some(false),
         publish_all_ports: Some(false),
         init: Some(false),
@@ -960,13 +961,7 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
                 ("max-file".into(), "3".into()),
             ])),
         }),
-        mounts: Some(vec![Mount {
-            target: Some(DATA_DIR.into()),
-            source: Some(spec.instance.volume_name(&spec.plugin)),
-            typ: Some(MountType::VOLUME),
-            read_only: Some(false),
-            ..Default::default()
-        }]),
+        mounts: Some(data_mounts(spec)),
         network_mode: Some(names::NETWORK.into()),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         ..Default::default()
@@ -990,6 +985,33 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
         }),
         ..Default::default()
     })
+}
+
+/// `no-new-privileges`, and unless the plugin may spawn, the profile refusing process creation.
+fn security_options(spec: &ContainerSpec) -> Vec<String> {
+    let mut options = vec!["no-new-privileges:true".to_owned()];
+    if !spec.spawn {
+        // The API takes the profile's JSON inline (the CLI's `seccomp=<file>` reads the file).
+        options.push(format!("seccomp={}", super::seccomp::no_spawn_profile()));
+    }
+    options
+}
+
+/// The data volume at `/data` as the plugin's `filesystem` permission says: read-write,
+/// read-only, or absent (then `/data` does not exist in the read-only root).
+fn data_mounts(spec: &ContainerSpec) -> Vec<Mount> {
+    let read_only = match spec.data {
+        Filesystem::ReadWrite => false,
+        Filesystem::ReadOnly => true,
+        Filesystem::None => return Vec::new(),
+    };
+    vec![Mount {
+        target: Some(DATA_DIR.into()),
+        source: Some(spec.instance.volume_name(&spec.plugin)),
+        typ: Some(MountType::VOLUME),
+        read_only: Some(read_only),
+        ..Default::default()
+    }]
 }
 
 /// A hostname is at most 63 characters; Docker would refuse a longer one.
@@ -1405,11 +1427,36 @@ mod tests {
         assert_eq!(host.readonly_rootfs, Some(true));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
         assert!(host.port_bindings.is_none());
+        let security = host.security_opt.unwrap_or_default();
+        assert_eq!(security[0], "no-new-privileges:true");
+        assert!(
+            security.iter().any(|o| o.starts_with("seccomp={")),
+            "no spawning by default: {security:?}"
+        );
+        let mounts = host.mounts.unwrap_or_default();
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(mounts[0].read_only, Some(false));
         assert_eq!(body.user.as_deref(), Some(super::super::DEFAULT_USER));
         assert_eq!(
             body.exposed_ports,
             Some(vec!["8080/tcp".to_owned(), "8081/tcp".to_owned()])
         );
+
+        let mut allowed = spec.clone();
+        allowed.spawn = true;
+        allowed.data = Filesystem::ReadOnly;
+        let host = container_body(&allowed)
+            .expect("valid")
+            .host_config
+            .expect("host config");
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges:true".to_owned()])
+        );
+        assert_eq!(host.mounts.unwrap_or_default()[0].read_only, Some(true));
+        allowed.data = Filesystem::None;
+        let host = container_body(&allowed).expect("valid").host_config;
+        assert_eq!(host.and_then(|h| h.mounts), Some(vec![]));
 
         spec.publish_loopback = true;
         let host = container_body(&spec)

@@ -19,11 +19,12 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
-use nanofleet_sdk::manifest::rules;
+use nanofleet_sdk::manifest::{Filesystem, rules};
 use sha2::{Digest, Sha256};
 
 pub mod docker;
 pub mod offline;
+pub mod seccomp;
 
 pub use docker::DockerRuntime;
 pub use futures::stream::BoxStream;
@@ -43,7 +44,7 @@ pub use nanofleet_contracts::names::DATA_DIR;
 /// Bumped whenever the runtime changes how it turns a [`ContainerSpec`] into a container
 /// (hardening, mounts, networks). It is part of [`ContainerSpec::config_hash`], so containers
 /// created by an older host are recreated with the new settings instead of lingering.
-const RUNTIME_LAYOUT_VERSION: u32 = 1;
+const RUNTIME_LAYOUT_VERSION: u32 = 2;
 
 /// Resource limits of one plugin container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +97,12 @@ pub struct ContainerSpec {
     /// Whether the plugin may reach the outside world. Without egress it is only on the
     /// internal network, where it can answer agents but open no outside connection.
     pub egress: bool,
+    /// How the data volume is mounted at [`DATA_DIR`]: read-write, read-only, or not at all.
+    pub data: Filesystem,
+    /// Whether the plugin may start child processes. Without it the container runs under a
+    /// seccomp profile that refuses process creation (threads stay allowed); see
+    /// [`seccomp`].
+    pub spawn: bool,
     /// Development mode: publish the MCP (and UI) port on `127.0.0.1` at a random host port,
     /// reported in [`ContainerState::published`], so a host running outside Docker can reach
     /// the plugin.
@@ -110,8 +117,9 @@ pub struct ContainerSpec {
 }
 
 impl ContainerSpec {
-    /// A spec with the defaults: canonical name, no extra env, no UI, no egress, nothing
-    /// published, default limits, user [`DEFAULT_USER`].
+    /// A spec with the defaults: canonical name, no extra env, no UI, no egress, the data
+    /// volume read-write, no child processes, nothing published, default limits, user
+    /// [`DEFAULT_USER`].
     pub fn new(
         plugin: impl Into<String>,
         image: impl Into<String>,
@@ -127,6 +135,8 @@ impl ContainerSpec {
             mcp_port,
             ui_port: None,
             egress: false,
+            data: Filesystem::ReadWrite,
+            spawn: false,
             publish_loopback: false,
             limits: Limits::default(),
             user: DEFAULT_USER.to_owned(),
@@ -144,7 +154,8 @@ impl ContainerSpec {
 
     /// A SHA-256 (64 hex digits) over a canonical encoding of everything that shapes the
     /// container: plugin, image, version, env names *and values* (a rotated key must recreate
-    /// the container), ports, egress, publishing, limits, user, and the runtime's own layout
+    /// the container), ports, egress, data mount, spawning, publishing, limits, user, and the
+    /// runtime's own layout
     /// version. The container name is left out on purpose, so renaming a container after an
     /// upgrade does not make it look changed.
     ///
@@ -174,6 +185,8 @@ impl ContainerSpec {
             None => put("ui_port.none", &[]),
         }
         put("egress", &[u8::from(self.egress)]);
+        put("data", self.data.as_str().as_bytes());
+        put("spawn", &[u8::from(self.spawn)]);
         put("publish_loopback", &[u8::from(self.publish_loopback)]);
         put("memory", &self.limits.memory_bytes.to_le_bytes());
         put("nano_cpus", &self.limits.nano_cpus.to_le_bytes());
@@ -256,6 +269,8 @@ impl fmt::Debug for ContainerSpec {
             .field("mcp_port", &self.mcp_port)
             .field("ui_port", &self.ui_port)
             .field("egress", &self.egress)
+            .field("data", &self.data)
+            .field("spawn", &self.spawn)
             .field("publish_loopback", &self.publish_loopback)
             .field("limits", &self.limits)
             .field("user", &self.user)
@@ -548,9 +563,13 @@ mod tests {
         egress.egress = true;
         let mut limits = spec();
         limits.limits.pids += 1;
+        let mut read_only = spec();
+        read_only.data = Filesystem::ReadOnly;
+        let mut spawn = spec();
+        spawn.spawn = true;
         let mut ui = spec();
         ui.ui_port = Some(8081);
-        for changed in [rotated, egress, limits, ui] {
+        for changed in [rotated, egress, limits, ui, read_only, spawn] {
             assert_ne!(changed.config_hash(), hash, "{changed:?}");
         }
 

@@ -27,6 +27,7 @@ mod agents;
 mod api_keys;
 mod messages;
 mod plugins;
+mod policy;
 mod records;
 mod removals;
 mod secret;
@@ -132,6 +133,18 @@ const MIGRATIONS: &[&str] = &["
     -- workspace it was written to.
     ALTER TABLE links ADD COLUMN link_id TEXT NOT NULL DEFAULT '';
     UPDATE links SET link_id = lower(hex(randomblob(16)));
+", "
+    -- What the operator changed from the manifest's permissions for an install (the JSON of
+    -- `Overrides`), and the widenings past the manifest it accepted (`--allow-more`), one
+    -- sentence each. `egress` stays, written as \"the grant's network is unrestricted\". A
+    -- plugin installed with the former `--egress` flag held unrestricted network beyond its
+    -- manifest (which could not declare any), and is recorded so.
+    ALTER TABLE plugins ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE plugins ADD COLUMN allowed_more TEXT NOT NULL DEFAULT '[]';
+    UPDATE plugins
+       SET overrides = '{\"network\":true}',
+           allowed_more = '[\"network unrestricted where none was declared (--egress)\"]'
+     WHERE egress = 1;
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.

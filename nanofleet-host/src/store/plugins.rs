@@ -1,7 +1,7 @@
 //! The `plugins` table.
 
 use nanofleet_sdk::identity::InternalToken;
-use nanofleet_sdk::manifest::{Manifest, rules};
+use nanofleet_sdk::manifest::{Manifest, Network, Overrides, rules};
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use super::{Desired, PluginRecord, Status, Store, StoreError, clip, now};
@@ -9,8 +9,8 @@ use super::{Desired, PluginRecord, Status, Store, StoreError, clip, now};
 /// The sealed column: also part of the associated data binding the token to its row.
 const TOKEN_COLUMN: &str = "plugins.internal_token";
 
-const SELECT: &str = "SELECT name, manifest, desired, status, status_message, tools, egress, \
-                      require_signature, created_at, updated_at FROM plugins";
+const SELECT: &str = "SELECT name, manifest, desired, status, status_message, tools, overrides, \
+                      allowed_more, require_signature, created_at, updated_at FROM plugins";
 
 impl Store {
     /// Stores `record` and its internal token, replacing any plugin of the same name.
@@ -43,6 +43,13 @@ impl Store {
             .map_err(|e| invalid(format!("the manifest does not serialize: {e}")))?;
         let tools = serde_json::to_string(&record.tools)
             .map_err(|e| invalid(format!("the tools do not serialize: {e}")))?;
+        let overrides = serde_json::to_string(&record.overrides)
+            .map_err(|e| invalid(format!("the overrides do not serialize: {e}")))?;
+        let allowed_more = serde_json::to_string(&record.allowed_more)
+            .map_err(|e| invalid(format!("the accepted widenings do not serialize: {e}")))?;
+        // Kept for a host of an earlier version reading this store: whether the plugin may
+        // reach anywhere.
+        let egress = record.permissions().network == Network::Unrestricted;
         let record = record.clone();
         let token = token.clone();
         self.write(move |tx, sealer| {
@@ -53,8 +60,9 @@ impl Store {
             // cascade would silently drop every link to the plugin.
             tx.prepare_cached(
                 "INSERT INTO plugins (name, manifest, desired, status, status_message, tools,
-                     token_nonce, internal_token, egress, require_signature, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                     token_nonce, internal_token, egress, require_signature, overrides,
+                     allowed_more, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
                  ON CONFLICT (name) DO UPDATE SET
                      manifest = excluded.manifest,
                      desired = excluded.desired,
@@ -65,6 +73,8 @@ impl Store {
                      internal_token = excluded.internal_token,
                      egress = excluded.egress,
                      require_signature = excluded.require_signature,
+                     overrides = excluded.overrides,
+                     allowed_more = excluded.allowed_more,
                      updated_at = excluded.updated_at",
             )?
             .execute(params![
@@ -76,8 +86,10 @@ impl Store {
                 tools,
                 sealed.nonce,
                 sealed.ciphertext,
-                record.egress,
+                egress,
                 record.require_signature,
+                overrides,
+                allowed_more,
                 now,
             ])?;
             Ok(())
@@ -250,7 +262,8 @@ struct RawPlugin {
     status: String,
     status_message: Option<String>,
     tools: String,
-    egress: bool,
+    overrides: String,
+    allowed_more: String,
     require_signature: bool,
     created_at: i64,
     updated_at: i64,
@@ -265,10 +278,11 @@ impl RawPlugin {
             status: row.get(3)?,
             status_message: row.get(4)?,
             tools: row.get(5)?,
-            egress: row.get(6)?,
-            require_signature: row.get(7)?,
-            created_at: row.get(8)?,
-            updated_at: row.get(9)?,
+            overrides: row.get(6)?,
+            allowed_more: row.get(7)?,
+            require_signature: row.get(8)?,
+            created_at: row.get(9)?,
+            updated_at: row.get(10)?,
         })
     }
 
@@ -281,6 +295,10 @@ impl RawPlugin {
             serde_json::from_str(&self.manifest).map_err(|e| corrupt("manifest", e.to_string()))?;
         let tools: Vec<serde_json::Value> =
             serde_json::from_str(&self.tools).map_err(|e| corrupt("tools", e.to_string()))?;
+        let overrides: Overrides = serde_json::from_str(&self.overrides)
+            .map_err(|e| corrupt("permission overrides", e.to_string()))?;
+        let allowed_more: Vec<String> = serde_json::from_str(&self.allowed_more)
+            .map_err(|e| corrupt("accepted widenings", e.to_string()))?;
         let desired = Desired::parse(&self.desired)
             .ok_or_else(|| corrupt("desired state", format!("unknown value {:?}", self.desired)))?;
         let status = Status::parse(&self.status)
@@ -292,7 +310,8 @@ impl RawPlugin {
             status,
             status_message: self.status_message,
             tools,
-            egress: self.egress,
+            overrides,
+            allowed_more,
             require_signature: self.require_signature,
             created_at: self.created_at,
             updated_at: self.updated_at,

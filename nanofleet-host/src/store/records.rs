@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use nanofleet_sdk::manifest::Manifest;
+use nanofleet_sdk::manifest::{Manifest, Overrides, Permissions};
 use serde::{Deserialize, Serialize};
 
 /// Seconds since the Unix epoch, as stored in every `created_at` / `updated_at` column.
@@ -110,8 +110,13 @@ pub struct PluginRecord {
     pub status_message: Option<String>,
     /// The MCP tools the plugin listed, as the JSON objects `tools/list` returned.
     pub tools: Vec<serde_json::Value>,
-    /// Whether the plugin may reach the internet (otherwise only the internal network).
-    pub egress: bool,
+    /// What the operator changed from the manifest's permissions for this install; the
+    /// plugin runs with [`permissions`](Self::permissions).
+    pub overrides: Overrides,
+    /// The widenings past the manifest (or past the earlier grant, on an upgrade) that the
+    /// operator accepted with `--allow-more`, one sentence each, as a record of who asked for
+    /// what. Empty when the plugin holds no more than it declared.
+    pub allowed_more: Vec<String>,
     /// Whether the plugin must reject agent URLs without a valid `agent_sig`.
     pub require_signature: bool,
     /// When the plugin was first stored; set by the store.
@@ -122,7 +127,7 @@ pub struct PluginRecord {
 
 impl PluginRecord {
     /// A record for a new install of `manifest`: desired running, status installing, no
-    /// tools yet, no egress, signatures required.
+    /// tools yet, the manifest's permissions unchanged, signatures required.
     pub fn new(manifest: Manifest) -> Self {
         Self {
             name: manifest.name.clone(),
@@ -131,13 +136,19 @@ impl PluginRecord {
             status: Status::Installing,
             status_message: None,
             tools: Vec::new(),
-            egress: false,
+            overrides: Overrides::default(),
+            allowed_more: Vec::new(),
             // Every URL the host writes is signed, so requiring signatures costs linked agents
             // nothing and shuts out anything else on the network claiming to be an agent.
             require_signature: true,
             created_at: 0,
             updated_at: 0,
         }
+    }
+
+    /// The permissions the plugin runs with: its manifest's, with the operator's overrides.
+    pub fn permissions(&self) -> Permissions {
+        self.manifest.permissions.with_overrides(&self.overrides)
     }
 }
 

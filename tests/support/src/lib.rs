@@ -27,6 +27,7 @@ use tokio::sync::{OnceCell, RwLock};
 pub const HELLO_IMAGE: &str = "nanofleet-test/hello:dev";
 pub const NOTES_IMAGE: &str = "nanofleet-test/notes:dev";
 pub const KANBAN_IMAGE: &str = "nanofleet-test/kanban:dev";
+pub const PROBE_IMAGE: &str = "nanofleet-test/probe:dev";
 pub const TEST_IMAGE_LABEL: &str = "nanofleet-rs-tests";
 /// Generous: the first test to need an image also compiles the plugin.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -34,6 +35,7 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 pub static HELLO: OnceCell<String> = OnceCell::const_new();
 pub static NOTES: OnceCell<String> = OnceCell::const_new();
 pub static KANBAN: OnceCell<String> = OnceCell::const_new();
+pub static PROBE: OnceCell<String> = OnceCell::const_new();
 /// Tests hold it shared while they may use the networks; whoever gets it exclusively at the
 /// end removes them.
 pub static NETWORKS: RwLock<()> = RwLock::const_new(());
@@ -121,6 +123,11 @@ pub async fn hello_image() -> String {
 
 pub async fn notes_image() -> String {
     test_image(&NOTES, "notes", NOTES_IMAGE).await
+}
+
+/// The `probe` test plugin (tests/probe), whose tools try what permissions govern.
+pub async fn probe_image() -> String {
+    test_image(&PROBE, "probe", PROBE_IMAGE).await
 }
 
 pub async fn kanban_image() -> String {

@@ -17,6 +17,16 @@ struct Full;
     sidebar(icon = "layout", label = "Full", route = "/plugins/full-plugin/ui"),
     required_env_vars = ["OPENAI_API_KEY", "_PRIVATE"],
     ui = Self::ui,
+    permissions(
+        network = ["api.example.com:443", "*.example.org:443", "10.0.0.5:8080"],
+        filesystem = "read-only",
+        spawn,
+        memory = "128MiB",
+        cpus = 0.5,
+        pids = 64,
+    ),
+    min_host_version = ">=0.1",
+    icon = "https://example.com/full.svg",
 )]
 impl Full {
     /// The web UI, served on `ui_port`.
@@ -38,6 +48,18 @@ fn main() {
     assert_eq!(full.image, "ghcr.io/acme/full:1.2.3-beta.1");
     assert_eq!((full.mcp_port, full.ui_port), (9000, Some(9001)));
     assert_eq!(full.required_env_vars, ["OPENAI_API_KEY", "_PRIVATE"]);
+    let permissions = nanofleet_sdk::serde_json::to_value(&full.permissions).expect("json");
+    assert_eq!(
+        permissions,
+        nanofleet_sdk::serde_json::json!({
+            "network": {"allow": ["api.example.com:443", "*.example.org:443", "10.0.0.5:8080"]},
+            "filesystem": "read-only",
+            "process": {"spawn": true},
+            "resources": {"memory": "128MiB", "cpus": 0.5, "pids": 64}
+        })
+    );
+    assert_eq!(full.min_host_version.as_deref(), Some(">=0.1"));
+    assert_eq!(full.icon.as_deref(), Some("https://example.com/full.svg"));
     assert!(!full.validate().has_errors());
 
     let defaults = Defaults::manifest();
@@ -45,6 +67,8 @@ fn main() {
     assert_eq!(defaults.image, concat!("acme/defaults:", env!("CARGO_PKG_VERSION")));
     assert_eq!(defaults.description, env!("CARGO_PKG_DESCRIPTION"));
     assert_eq!(defaults.sidebar.expect("sidebar").route, "/plugins/defaults/ui");
+    assert!(defaults.permissions.is_default());
+    assert_eq!((defaults.min_host_version, defaults.icon), (None, None));
     assert!(Defaults.plugin().is_ok());
     assert!(Full.plugin().is_ok());
 }

@@ -1,0 +1,289 @@
+//! A manifest's `permissions`, enforced by the runtime on the real engine: each test would
+//! fail if the grant were only recorded. The `probe` test plugin (tests/probe) tries what a
+//! grant governs, and its tools report what the kernel answered.
+
+use std::{sync::Arc, time::Duration};
+
+use nanofleet_host::{
+    Host, HostConfig, HostError, InstallOptions,
+    manifest::{Cpus, Filesystem, Manifest, Memory, Overrides, Resources},
+    names,
+    policy::{GrantError, Policy},
+    runtime::{DockerRuntime, Runtime},
+};
+use nanofleet_test_support::*;
+use rmcp::model::CallToolResult;
+use serde_json::json;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+fn probe_manifest(name: &str) -> Manifest {
+    Manifest::new(name, "0.1.0", PROBE_IMAGE, 8080).with_description("probe, for permission tests")
+}
+
+async fn host() -> (Host, tempfile::TempDir) {
+    probe_image().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = HostConfig::new(dir.path().join("host"));
+    config.api_url = "http://127.0.0.1:9".into();
+    config.ready_timeout = Duration::from_secs(30);
+    // Reached from this process; agents are not the point here, so ids go unsigned.
+    config.publish_loopback = true;
+    config.require_signatures = false;
+    config.instance = names::Instance::new(unique("perm")).expect("instance");
+    let host = Host::open(config, Arc::new(runtime().await))
+        .await
+        .expect("host opens");
+    (host, dir)
+}
+
+async fn call(host: &Host, plugin: &str, tool: &str, args: serde_json::Value) -> CallToolResult {
+    host.call(
+        plugin,
+        "probe-agent",
+        tool,
+        args.as_object().cloned().unwrap_or_default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+/// The tool's text, `Ok` when it succeeded and `Err` when it answered with an error.
+async fn outcome(
+    host: &Host,
+    plugin: &str,
+    tool: &str,
+    args: serde_json::Value,
+) -> Result<String, String> {
+    let result = call(host, plugin, tool, args).await;
+    let text = nanofleet_sdk::testing::result_text(&result);
+    if result.is_error == Some(true) {
+        Err(text)
+    } else {
+        Ok(text)
+    }
+}
+
+async fn container(
+    rt: &DockerRuntime,
+    host: &Host,
+    plugin: &str,
+) -> bollard::models::ContainerInspectResponse {
+    rt.docker()
+        .inspect_container(
+            &host.config().instance.container_name(plugin),
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("inspect")
+}
+
+fn upgrade_options(overrides: Overrides, allow_more: bool) -> InstallOptions {
+    InstallOptions {
+        overrides,
+        allow_more,
+        ..InstallOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_starts_no_process_unless_granted_and_threads_always_work() {
+    let rt = runtime().await;
+    let name = unique("perm-spawn");
+    with_cleanup(&rt, &[&name], async {
+        let (host, _dir) = host().await;
+        host.install(probe_manifest(&name), InstallOptions::default())
+            .await
+            .expect("installs");
+        let refused = outcome(&host, &name, "spawn_child", json!({})).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("Operation not permitted")),
+            "spawn: false must refuse the child: {refused:?}"
+        );
+        let threads = outcome(&host, &name, "start_threads", json!({})).await;
+        assert_eq!(threads, Ok("4 threads ran, sum 12".to_owned()));
+
+        // More than the manifest declares: refused without --allow-more, and nothing changes.
+        let spawn = Overrides {
+            spawn: Some(true),
+            ..Overrides::default()
+        };
+        let err = host
+            .upgrade(probe_manifest(&name), upgrade_options(spawn.clone(), false))
+            .await
+            .expect_err("a widening needs allow_more");
+        assert!(
+            matches!(&err, HostError::Grant(GrantError::Widening { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("process.spawn"), "{err}");
+        assert!(
+            outcome(&host, &name, "spawn_child", json!({}))
+                .await
+                .is_err()
+        );
+
+        let record = host
+            .upgrade(probe_manifest(&name), upgrade_options(spawn, true))
+            .await
+            .expect("granted with allow_more");
+        assert!(record.permissions().process.spawn);
+        assert_eq!(
+            record.allowed_more,
+            ["process.spawn where it was not declared"]
+        );
+        let ran = outcome(&host, &name, "spawn_child", json!({})).await;
+        assert_eq!(ran, Ok("child process ran".to_owned()));
+        let security = container(&rt, &host, &name)
+            .await
+            .host_config
+            .and_then(|h| h.security_opt)
+            .unwrap_or_default();
+        assert!(
+            !security.iter().any(|o| o.starts_with("seccomp=")),
+            "spawning allowed: the engine's default profile, {security:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_data_volume_is_read_write_read_only_or_absent_as_granted() {
+    let rt = runtime().await;
+    let name = unique("perm-fs");
+    with_cleanup(&rt, &[&name], async {
+        let (host, _dir) = host().await;
+        host.install(probe_manifest(&name), InstallOptions::default())
+            .await
+            .expect("installs");
+        let wrote = outcome(&host, &name, "write_data", json!({"text": "kept"})).await;
+        assert_eq!(wrote, Ok("wrote 4 bytes".to_owned()));
+
+        // Narrowing needs no allow_more; the data stays readable.
+        let read_only = Overrides {
+            filesystem: Some(Filesystem::ReadOnly),
+            ..Overrides::default()
+        };
+        host.upgrade(probe_manifest(&name), upgrade_options(read_only, false))
+            .await
+            .expect("narrowed");
+        let refused = outcome(&host, &name, "write_data", json!({"text": "lost"})).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("Read-only file system")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            outcome(&host, &name, "read_data", json!({})).await,
+            Ok("kept".to_owned())
+        );
+
+        let none = Overrides {
+            filesystem: Some(Filesystem::None),
+            ..Overrides::default()
+        };
+        host.upgrade(probe_manifest(&name), upgrade_options(none, false))
+            .await
+            .expect("narrowed again");
+        let absent = outcome(&host, &name, "read_data", json!({})).await;
+        assert_eq!(absent, Err("there is no /data".to_owned()));
+        let mounts = container(&rt, &host, &name)
+            .await
+            .mounts
+            .unwrap_or_default();
+        assert!(mounts.is_empty(), "{mounts:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resources_asked_for_are_the_containers_limits_within_the_operators_maxima() {
+    let rt = runtime().await;
+    let (small, big) = (unique("perm-small"), unique("perm-big"));
+    with_cleanup(&rt, &[&small, &big], async {
+        let (host, _dir) = host().await;
+        host.store()
+            .set_policy(&Policy {
+                max_memory: Some(Memory(128 << 20)),
+                ..Policy::default()
+            })
+            .await
+            .expect("policy");
+
+        let mut asks_little = probe_manifest(&small);
+        asks_little.permissions.resources = Resources {
+            memory: Some(Memory(64 << 20)),
+            cpus: Cpus::from_cpus(0.5).ok(),
+            pids: Some(32),
+        };
+        host.install(asks_little, InstallOptions::default())
+            .await
+            .expect("within the maxima");
+        let limits = container(&rt, &host, &small)
+            .await
+            .host_config
+            .unwrap_or_default();
+        assert_eq!(
+            (limits.memory, limits.nano_cpus, limits.pids_limit),
+            (Some(64 << 20), Some(500_000_000), Some(32))
+        );
+
+        let mut asks_much = probe_manifest(&big);
+        asks_much.permissions.resources.memory = Some(Memory(512 << 20));
+        let err = host
+            .install(asks_much, InstallOptions::default())
+            .await
+            .expect_err("above the maximum");
+        let text = err.to_string();
+        assert!(
+            text.contains("memory 512MiB is above the operator's maximum 128MiB"),
+            "{text}"
+        );
+        // Refused before anything was made.
+        assert!(
+            host.store()
+                .get_plugin(&big)
+                .await
+                .expect("store")
+                .is_none()
+        );
+        let containers = rt.list_managed().await.expect("list");
+        assert!(
+            !containers.iter().any(|c| c.plugin == big),
+            "{containers:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_plugin_needing_a_newer_host_is_refused_naming_both_versions() {
+    let rt = runtime().await;
+    let name = unique("perm-version");
+    with_cleanup(&rt, &[&name], async {
+        let (host, _dir) = host().await;
+        let needs = probe_manifest(&name).with_min_host_version(">=99");
+        let err = host
+            .install(needs, InstallOptions::default())
+            .await
+            .expect_err("too old a host");
+        let text = err.to_string();
+        assert!(
+            text.contains(">=99") && text.contains(env!("CARGO_PKG_VERSION")),
+            "{text}"
+        );
+        assert!(
+            host.store()
+                .get_plugin(&name)
+                .await
+                .expect("store")
+                .is_none()
+        );
+    })
+    .await;
+}

@@ -1,0 +1,13 @@
+use nanofleet_sdk::plugin;
+
+struct Notes;
+
+#[plugin(
+    name = "notes",
+    image = "nanofleet/notes:0.0.0",
+    mcp_port = 8080,
+    min_host_version = "newest",
+)]
+impl Notes {}
+
+fn main() {}
