@@ -170,13 +170,13 @@ Sources:
 pub struct PolicyArgs {
     /// The most memory a plugin may get, e.g. 1GiB (`none`: no maximum)
     #[arg(long, value_name = "SIZE|none", value_parser = parse_optional_memory)]
-    pub max_memory: Option<Option<Memory>>,
+    pub max_memory: Option<Maximum<Memory>>,
     /// The most CPUs a plugin may get, e.g. 2 (`none`: no maximum)
     #[arg(long, value_name = "CPUS|none", value_parser = parse_optional_cpus)]
-    pub max_cpus: Option<Option<Cpus>>,
+    pub max_cpus: Option<Maximum<Cpus>>,
     /// The most processes and threads a plugin may get (`none`: no maximum)
     #[arg(long, value_name = "N|none", value_parser = parse_optional_pids)]
-    pub max_pids: Option<Option<u32>>,
+    pub max_pids: Option<Maximum<u32>>,
     /// Refuse plugins granted unrestricted network (`"network": true`)
     #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     pub forbid_unrestricted_network: Option<bool>,
@@ -188,26 +188,30 @@ pub struct PolicyArgs {
     pub json: bool,
 }
 
-fn parse_optional_memory(text: &str) -> Result<Option<Memory>, String> {
+/// A maximum of the policy as given on the command line: a value, or `none` for no maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maximum<T>(pub Option<T>);
+
+fn parse_optional_memory(text: &str) -> Result<Maximum<Memory>, String> {
     if text == "none" {
-        return Ok(None);
+        return Ok(Maximum(None));
     }
-    parse_memory(text).map(Some)
+    parse_memory(text).map(|m| Maximum(Some(m)))
 }
 
-fn parse_optional_cpus(text: &str) -> Result<Option<Cpus>, String> {
+fn parse_optional_cpus(text: &str) -> Result<Maximum<Cpus>, String> {
     if text == "none" {
-        return Ok(None);
+        return Ok(Maximum(None));
     }
-    parse_cpus(text).map(Some)
+    parse_cpus(text).map(|c| Maximum(Some(c)))
 }
 
-fn parse_optional_pids(text: &str) -> Result<Option<u32>, String> {
+fn parse_optional_pids(text: &str) -> Result<Maximum<u32>, String> {
     if text == "none" {
-        return Ok(None);
+        return Ok(Maximum(None));
     }
     match text.trim().parse::<u32>() {
-        Ok(n) if n >= 8 => Ok(Some(n)),
+        Ok(n) if n >= 8 => Ok(Maximum(Some(n))),
         _ => Err(format!(
             "`{text}` is not a number of processes of at least 8"
         )),
@@ -408,6 +412,11 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub reconcile_interval: u64,
+    /// The port of the egress proxy on the internal network's gateway, through which plugins
+    /// with a network allow-list reach their destinations [default: the API's port + 1; a
+    /// free one when the API's port is 0]
+    #[arg(long, value_name = "PORT")]
+    pub egress_port: Option<u16>,
 }
 
 /// `new`.

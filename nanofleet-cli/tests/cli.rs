@@ -378,6 +378,51 @@ fn an_unreachable_engine_is_one_line_naming_the_socket() {
 }
 
 #[test]
+fn the_policy_is_shown_set_and_checked_without_an_engine() {
+    let cli = Cli::without_engine();
+    let run = cli.run(&["policy", "--json"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.json(),
+        json!({"forbidUnrestrictedNetwork": false, "forbidSpawn": false})
+    );
+    let run = cli.run(&[
+        "policy",
+        "--max-memory",
+        "512MiB",
+        "--max-pids",
+        "128",
+        "--forbid-unrestricted-network",
+        "true",
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains("max memory:            512MiB"),
+        "{}",
+        run.stdout()
+    );
+    assert!(run.stderr().contains("policy updated"), "{}", run.stderr());
+    let run = cli.run(&["policy", "--json"]);
+    assert_eq!(
+        run.json(),
+        json!({"maxMemory": "512MiB", "maxPids": 128, "forbidUnrestrictedNetwork": true, "forbidSpawn": false})
+    );
+    // Below what a container needs: a usage error, and the policy stays.
+    let run = cli.run(&["policy", "--max-memory", "1MiB"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("below the 6MiB"), "{}", run.stderr());
+    let run = cli.run(&["policy", "--max-memory", "none", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["maxMemory"], Value::Null);
+    // Install options are checked before anything is read.
+    let run = cli.run(&["install", "x", "--network", "api.example.com"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("has no port"), "{}", run.stderr());
+    cli.run(&["install", "x", "--filesystem", "readonly"])
+        .expect_code(2);
+}
+
+#[test]
 fn every_command_has_help() {
     let cli = Cli::without_engine();
     let commands: &[&[&str]] = &[
@@ -402,6 +447,7 @@ fn every_command_has_help() {
         &["keys", "set"],
         &["keys", "ls"],
         &["keys", "rm"],
+        &["policy"],
         &["call"],
     ];
     for command in commands {

@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod discovery;
+pub mod egress;
 pub mod faults;
 pub mod host;
 pub mod linking;

@@ -5,8 +5,8 @@
 use std::{sync::Arc, time::Duration};
 
 use nanofleet_host::{
-    Host, HostConfig, HostError, InstallOptions,
-    manifest::{Cpus, Filesystem, Manifest, Memory, Overrides, Resources},
+    Host, HostConfig, HostError, InstallOptions, egress,
+    manifest::{Cpus, Filesystem, Manifest, Memory, Network, Overrides, Resources},
     names,
     policy::{GrantError, Policy},
     runtime::{DockerRuntime, Runtime},
@@ -24,6 +24,10 @@ fn probe_manifest(name: &str) -> Manifest {
 }
 
 async fn host() -> (Host, tempfile::TempDir) {
+    host_with(|_| {}).await
+}
+
+async fn host_with(tweak: impl FnOnce(&mut HostConfig)) -> (Host, tempfile::TempDir) {
     probe_image().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = HostConfig::new(dir.path().join("host"));
@@ -33,6 +37,7 @@ async fn host() -> (Host, tempfile::TempDir) {
     config.publish_loopback = true;
     config.require_signatures = false;
     config.instance = names::Instance::new(unique("perm")).expect("instance");
+    tweak(&mut config);
     let host = Host::open(config, Arc::new(runtime().await))
         .await
         .expect("host opens");
@@ -284,6 +289,118 @@ async fn a_plugin_needing_a_newer_host_is_refused_naming_both_versions() {
                 .expect("store")
                 .is_none()
         );
+    })
+    .await;
+}
+
+/// A server on this machine's loopback answering `text` to every request: reachable from a
+/// plugin only through the host's egress proxy.
+async fn serve_text(text: &'static str) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = axum::Router::new().fallback(move || async move { text });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+#[tokio::test]
+async fn an_allow_list_reaches_what_it_lists_by_name_and_by_address_and_nothing_else() {
+    let rt = runtime().await;
+    let (listed, bare) = (unique("perm-net"), unique("perm-nonet"));
+    with_cleanup(&rt, &[&listed, &bare], async {
+        let (a, b) = (serve_text("server A").await, serve_text("server B").await);
+        let gateway = rt.internal_gateway().await.expect("gateway");
+        let proxy = tokio::net::TcpListener::bind((gateway, 0))
+            .await
+            .expect("bind the proxy");
+        let proxy_addr = proxy.local_addr().expect("addr");
+        let (host, _dir) =
+            host_with(|c| c.egress_proxy = Some(format!("http://{proxy_addr}"))).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(egress::serve(proxy, host.clone(), async {
+            let _ = stopped.await;
+        }));
+
+        let mut manifest = probe_manifest(&listed);
+        manifest.permissions.network =
+            Network::Allow(vec![format!("localhost:{a}"), format!("127.0.0.1:{b}")]);
+        host.install(manifest, InstallOptions::default())
+            .await
+            .expect("installs");
+        let fetch = |url: String| {
+            let host = host.clone();
+            let listed = listed.clone();
+            async move { outcome(&host, &listed, "fetch", json!({ "url": url })).await }
+        };
+        // Allowed by name, and by address.
+        assert_eq!(
+            fetch(format!("http://localhost:{a}/")).await,
+            Ok("200 server A".into())
+        );
+        assert_eq!(
+            fetch(format!("http://127.0.0.1:{b}/")).await,
+            Ok("200 server B".into())
+        );
+        // The same servers under what the list does not say: refused by the proxy.
+        for url in [
+            format!("http://127.0.0.1:{a}/"),
+            format!("http://localhost:{b}/"),
+        ] {
+            let refused = fetch(url.clone()).await;
+            assert!(
+                refused
+                    .as_ref()
+                    .is_ok_and(|r| r.starts_with("403 nanofleet egress")),
+                "{url}: {refused:?}"
+            );
+        }
+        // A tunnel (what TLS goes through) is held to the same list.
+        let tunnelled = outcome(
+            &host,
+            &listed,
+            "tunnel",
+            json!({"host": "localhost", "port": a}),
+        )
+        .await;
+        assert!(
+            tunnelled
+                .as_ref()
+                .is_ok_and(|t| t.contains(" 200") && t.ends_with("server A")),
+            "{tunnelled:?}"
+        );
+        let refused = outcome(
+            &host,
+            &listed,
+            "tunnel",
+            json!({"host": "localhost", "port": b}),
+        )
+        .await;
+        assert!(
+            refused.as_ref().is_ok_and(|t| t.contains(" 403")),
+            "{refused:?}"
+        );
+
+        // Without a grant, no proxy is named, and the servers are out of reach.
+        host.install(probe_manifest(&bare), InstallOptions::default())
+            .await
+            .expect("installs");
+        let env = container(&rt, &host, &bare)
+            .await
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default();
+        assert!(!env.iter().any(|e| e.starts_with("HTTP_PROXY=")), "{env:?}");
+        let unreachable = outcome(
+            &host,
+            &bare,
+            "fetch",
+            json!({"url": format!("http://localhost:{a}/")}),
+        )
+        .await;
+        assert!(unreachable.is_err(), "{unreachable:?}");
+        let _ = stop.send(());
     })
     .await;
 }

@@ -79,6 +79,34 @@ pub fn render(info: &ImageInfo) -> String {
             clean(&m.required_env_vars.join(", "))
         ));
     }
+    let p = &m.permissions;
+    line(format!("network     {}", clean(&p.network.to_string())));
+    line(format!(
+        "data        {}; {}",
+        p.filesystem,
+        if p.process.spawn {
+            "may start processes"
+        } else {
+            "starts no processes"
+        }
+    ));
+    let resources = &p.resources;
+    if !resources.is_empty() {
+        let mut asked = Vec::new();
+        if let Some(memory) = resources.memory {
+            asked.push(format!("memory {memory}"));
+        }
+        if let Some(cpus) = resources.cpus {
+            asked.push(format!("cpus {cpus}"));
+        }
+        if let Some(pids) = resources.pids {
+            asked.push(format!("pids {pids}"));
+        }
+        line(format!("resources   {}", asked.join(", ")));
+    }
+    if let Some(requirement) = &m.min_host_version {
+        line(format!("needs host  {}", clean(requirement)));
+    }
     match &info.tools {
         None => {
             line("tools       (not recorded: the image was not built by nanofleet build)".into())

@@ -62,13 +62,13 @@ fn asks_for_changes(args: &PolicyArgs) -> bool {
 /// The fields the options name, set in `policy`.
 fn apply(args: &PolicyArgs, policy: &mut Policy) {
     if let Some(memory) = args.max_memory {
-        policy.max_memory = memory;
+        policy.max_memory = memory.0;
     }
     if let Some(cpus) = args.max_cpus {
-        policy.max_cpus = cpus;
+        policy.max_cpus = cpus.0;
     }
     if let Some(pids) = args.max_pids {
-        policy.max_pids = pids;
+        policy.max_pids = pids.0;
     }
     if let Some(network) = args.forbid_unrestricted_network {
         policy.forbid_unrestricted_network = network;

@@ -49,10 +49,27 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
         listeners.push((for_plugins, " (for plugins)"));
     }
 
+    // The same port on every start: the proxy's address is part of plugins' environment, and
+    // a new one would recreate their containers.
+    let egress_port = match args.egress_port {
+        Some(port) => port,
+        None if port == 0 => 0,
+        None => port.checked_add(1).unwrap_or(0),
+    };
+    let egress_listener = bind(
+        SocketAddr::new(gateway, egress_port),
+        ", the egress proxy for plugins with a network allow-list (choose another with --egress-port)",
+    )
+    .await?;
+    let egress_addr = egress_listener
+        .local_addr()
+        .map_err(|e| CliError::new(format!("cannot read the egress proxy's address: {e}")))?;
+
     let mut config = ctx.config().clone();
     if !ctx.api_url_given() {
         config.api_url = format!("http://{}", SocketAddr::new(gateway, port));
     }
+    config.egress_proxy = Some(format!("http://{egress_addr}"));
     let data_dir = config.data_dir.clone();
     // One writer per data directory: held until the process ends (see `crate::writer`).
     let _writer =
@@ -94,6 +111,14 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
         "plugins reach the API at {}; reconciling every {}s and whenever a container stops",
         clean(&host.config().api_url),
         args.reconcile_interval
+    ));
+    note(format!(
+        "plugins with a network allow-list reach it through the egress proxy on http://{egress_addr}"
+    ));
+    tokio::spawn(nanofleet_host::egress::serve(
+        egress_listener,
+        host.clone(),
+        signalled(stopped.clone()),
     ));
     let reconciler = host.clone();
     let interval = Duration::from_secs(args.reconcile_interval);

@@ -427,6 +427,47 @@ mod tests {
     }
 
     #[test]
+    fn permissions_host_version_and_icon_are_known_fields() {
+        let mut document = valid_value();
+        if let Some(object) = document.as_object_mut() {
+            object.insert(
+                "permissions".into(),
+                serde_json::json!({
+                    "network": {"allow": ["api.example.com:443"]},
+                    "filesystem": "read-only",
+                    "process": {"spawn": true},
+                    "resources": {"memory": "64MiB", "cpus": 0.5, "pids": 32}
+                }),
+            );
+            object.insert("minHostVersion".into(), ">=0.1".into());
+            object.insert("icon".into(), "https://example.com/k.svg".into());
+        }
+        let parsed = Manifest::parse_value(&document);
+        assert!(parsed.diagnostics.is_empty(), "{}", parsed.diagnostics);
+        let serde: Option<Manifest> = serde_json::from_value(document).ok();
+        assert_eq!(parsed.manifest, serde);
+        let manifest = parsed
+            .manifest
+            .unwrap_or_else(|| Manifest::new("x", "0.1.0", "x:1", 8080));
+        assert!(manifest.permissions.process.spawn);
+        assert_eq!(manifest.min_host_version.as_deref(), Some(">=0.1"));
+
+        // Type errors inside `permissions` are located, and stop the manifest.
+        let bad = with(
+            "permissions",
+            Some(serde_json::json!({"network": "yes", "resources": {"cpus": "2"}})),
+        );
+        assert_eq!(
+            located(&bad),
+            [
+                (Level::Error, "permissions.network"),
+                (Level::Error, "permissions.resources.cpus")
+            ]
+        );
+        assert!(bad.manifest.is_none());
+    }
+
+    #[test]
     fn minimal_document_parses_with_only_the_description_warning() {
         let parsed =
             Manifest::parse_json(r#"{"name":"x","version":"1.0.0","image":"x:1","mcpPort":9000}"#);

@@ -58,6 +58,10 @@ pub struct HostConfig {
     /// The resources a plugin gets when its manifest asks for none: 256 MiB, one CPU, 256
     /// processes unless changed. The operator's maxima are the store's [`Policy`](crate::policy::Policy).
     pub limits: ResourceLimits,
+    /// The egress proxy ([`crate::egress`]) plugins with an allow-list reach the network
+    /// through, as `http://ADDR:PORT` on the internal network; `nanofleet serve` runs one on
+    /// the gateway. `None` (the default): no proxy, so such plugins reach nothing outside.
+    pub egress_proxy: Option<String>,
     /// Link every existing agent to a newly installed plugin. Default `false`.
     pub auto_link_new_plugins: bool,
     /// Link a newly registered agent to every installed plugin. Default `false`.
@@ -78,6 +82,7 @@ impl HostConfig {
             publish_loopback: false,
             ready_timeout: Duration::from_secs(30),
             limits: ResourceLimits::default(),
+            egress_proxy: None,
             auto_link_new_plugins: false,
             auto_link_new_agents: false,
             instance: names::Instance::default(),
@@ -234,8 +239,7 @@ impl Host {
         let mut spec = ContainerSpec::new(&m.name, &m.image, &m.version, m.mcp_port);
         spec.ui_port = m.ui_port;
         let permissions = record.permissions();
-        // An allow-list is granted no route out until the egress proxy that enforces it runs:
-        // failing closed, never open.
+        // An allow-list gets no route out: its way out is the egress proxy, when one runs.
         spec.egress = permissions.network == Network::Unrestricted;
         spec.data = permissions.filesystem;
         spec.spawn = permissions.process.spawn;
@@ -248,6 +252,17 @@ impl Host {
         };
         spec.instance = self.inner.config.instance.clone();
         spec.env = self.plugin_env(m, token, record.require_signature).await?;
+        if matches!(permissions.network, Network::Allow(_))
+            && let Some(proxy) = &self.inner.config.egress_proxy
+        {
+            let api_host = http::Uri::try_from(self.inner.config.api_url.as_str())
+                .ok()
+                .and_then(|uri| uri.host().map(str::to_owned))
+                .unwrap_or_default();
+            let proxy_env =
+                crate::egress::proxy_env(proxy, &m.name, token.expose_secret(), &api_host);
+            spec.env.extend(proxy_env);
+        }
         Ok(spec)
     }
 

@@ -70,6 +70,102 @@ impl Probe {
         Ok(format!("wrote {} bytes", text.len()))
     }
 
+    /// GETs `url` with an HTTP client configured as plugins' clients are: through the proxy
+    /// in `HTTP_PROXY` when there is one. Returns the status and the body.
+    #[tool(read_only)]
+    async fn fetch(
+        &self,
+        /// An `http://` URL.
+        url: String,
+    ) -> Result<String, ToolError> {
+        let mut client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(15));
+        if let Ok(proxy) = std::env::var("HTTP_PROXY") {
+            let proxy = reqwest::Proxy::all(&proxy)
+                .map_err(|e| ToolError::new(format!("bad HTTP_PROXY: {e}")))?;
+            client = client.proxy(proxy);
+        }
+        let client = client
+            .build()
+            .map_err(|e| ToolError::new(format!("no HTTP client: {e}")))?;
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| ToolError::new(format!("cannot reach {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        Ok(format!("{status} {}", body.trim()))
+    }
+
+    /// Opens a tunnel to `host:port` with `CONNECT` through the proxy in `HTTP_PROXY` (as a
+    /// client does for TLS), sends `GET /` through it and returns the proxy's status line
+    /// and the answer's last line.
+    #[tool(read_only)]
+    async fn tunnel(
+        &self,
+        /// The destination's host.
+        host: String,
+        /// The destination's port.
+        port: u16,
+    ) -> Result<String, ToolError> {
+        use base64::Engine as _;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let fail = |what: &str, e: &dyn std::fmt::Display| ToolError::new(format!("{what}: {e}"));
+        let proxy = std::env::var("HTTP_PROXY").map_err(|e| fail("no HTTP_PROXY", &e))?;
+        let url = reqwest::Url::parse(&proxy).map_err(|e| fail("bad HTTP_PROXY", &e))?;
+        let address = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port().unwrap_or(80)
+        );
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            url.username(),
+            url.password().unwrap_or_default()
+        ));
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .map_err(|e| fail("cannot reach the proxy", &e))?;
+        let request = format!(
+            "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\
+             Proxy-Authorization: Basic {credentials}\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| fail("write", &e))?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+            if stream.read(&mut byte).await.map_err(|e| fail("read", &e))? == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        if !status.contains(" 200") {
+            return Ok(status);
+        }
+        let get = format!("GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(get.as_bytes())
+            .await
+            .map_err(|e| fail("write", &e))?;
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .await
+            .map_err(|e| fail("read", &e))?;
+        Ok(format!(
+            "{status} | {}",
+            answer.trim().lines().last().unwrap_or_default()
+        ))
+    }
+
     /// Reads what `write_data` wrote.
     #[tool(read_only)]
     fn read_data(&self) -> Result<String, ToolError> {
