@@ -195,8 +195,20 @@ async fn the_data_volume_is_read_write_read_only_or_absent_as_granted() {
         host.upgrade(probe_manifest(&name), upgrade_options(none, false))
             .await
             .expect("narrowed again");
+        // The image's own empty `/data`, on the read-only root: the volume's data is gone
+        // from view, and nothing can be written there either.
         let absent = outcome(&host, &name, "read_data", json!({})).await;
-        assert_eq!(absent, Err("there is no /data".to_owned()));
+        assert!(
+            absent.as_ref().is_err_and(|e| e.contains("No such file")),
+            "{absent:?}"
+        );
+        let refused = outcome(&host, &name, "write_data", json!({"text": "lost"})).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("Read-only file system")),
+            "{refused:?}"
+        );
         let mounts = container(&rt, &host, &name)
             .await
             .mounts
