@@ -320,6 +320,8 @@ async fn pull_if_asked(host: &Host, image: &str, pull: bool) -> Result<(), CliEr
 struct PluginRow {
     #[serde(flatten)]
     record: PluginRecord,
+    /// What the plugin runs with: its manifest's permissions and the operator's overrides.
+    permissions: nanofleet_host::manifest::Permissions,
     linked_agents: Vec<String>,
     /// `null` when the engine has no container for it; absent when the engine was not asked
     /// (with `--server`: the API does not report containers).
@@ -383,6 +385,7 @@ async fn local_rows(ctx: &Context) -> Result<Vec<PluginRow>, CliError> {
     Ok(plugins
         .into_iter()
         .map(|record| PluginRow {
+            permissions: record.permissions(),
             linked_agents: links.remove(&record.name).unwrap_or_default(),
             container: Some(containers.remove(&record.name)),
             record,
@@ -404,6 +407,7 @@ async fn remote_rows(server: &Server) -> Result<Vec<PluginRow>, CliError> {
     Ok(plugins
         .into_iter()
         .map(|record| PluginRow {
+            permissions: record.permissions(),
             linked_agents: links.remove(&record.name).unwrap_or_default(),
             container: None,
             record,
