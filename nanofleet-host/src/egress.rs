@@ -42,6 +42,10 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connecting to a destination may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most connections the proxy holds at once, tunnels included; more are closed at once,
+/// so that plugins cannot exhaust the host's descriptors through it.
+const MAX_CONNECTIONS: usize = 1024;
+
 /// The realm of the `Proxy-Authenticate` challenge.
 const REALM: &str = "Basic realm=\"nanofleet-egress\"";
 
@@ -97,6 +101,7 @@ fn percent_decode(text: &str) -> Option<String> {
 /// their clients.
 pub async fn serve(listener: TcpListener, host: Host, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -111,11 +116,19 @@ pub async fn serve(listener: TcpListener, host: Host, shutdown: impl Future<Outp
                 continue;
             }
         };
+        let Ok(slot) = std::sync::Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!("egress proxy: {MAX_CONNECTIONS} connections open, closing a new one");
+            drop(stream);
+            continue;
+        };
         let host = host.clone();
+        // Held for as long as the connection, and any tunnel it became, lasts.
+        let slot = std::sync::Arc::new(slot);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let host = host.clone();
-                async move { Ok::<_, Infallible>(handle(&host, request).await) }
+                let slot = std::sync::Arc::clone(&slot);
+                async move { Ok::<_, Infallible>(handle(&host, request, slot).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -129,7 +142,10 @@ pub async fn serve(listener: TcpListener, host: Host, shutdown: impl Future<Outp
     }
 }
 
-async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
+/// A connection's place among [`MAX_CONNECTIONS`].
+type Slot = std::sync::Arc<tokio::sync::OwnedSemaphorePermit>;
+
+async fn handle(host: &Host, request: Request<Incoming>, slot: Slot) -> Response<Body> {
     let plugin = match authenticate(host, &request).await {
         Ok(plugin) => plugin,
         Err(response) => return response,
@@ -164,7 +180,7 @@ async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
     };
     tracing::debug!(plugin, destination = %format!("{name}:{port}"), "egress allowed");
     if request.method() == Method::CONNECT {
-        tunnel(request, stream)
+        tunnel(request, stream, slot)
     } else {
         forward(request, stream).await
     }
@@ -326,8 +342,9 @@ fn is_special(ip: IpAddr) -> bool {
 }
 
 /// Answers `200` and joins the client's upgraded connection to `stream`.
-fn tunnel(request: Request<Incoming>, stream: TcpStream) -> Response<Body> {
+fn tunnel(request: Request<Incoming>, stream: TcpStream, slot: Slot) -> Response<Body> {
     tokio::spawn(async move {
+        let _slot = slot;
         match hyper::upgrade::on(request).await {
             Ok(upgraded) => {
                 let mut client = TokioIo::new(upgraded);

@@ -145,9 +145,12 @@ pub enum GrantError {
 /// What an install or upgrade is asked to grant.
 #[derive(Debug, Clone, Copy)]
 pub struct GrantRequest<'a> {
-    /// The operator's overrides for this install.
+    /// The operator's overrides the plugin will run with: on an upgrade, those kept from
+    /// before with the ones named now on top.
     pub overrides: &'a Overrides,
-    /// Whether widening past `base` is allowed.
+    /// The overrides this request names itself (on an install, all of them).
+    pub given: &'a Overrides,
+    /// Whether widening is allowed.
     pub allow_more: bool,
 }
 
@@ -167,9 +170,10 @@ pub fn host_version() -> semver::Version {
 }
 
 /// Checks what installing (`previous` `None`) or upgrading to `manifest` with `request` would
-/// grant. On an install, widening is judged against the manifest; on an upgrade, against the
-/// manifest *and* what the plugin held before (a new version asking for more needs the
-/// operator's word again).
+/// grant. On an install, widening is judged against the manifest. On an upgrade, against what
+/// the plugin held before (a new version asking for more needs the operator's word again),
+/// and the overrides the upgrade names against the new manifest; overrides accepted at an
+/// earlier install or upgrade carry over.
 pub fn check_grant(
     manifest: &Manifest,
     previous: Option<&Permissions>,
@@ -201,8 +205,10 @@ pub fn check_grant(
     };
     let mut widenings = permissions.widenings_over(base, defaults);
     if previous.is_some() {
-        // Past the new manifest counts too, even where the old grant already was that wide.
-        for extra in permissions.widenings_over(&manifest.permissions, defaults) {
+        // What this upgrade names past the new manifest counts too, even within the old
+        // grant; overrides accepted before carry over without being asked for again.
+        let named = manifest.permissions.with_overrides(request.given);
+        for extra in named.widenings_over(&manifest.permissions, defaults) {
             if !widenings.contains(&extra) {
                 widenings.push(extra);
             }
@@ -238,6 +244,7 @@ mod tests {
     fn request(overrides: &Overrides, allow_more: bool) -> GrantRequest<'_> {
         GrantRequest {
             overrides,
+            given: overrides,
             allow_more,
         }
     }
@@ -323,6 +330,48 @@ mod tests {
                 &defaults
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_upgrade_keeps_what_was_allowed_before_and_asks_again_for_what_it_names() {
+        let defaults = ResourceLimits::default();
+        // Installed with unrestricted network beyond the manifest, allowed then.
+        let kept = Overrides {
+            network: Some(Network::Unrestricted),
+            ..Overrides::default()
+        };
+        let before = manifest().permissions.with_overrides(&kept);
+        let nothing_new = GrantRequest {
+            overrides: &kept,
+            given: &Overrides::default(),
+            allow_more: false,
+        };
+        let grant = check_grant(
+            &manifest(),
+            Some(&before),
+            nothing_new,
+            &Policy::default(),
+            &defaults,
+        );
+        assert!(grant.is_ok_and(|g| g.allowed_more.is_empty()));
+
+        // Named again (or anew) at the upgrade, past the manifest: the operator's word again.
+        let named = GrantRequest {
+            overrides: &kept,
+            given: &kept,
+            allow_more: false,
+        };
+        let refused = check_grant(
+            &manifest(),
+            Some(&before),
+            named,
+            &Policy::default(),
+            &defaults,
+        );
+        assert!(
+            matches!(refused, Err(GrantError::Widening { .. })),
+            "{refused:?}"
         );
     }
 

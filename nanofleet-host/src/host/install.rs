@@ -37,7 +37,9 @@ impl Host {
         if store.get_plugin(&name).await?.is_some() {
             return Err(HostError::AlreadyInstalled(name));
         }
-        let grant = self.check_grant(&manifest, None, &options).await?;
+        let grant = self
+            .check_grant(&manifest, None, &options, &options.effective_overrides())
+            .await?;
         self.preflight(&manifest, options.pull).await?;
 
         let token = InternalToken::generate();
@@ -86,20 +88,24 @@ impl Host {
         }
     }
 
-    /// The checks of [`policy::check_grant`] against this host's policy and default limits.
-    /// `--egress` ([`InstallOptions::egress`]) is the operator's explicit grant of network, so
-    /// it widens without `allow_more`; the widening is recorded all the same.
+    /// The checks of [`policy::check_grant`] against this host's policy and default limits,
+    /// for the overrides `given` by this request (on an upgrade, `options.overrides` also
+    /// holds those kept from before). `--egress` ([`InstallOptions::egress`]) is the
+    /// operator's explicit grant of network, so it widens without `allow_more`; the widening
+    /// is recorded all the same.
     async fn check_grant(
         &self,
         manifest: &Manifest,
         previous: Option<&Permissions>,
         options: &InstallOptions,
+        given: &Overrides,
     ) -> Result<Grant, HostError> {
         let policy = self.store().policy().await?;
         let overrides = options.effective_overrides();
         let defaults = self.config().limits;
         let request = GrantRequest {
             overrides: &overrides,
+            given,
             allow_more: options.allow_more,
         };
         let grant = match policy::check_grant(manifest, previous, request, &policy, &defaults) {
@@ -310,11 +316,11 @@ impl Host {
         let name = manifest.name.clone();
         let _guard = self.lock(&name).await;
         let (old, token) = self.installed(&name).await?;
+        let given = options.effective_overrides();
         let mut options = options;
-        options.overrides = merge_overrides(&old.overrides, &options.effective_overrides());
-        options.egress = false;
+        options.overrides = merge_overrides(&old.overrides, &given);
         let grant = self
-            .check_grant(&manifest, Some(&old.permissions()), &options)
+            .check_grant(&manifest, Some(&old.permissions()), &options, &given)
             .await?;
         self.preflight(&manifest, options.pull).await?;
         // Said before anything starts, so the log shows what agents will gain or lose even
