@@ -972,7 +972,8 @@ mod tests {
                 "expected a string literal: `version = \"0.1.0\"`",
                 "unknown attribute `bogus` in `#[plugin(...)]`; expected one of `name`, \
                  `version`, `description`, `author`, `image`, `mcp_port`, `ui_port`, \
-                 `sidebar`, `required_env_vars`, `ui`",
+                 `sidebar`, `required_env_vars`, `ui`, `permissions`, `min_host_version`, \
+                 `icon`",
             ]
         );
     }
