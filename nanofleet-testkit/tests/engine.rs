@@ -606,7 +606,11 @@ fn the_defaults_are_the_hosts() {
     let ours = Limits::default();
     assert_eq!(
         (ours.memory_bytes, ours.nano_cpus, ours.pids),
-        (host.memory_bytes, host.nano_cpus, host.pids)
+        (
+            host.memory_bytes,
+            u64::from(host.milli_cpus) * 1_000_000,
+            host.pids
+        )
     );
     assert_eq!(PLUGIN_USER, nanofleet_host::runtime::DEFAULT_USER);
     assert_eq!(names::DATA_DIR, nanofleet_host::runtime::DATA_DIR);

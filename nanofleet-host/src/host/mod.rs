@@ -36,7 +36,7 @@ pub use reconcile::{Action, ReconcileReport};
 pub use upgrade_plan::{ToolChanges, UpgradePlan};
 
 use crate::{
-    runtime::{ContainerSpec, ContainerState, Limits, Runtime},
+    runtime::{ContainerSpec, ContainerState, Runtime},
     store::{PluginRecord, Store},
 };
 
@@ -244,12 +244,7 @@ impl Host {
         spec.data = permissions.filesystem;
         spec.spawn = permissions.process.spawn;
         spec.publish_loopback = self.inner.config.publish_loopback;
-        let limits = permissions.resources.resolve(&self.inner.config.limits);
-        spec.limits = Limits {
-            memory_bytes: limits.memory_bytes,
-            nano_cpus: u64::from(limits.milli_cpus) * 1_000_000,
-            pids: limits.pids,
-        };
+        spec.limits = permissions.resources.resolve(&self.inner.config.limits);
         spec.instance = self.inner.config.instance.clone();
         spec.env = self.plugin_env(m, token, record.require_signature).await?;
         if matches!(permissions.network, Network::Allow(_))

@@ -940,7 +940,11 @@ fn container_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeEr
         memory: Some(memory),
         // Equal to `memory`: no swap on top of the limit.
         memory_swap: Some(memory),
-        nano_cpus: Some(as_i64("the CPU limit", spec.limits.nano_cpus)?),
+        // The engine counts in billionths of a CPU.
+        nano_cpus: Some(as_i64(
+            "the CPU limit",
+            u64::from(spec.limits.milli_cpus) * 1_000_000,
+        )?),
         pids_limit: Some(as_i64("the pids limit", spec.limits.pids)?),
         readonly_rootfs: Some(true),
         tmpfs: Some(HashMap::from([("/tmp".into(), TMPFS_OPTIONS.into())])),

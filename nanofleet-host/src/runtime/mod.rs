@@ -46,26 +46,10 @@ pub use nanofleet_contracts::names::DATA_DIR;
 /// created by an older host are recreated with the new settings instead of lingering.
 const RUNTIME_LAYOUT_VERSION: u32 = 2;
 
-/// Resource limits of one plugin container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Limits {
-    /// Memory limit in bytes; swap is not added on top. Default 256 MiB.
-    pub memory_bytes: u64,
-    /// CPU limit in billionths of a CPU. Default 1 CPU (`1_000_000_000`).
-    pub nano_cpus: u64,
-    /// Maximum number of processes and threads. Default 256.
-    pub pids: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_bytes: 256 * 1024 * 1024,
-            nano_cpus: 1_000_000_000,
-            pids: 256,
-        }
-    }
-}
+/// Resource limits of one plugin container: the manifest's resolved `resources`, one
+/// definition for the manifest, the host's defaults and the engine (memory in bytes, CPU in
+/// thousandths, processes). Default 256 MiB, one CPU, 256 processes.
+pub use nanofleet_sdk::manifest::ResourceLimits as Limits;
 
 /// Everything that defines a plugin container. Two specs with the same
 /// [`config_hash`](Self::config_hash) yield the same container.
@@ -189,7 +173,7 @@ impl ContainerSpec {
         put("spawn", &[u8::from(self.spawn)]);
         put("publish_loopback", &[u8::from(self.publish_loopback)]);
         put("memory", &self.limits.memory_bytes.to_le_bytes());
-        put("nano_cpus", &self.limits.nano_cpus.to_le_bytes());
+        put("milli_cpus", &self.limits.milli_cpus.to_le_bytes());
         put("pids", &self.limits.pids.to_le_bytes());
         put("user", self.user.as_bytes());
         put("instance", self.instance.name().as_bytes());
@@ -241,7 +225,7 @@ impl ContainerSpec {
         let limits = &self.limits;
         for (what, value, min) in [
             ("memory limit", limits.memory_bytes, 8 * 1024 * 1024),
-            ("CPU limit (nano_cpus)", limits.nano_cpus, 1_000_000),
+            ("CPU limit (milli_cpus)", u64::from(limits.milli_cpus), 1),
             ("pids limit", limits.pids, 8),
         ] {
             if value < min || i64::try_from(value).is_err() {
