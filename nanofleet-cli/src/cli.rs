@@ -122,6 +122,10 @@ pub enum Command {
     /// Set the API keys plugins require (values are stored encrypted, never printed)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Show and change a plugin's typed settings (its manifest's `config`); a change
+    /// recreates the plugin with the new values
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Show or set the operator's policy: the most memory, CPU and processes any plugin may
     /// get, and whether unrestricted network or spawning may be granted at all
     Policy(PolicyArgs),
@@ -253,7 +257,76 @@ pub struct InstallArgs {
     /// Changes to the manifest's permissions for this install
     #[command(flatten)]
     pub permissions: PermissionArgs,
+    /// Values for the plugin's settings
+    #[command(flatten)]
+    pub config: ConfigValueArgs,
     /// Print the installed plugin as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--config KEY=VALUE`, for install and upgrade.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Settings (the manifest's `config`)")]
+pub struct ConfigValueArgs {
+    /// A setting's value; repeat for each. `--config KEY` alone reads the value from stdin
+    /// (not echoed at a terminal), for a secret that should not be on the command line
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub values: Vec<String>,
+}
+
+/// `config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List a plugin's settings with the values it runs with (sensitive ones hidden)
+    #[command(visible_alias = "list")]
+    Ls(ConfigLsArgs),
+    /// Set settings of a plugin, then recreate it with the new values
+    #[command(after_help = "\
+Examples:
+  nanofleet config set weather base_url=https://api.example.com days=5
+  nanofleet config set weather api_token          (type the value, then Enter)
+  printf %s \"$TOKEN\" | nanofleet config set weather api_token
+
+Every value is checked against the setting (type, allowed values, bounds) before any is
+stored. A value given without `=` is read from stdin; only one such key per command.")]
+    Set(ConfigSetArgs),
+    /// Remove the values of settings (their defaults apply again), then recreate the plugin
+    Rm(ConfigRmArgs),
+}
+
+/// `config ls`.
+#[derive(Debug, Args)]
+pub struct ConfigLsArgs {
+    /// The plugin
+    pub plugin: String,
+    /// Print JSON on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `config set`.
+#[derive(Debug, Args)]
+pub struct ConfigSetArgs {
+    /// The plugin
+    pub plugin: String,
+    /// KEY=VALUE, or KEY alone to read the value from stdin
+    #[arg(required = true, value_name = "KEY[=VALUE]")]
+    pub values: Vec<String>,
+    /// Print the settings as JSON afterwards
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `config rm`.
+#[derive(Debug, Args)]
+pub struct ConfigRmArgs {
+    /// The plugin
+    pub plugin: String,
+    /// The settings whose values go
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Print the settings as JSON afterwards
     #[arg(long)]
     pub json: bool,
 }
@@ -359,6 +432,9 @@ pub struct UpgradeArgs {
     /// Changes to the permissions; overrides given at install stay unless named again
     #[command(flatten)]
     pub permissions: PermissionArgs,
+    /// Values for the new version's settings; values set before stay unless named again
+    #[command(flatten)]
+    pub config: ConfigValueArgs,
     /// Print the upgraded plugin as JSON
     #[arg(long)]
     pub json: bool,

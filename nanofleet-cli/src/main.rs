@@ -14,6 +14,7 @@ mod context;
 mod error;
 mod output;
 mod remote;
+mod secret_input;
 mod source;
 mod writer;
 
@@ -114,6 +115,7 @@ async fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Logs(args) => cmd::logs::run(&ctx, args).await,
         Command::Agents(command) => cmd::agents::run(&ctx, command).await,
         Command::Keys(command) => cmd::keys::run(&ctx, command).await,
+        Command::Config(command) => cmd::config::run(&ctx, command).await,
         Command::Policy(args) => cmd::policy::run(&ctx, args).await,
         Command::Call(args) => cmd::call::run(&ctx, args).await,
         Command::Serve(args) => cmd::serve::run(&ctx, args).await,

@@ -738,3 +738,150 @@ fn a_full_disk_refuses_the_write_and_loses_nothing() {
     cli.run_with_stdin(&["keys", "set", "BIG_KEY"], format!("{value}\n").as_bytes())
         .expect_code(0);
 }
+
+/// The probe's manifest with its settings (`ProbeConfig` in tests/probe).
+fn probe_manifest(name: &str) -> String {
+    let mut manifest =
+        serde_json::to_value(Manifest::new(name, "0.1.0", PROBE_IMAGE, 8080)).expect("manifest");
+    manifest["config"] = json!({
+        "greeting": {"type": "string", "required": true, "description": "What show_config says"},
+        "secret": {"type": "string", "required": true, "sensitive": true},
+        "repeat": {"type": "integer", "default": 1, "min": 1, "max": 5}
+    });
+    manifest.to_string()
+}
+
+impl Cli {
+    /// [`run_with_stdin`](Self::run_with_stdin) off the async workers.
+    async fn run_with_stdin_async(&self, args: &[&str], input: &str) -> Run {
+        let mut command = self.command(args);
+        let input = input.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("nanofleet starts");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+            drop(stdin);
+            Run(child.wait_with_output().expect("nanofleet runs"))
+        })
+        .await
+        .expect("join")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_are_required_read_from_stdin_hidden_and_changed() {
+    let rt = runtime().await;
+    probe_image().await;
+    let name = unique_plugin();
+    with_cleanup(&rt, &[&name], async {
+        let cli = Cli::new();
+        write(&cli.path("probe/manifest.json"), probe_manifest(&name));
+        let source = cli.path("probe/manifest.json");
+        let source = source.to_str().expect("utf-8");
+        let secret = format!("cli-s3cret-{:012x}", rand::random::<u64>() >> 16);
+
+        let run = cli
+            .run_async(&["install", source, "--config", "greeting=hi"])
+            .await;
+        run.expect_code(1);
+        assert!(
+            run.stderr()
+                .contains("required settings without a value: secret"),
+            "{}",
+            run.stderr()
+        );
+        assert!(cli.run_async(&["ls", "--json"]).await.json() == json!([]));
+        // Usage mistakes, before anything is read or installed.
+        cli.run_async(&["install", source, "--config", "Bad-Key=1"])
+            .await
+            .expect_code(2);
+        cli.run_async(&["install", source, "--config", "a", "--config", "b"])
+            .await
+            .expect_code(2);
+
+        let run = cli
+            .run_with_stdin_async(
+                &[
+                    "install",
+                    source,
+                    "--config",
+                    "greeting=hi",
+                    "--config",
+                    "secret",
+                ],
+                &format!("{secret}\n"),
+            )
+            .await;
+        run.expect_code(0);
+        assert!(!run.stdout().contains(&secret) && !run.stderr().contains(&secret));
+
+        let run = cli.run_async(&["config", "ls", &name]).await;
+        run.expect_code(0);
+        let table = run.stdout();
+        assert!(
+            table.contains("(hidden)") && table.contains("hi"),
+            "{table}"
+        );
+        assert!(table.contains("What show_config says"), "{table}");
+        let run = cli.run_async(&["config", "ls", &name, "--json"]).await;
+        let settings = run.json()["settings"].clone();
+        assert_eq!(settings[2]["key"], "secret");
+        assert_eq!(settings[2]["source"], "set");
+        assert!(settings[2].get("value").is_none(), "{settings}");
+
+        let run = cli
+            .run_async(&["config", "set", &name, "repeat=3", "greeting=yo"])
+            .await;
+        run.expect_code(0);
+        let run = cli
+            .run_async(&["call", &name, "show_config", "--agent", "cli-agent"])
+            .await;
+        run.expect_code(0);
+        assert!(run.stdout().contains("yo yo yo"), "{}", run.stdout());
+
+        let run = cli.run_async(&["config", "set", &name, "repeat=9"]).await;
+        run.expect_code(1);
+        assert!(
+            run.stderr().contains("`repeat`: it is above the maximum 5"),
+            "{}",
+            run.stderr()
+        );
+        let run = cli.run_async(&["config", "rm", &name, "secret"]).await;
+        run.expect_code(1);
+        assert!(
+            run.stderr()
+                .contains("required settings without a value: secret"),
+            "{}",
+            run.stderr()
+        );
+        let run = cli.run_async(&["config", "rm", &name, "repeat"]).await;
+        run.expect_code(0);
+        let run = cli
+            .run_async(&["call", &name, "show_config", "--agent", "cli-agent"])
+            .await;
+        assert!(
+            run.stdout().contains("yo") && !run.stdout().contains("yo yo"),
+            "{}",
+            run.stdout()
+        );
+
+        for args in [
+            vec!["ls", "--json"],
+            vec!["ls"],
+            vec!["logs", &name, "--tail", "200"],
+        ] {
+            let run = cli.run_async(&args).await;
+            assert!(!run.stdout().contains(&secret), "{args:?} shows the secret");
+        }
+        assert!(
+            !contains(&all_bytes(&cli.data_dir()), secret.as_bytes()),
+            "the secret is in the data directory in clear"
+        );
+    })
+    .await;
+}

@@ -12,6 +12,7 @@ use axum::{
 };
 use futures::StreamExt as _;
 use http_body_util::BodyExt as _;
+use nanofleet_host::runtime::Runtime as _;
 use nanofleet_host::{
     Host, HostConfig,
     api::{self, ApiConfig, BearerToken, StoreMessages},
@@ -27,8 +28,9 @@ fn unique(prefix: &str) -> String {
 
 struct Api {
     router: Router,
+    host: Host,
     token: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn api() -> Api {
@@ -46,9 +48,10 @@ async fn api() -> Api {
     let (auth, token) = BearerToken::load_or_create(&api_config.data_dir).expect("token");
     let messages = Arc::new(StoreMessages::new(host.store().clone()));
     Api {
-        router: api::router(host, Arc::new(auth), messages, api_config),
+        router: api::router(host.clone(), Arc::new(auth), messages, api_config),
+        host,
         token: token.expect("new token"),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -324,6 +327,248 @@ async fn defect_6_the_kanban_ui_through_the_proxy() {
             )
             .await;
         assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    })
+    .await;
+}
+
+/// The probe's manifest, with the settings `tests/probe` declares (`ProbeConfig`): were they
+/// to drift apart, the plugin would refuse to start and this test would say so.
+fn probe_manifest(name: &str) -> Value {
+    json!({
+        "name": name,
+        "version": "0.1.0",
+        "image": PROBE_IMAGE,
+        "mcpPort": 8080,
+        "config": {
+            "greeting": {"type": "string", "title": "Greeting", "required": true},
+            "secret": {"type": "string", "required": true, "sensitive": true},
+            "repeat": {"type": "integer", "default": 1, "min": 1, "max": 5}
+        }
+    })
+}
+
+/// The text of a tool's answer, called as an agent would.
+async fn probe_says(api: &Api, plugin: &str, tool: &str, args: Value) -> String {
+    let result = api
+        .host
+        .call(
+            plugin,
+            "config-agent",
+            tool,
+            args.as_object().cloned().unwrap_or_default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
+    nanofleet_sdk::testing::result_text(&result)
+}
+
+async fn container_id(
+    rt: &nanofleet_host::runtime::DockerRuntime,
+    api: &Api,
+    plugin: &str,
+) -> String {
+    rt.docker()
+        .inspect_container(
+            &api.host.config().instance.container_name(plugin),
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("inspect")
+        .id
+        .expect("id")
+}
+
+/// Typed settings end to end: an install without the required values is refused naming each,
+/// values are checked and delivered, a sensitive one never comes back out (API, listings,
+/// logs, the store file), and a change recreates the plugin with the new values.
+#[tokio::test]
+async fn typed_settings_are_checked_delivered_hidden_and_applied() {
+    let rt = runtime().await;
+    let name = unique("api-config");
+    with_cleanup(&rt, &[&name], async {
+        probe_image().await;
+        let api = api().await;
+        let secret = format!("s3cret-{:016x}", rand::random::<u64>());
+
+        let refused = api
+            .call(
+                Method::POST,
+                "/api/plugins",
+                Some(json!({"manifest": probe_manifest(&name)})),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.text
+        );
+        let body = refused.json();
+        assert_eq!(body["code"], "missing_config", "{body}");
+        assert_eq!(body["missing"], json!(["greeting", "secret"]), "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("greeting, secret"), "{message}");
+        let absent = api
+            .call(Method::GET, &format!("/api/plugins/{name}"), None)
+            .await;
+        assert_eq!(
+            absent.status,
+            StatusCode::NOT_FOUND,
+            "a refused install leaves no record"
+        );
+
+        let invalid = api
+            .call(
+                Method::POST,
+                "/api/plugins",
+                Some(json!({
+                    "manifest": probe_manifest(&name),
+                    "config": {"greeting": "hi", "secret": secret, "repeat": "9", "greting": "x"}
+                })),
+            )
+            .await;
+        assert_eq!(
+            invalid.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            invalid.text
+        );
+        let body = invalid.json();
+        assert_eq!(body["code"], "invalid_config", "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("`repeat`: it is above the maximum 5"),
+            "{message}"
+        );
+        assert!(
+            message
+                .contains("`greting` is not a setting of this plugin (did you mean `greeting`?)"),
+            "{message}"
+        );
+        assert!(!message.contains(&secret), "{message}");
+
+        // Typed values, or their text form for a setting that is not a string.
+        let installed = api
+            .call(
+                Method::POST,
+                "/api/plugins",
+                Some(json!({
+                    "manifest": probe_manifest(&name),
+                    "config": {"greeting": "hello", "secret": secret, "repeat": "2"}
+                })),
+            )
+            .await;
+        assert_eq!(installed.status, StatusCode::CREATED, "{}", installed.text);
+        assert_eq!(
+            probe_says(&api, &name, "show_config", json!({})).await,
+            "hello hello"
+        );
+        let guess = probe_says(&api, &name, "check_secret", json!({"guess": secret})).await;
+        assert_eq!(guess, "true");
+
+        let listed = api
+            .call(Method::GET, &format!("/api/plugins/{name}/config"), None)
+            .await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+        let settings = listed.json()["settings"].clone();
+        assert_eq!(
+            settings,
+            json!([
+                {"key": "greeting", "type": "string", "title": "Greeting", "required": true,
+                 "sensitive": false, "source": "set", "value": "hello"},
+                {"key": "repeat", "type": "integer", "required": false, "sensitive": false,
+                 "source": "set", "value": 2, "default": 1},
+                {"key": "secret", "type": "string", "required": true, "sensitive": true,
+                 "source": "set"}
+            ])
+        );
+        let container = api.host.config().instance.container_name(&name);
+        let mut seen = vec![
+            installed.text.clone(),
+            listed.text.clone(),
+            api.call(Method::GET, "/api/plugins", None).await.text,
+            api.call(Method::GET, &format!("/api/plugins/{name}"), None)
+                .await
+                .text,
+            api.call(
+                Method::GET,
+                &format!("/api/plugins/{name}/logs?tail=200"),
+                None,
+            )
+            .await
+            .text,
+            rt.logs(&container, 200).await.expect("logs").join("\n"),
+        ];
+        // The store keeps it sealed: not in the database file or its write-ahead log.
+        for entry in std::fs::read_dir(api.dir.path().join("host"))
+            .expect("data dir")
+            .flatten()
+        {
+            if entry.path().is_file() {
+                seen.push(
+                    String::from_utf8_lossy(&std::fs::read(entry.path()).expect("read"))
+                        .into_owned(),
+                );
+            }
+        }
+        for text in &seen {
+            assert!(
+                !text.contains(&secret),
+                "the secret leaked: {}",
+                &text[..text.len().min(300)]
+            );
+        }
+
+        // A change recreates the plugin with the new values; `null` brings the default back.
+        let before = container_id(&rt, &api, &name).await;
+        let changed = api
+            .call(
+                Method::PATCH,
+                &format!("/api/plugins/{name}/config"),
+                Some(json!({"values": {"greeting": "bonjour", "repeat": null}})),
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+        assert_eq!(changed.json()["settings"][1]["source"], "default");
+        assert_ne!(container_id(&rt, &api, &name).await, before, "recreated");
+        assert_eq!(
+            probe_says(&api, &name, "show_config", json!({})).await,
+            "bonjour"
+        );
+
+        // Refused changes change nothing: a required value removed, a value of the wrong type.
+        let running = container_id(&rt, &api, &name).await;
+        for (patch, code) in [
+            (json!({"secret": null}), "missing_config"),
+            (
+                json!({"repeat": "many", "greeting": "ciao"}),
+                "invalid_config",
+            ),
+            (json!({"nope": 1}), "invalid_config"),
+        ] {
+            let refused = api
+                .call(
+                    Method::PATCH,
+                    &format!("/api/plugins/{name}/config"),
+                    Some(json!({"values": patch})),
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                refused.text
+            );
+            assert_eq!(refused.json()["code"], code, "{}", refused.text);
+        }
+        assert_eq!(container_id(&rt, &api, &name).await, running, "untouched");
+        assert_eq!(
+            probe_says(&api, &name, "show_config", json!({})).await,
+            "bonjour"
+        );
+        let guess = probe_says(&api, &name, "check_secret", json!({"guess": secret})).await;
+        assert_eq!(guess, "true");
     })
     .await;
 }

@@ -19,8 +19,29 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 
+/// The probe's manifest, with the settings it declares (`ProbeConfig` in tests/probe).
 fn probe_manifest(name: &str) -> Manifest {
-    Manifest::new(name, "0.1.0", PROBE_IMAGE, 8080).with_description("probe, for permission tests")
+    let config = serde_json::from_value(json!({
+        "greeting": {"type": "string", "required": true},
+        "secret": {"type": "string", "required": true, "sensitive": true},
+        "repeat": {"type": "integer", "default": 1, "min": 1, "max": 5}
+    }))
+    .expect("config schema");
+    Manifest::new(name, "0.1.0", PROBE_IMAGE, 8080)
+        .with_description("probe, for permission tests")
+        .with_config(config)
+}
+
+/// Options with the values the probe's required settings need.
+fn probe_options() -> InstallOptions {
+    InstallOptions {
+        config: [
+            ("greeting".to_owned(), json!("hi")),
+            ("secret".to_owned(), json!("not-a-real-secret")),
+        ]
+        .into(),
+        ..InstallOptions::default()
+    }
 }
 
 async fn host() -> (Host, tempfile::TempDir) {
@@ -99,7 +120,7 @@ async fn a_plugin_starts_no_process_unless_granted_and_threads_always_work() {
     let name = unique("perm-spawn");
     with_cleanup(&rt, &[&name], async {
         let (host, _dir) = host().await;
-        host.install(probe_manifest(&name), InstallOptions::default())
+        host.install(probe_manifest(&name), probe_options())
             .await
             .expect("installs");
         let refused = outcome(&host, &name, "spawn_child", json!({})).await;
@@ -162,7 +183,7 @@ async fn the_data_volume_is_read_write_read_only_or_absent_as_granted() {
     let name = unique("perm-fs");
     with_cleanup(&rt, &[&name], async {
         let (host, _dir) = host().await;
-        host.install(probe_manifest(&name), InstallOptions::default())
+        host.install(probe_manifest(&name), probe_options())
             .await
             .expect("installs");
         let wrote = outcome(&host, &name, "write_data", json!({"text": "kept"})).await;
@@ -238,7 +259,7 @@ async fn resources_asked_for_are_the_containers_limits_within_the_operators_maxi
             cpus: Cpus::from_cpus(0.5).ok(),
             pids: Some(32),
         };
-        host.install(asks_little, InstallOptions::default())
+        host.install(asks_little, probe_options())
             .await
             .expect("within the maxima");
         let limits = container(&rt, &host, &small)
@@ -253,7 +274,7 @@ async fn resources_asked_for_are_the_containers_limits_within_the_operators_maxi
         let mut asks_much = probe_manifest(&big);
         asks_much.permissions.resources.memory = Some(Memory(512 << 20));
         let err = host
-            .install(asks_much, InstallOptions::default())
+            .install(asks_much, probe_options())
             .await
             .expect_err("above the maximum");
         let text = err.to_string();
@@ -286,7 +307,7 @@ async fn a_plugin_needing_a_newer_host_is_refused_naming_both_versions() {
         let (host, _dir) = host().await;
         let needs = probe_manifest(&name).with_min_host_version(">=99");
         let err = host
-            .install(needs, InstallOptions::default())
+            .install(needs, probe_options())
             .await
             .expect_err("too old a host");
         let text = err.to_string();
@@ -338,7 +359,7 @@ async fn an_allow_list_reaches_what_it_lists_by_name_and_by_address_and_nothing_
         let mut manifest = probe_manifest(&listed);
         manifest.permissions.network =
             Network::Allow(vec![format!("localhost:{a}"), format!("127.0.0.1:{b}")]);
-        host.install(manifest, InstallOptions::default())
+        host.install(manifest, probe_options())
             .await
             .expect("installs");
         let fetch = |url: String| {
@@ -395,7 +416,7 @@ async fn an_allow_list_reaches_what_it_lists_by_name_and_by_address_and_nothing_
         );
 
         // Without a grant, no proxy is named, and the servers are out of reach.
-        host.install(probe_manifest(&bare), InstallOptions::default())
+        host.install(probe_manifest(&bare), probe_options())
             .await
             .expect("installs");
         let env = container(&rt, &host, &bare)

@@ -74,7 +74,7 @@ async fn migrations_apply_to_an_empty_directory() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal mode");
@@ -103,6 +103,7 @@ async fn a_store_from_before_permissions_keeps_each_plugins_egress() {
         "ALTER TABLE plugins DROP COLUMN overrides;
          ALTER TABLE plugins DROP COLUMN allowed_more;
          UPDATE plugins SET egress = 1 WHERE name = 'with-egress';
+         DROP TABLE plugin_config;
          PRAGMA user_version = 3;",
     )
     .expect("back to schema 3");
@@ -255,7 +256,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 4,
+                known: 5,
                 ..
             }
         ),
@@ -1005,4 +1006,108 @@ async fn concurrent_writers_all_land() {
     let values = stores[1].api_key_values(&names).await.expect("values");
     assert_eq!(values.len(), 20);
     assert_eq!(values.get("KEY_7").map(String::as_str), Some("value-7"));
+}
+
+/// A plugin whose manifest declares a plain, a sensitive and a defaulted setting.
+fn configured(name: &str) -> PluginRecord {
+    let mut record = plugin(name);
+    record.manifest.config = serde_json::from_value(json!({
+        "region": {"type": "string"},
+        "api_token": {"type": "string", "required": true, "sensitive": true},
+        "retries": {"type": "integer", "default": 3, "min": 0, "max": 10}
+    }))
+    .expect("schema");
+    record
+}
+
+#[tokio::test]
+async fn configuration_values_are_stored_with_the_record_and_sensitive_ones_sealed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), &SecretKey::generate());
+    let values: nanofleet_host::manifest::config::ConfigValues = [
+        ("region".to_owned(), json!("eu-west")),
+        ("api_token".to_owned(), json!(API_VALUE)),
+        ("retries".to_owned(), json!(5)),
+    ]
+    .into();
+    store
+        .put_plugin_with_config(&configured("cfg"), &token(), &values)
+        .await
+        .expect("put");
+    assert_eq!(store.plugin_config("cfg").await.expect("read"), values);
+    assert!(
+        !contains(&database_bytes(dir.path()), API_VALUE.as_bytes()),
+        "a sensitive value is in the database in clear"
+    );
+    assert!(contains(&database_bytes(dir.path()), b"eu-west"));
+
+    // Replacing the record alone keeps the values; replacing the values replaces all of them.
+    store
+        .put_plugin(&configured("cfg"), &token())
+        .await
+        .expect("put");
+    assert_eq!(store.plugin_config("cfg").await.expect("read"), values);
+    let fewer: nanofleet_host::manifest::config::ConfigValues =
+        [("api_token".to_owned(), json!("other"))].into();
+    store
+        .set_plugin_config("cfg", fewer.clone())
+        .await
+        .expect("set");
+    assert_eq!(store.plugin_config("cfg").await.expect("read"), fewer);
+
+    // What the manifest does not declare, or does not allow, is not stored; nothing changes.
+    for bad in [
+        json!({"regoin": "x"}),
+        json!({"retries": 11}),
+        json!({"retries": "3"}),
+    ] {
+        let bad: nanofleet_host::manifest::config::ConfigValues =
+            serde_json::from_value(bad).expect("values");
+        let err = store
+            .set_plugin_config("cfg", bad)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, StoreError::InvalidConfig { .. }), "{err}");
+    }
+    assert_eq!(store.plugin_config("cfg").await.expect("read"), fewer);
+    let err = store
+        .set_plugin_config("nope", fewer.clone())
+        .await
+        .expect_err("no such plugin");
+    assert!(matches!(err, StoreError::UnknownPlugin { .. }), "{err}");
+
+    // Deleting the plugin deletes its values.
+    assert!(store.delete_plugin("cfg").await.expect("delete"));
+    assert!(store.plugin_config("cfg").await.expect("read").is_empty());
+}
+
+/// A sealed value copied into another plugin's row does not decrypt there: it is bound to
+/// its plugin and key.
+#[tokio::test]
+async fn a_sealed_setting_moved_to_another_row_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::generate();
+    let store = open(dir.path(), &key);
+    let values: nanofleet_host::manifest::config::ConfigValues =
+        [("api_token".to_owned(), json!(API_VALUE))].into();
+    for name in ["one", "two"] {
+        store
+            .put_plugin_with_config(&configured(name), &token(), &values)
+            .await
+            .expect("put");
+    }
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
+    conn.execute(
+        "UPDATE plugin_config SET nonce = (SELECT nonce FROM plugin_config WHERE plugin = 'one'),
+             ciphertext = (SELECT ciphertext FROM plugin_config WHERE plugin = 'one')
+         WHERE plugin = 'two'",
+        [],
+    )
+    .expect("swap");
+    drop(conn);
+    let store = open(dir.path(), &key);
+    assert_eq!(store.plugin_config("one").await.expect("read"), values);
+    let err = store.plugin_config("two").await.expect_err("refused");
+    assert!(matches!(err, StoreError::WrongSecretKey { .. }), "{err}");
 }

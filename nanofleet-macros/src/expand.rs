@@ -188,6 +188,18 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
         ),
         None => (TokenStream::new(), TokenStream::new()),
     };
+    let config = plugin
+        .config
+        .map(|ty| quote_spanned!(ty.span()=> .config::<#ty>()));
+    // Also in `manifest()`, so that the manifest alone carries the settings; a type that
+    // cannot declare them is reported when the plugin is built.
+    let manifest_config = plugin.config.map(|ty| {
+        quote_spanned! {ty.span()=>
+            let mut manifest = manifest;
+            manifest.config =
+                ::nanofleet_sdk::config::schema_of::<#ty>().unwrap_or_default();
+        }
+    });
 
     quote! {
         #item
@@ -195,7 +207,9 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
         impl #self_ty {
             /// The plugin's manifest, as declared in `#[plugin(...)]`.
             pub fn manifest() -> ::nanofleet_sdk::__private::Manifest {
-                #manifest
+                let manifest = { #manifest };
+                #manifest_config
+                manifest
             }
 
             /// The plugin: its manifest, its `#[tool]` methods, and `self` as the state they
@@ -213,6 +227,7 @@ fn expand(plugin: &validate::Plugin) -> TokenStream {
                 #ui_before
                 let builder = ::nanofleet_sdk::__private::Plugin::builder(Self::manifest())
                     #ui_after
+                    #config
                     .state(self);
                 #(#tools)*
                 #(#resources)*
@@ -325,6 +340,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
     });
     let output = output_type(&def.output).map(|ty| quote_spanned!(ty.span()=> .output::<#ty>()));
     let app = def.app.as_ref().map(|uri| quote!(.app(#uri)));
+    let icon = def.icon.as_ref().map(|src| quote!(.icon(#src)));
 
     let title_name = format!("{}Arguments", tool.name);
     let args_struct = probed_args(def, self_ty, &title_name);
@@ -342,6 +358,7 @@ fn tool(tool: &validate::Tool, self_ty: &Type) -> TokenStream {
                 #(#annotations)*
                 #output
                 #app
+                #icon
                 #(#requirements)*
                 .#handler(|__args: __Args, __call: ::nanofleet_sdk::__private::ToolCall| async move {
                     #(#extractions)*

@@ -240,6 +240,7 @@ use proc_macro::TokenStream;
 /// | `ui = Self::ui` | | a method `fn(&self) -> nanofleet_sdk::ui::Ui` giving the web UI served on `ui_port` (needs `ui_port`) |
 /// | `permissions(network = false \| true \| ["host:port", ...], filesystem = "read-write" \| "read-only" \| "none", spawn, memory = "128MiB", cpus = 0.5, pids = 64)` | each key optional; absent means the narrowest (no network, no child processes, the host's default resources), except the data volume, read-write | `permissions`, enforced by the host's runtime |
 /// | `min_host_version = ">=0.2"` | a semver requirement | `minHostVersion`: older hosts refuse to install |
+/// | `config = MyConfig` | a type implementing `Deserialize` and `JsonSchema`, whose fields are settings | `config`: typed settings, read by tools as `Config<MyConfig>` (see `nanofleet_sdk::config`) |
 /// | `icon = "https://..."` | an `https://` URL or a `data:image/...` URI | `icon`, shown in listings |
 ///
 /// The values are checked when the plugin compiles, with the same rules the SDK applies at run
@@ -320,6 +321,7 @@ pub fn plugin(args: TokenStream, input: TokenStream) -> TokenStream {
 /// | `read_only`, `destructive`, `idempotent`, `open_world` | the MCP annotations; `read_only` alone means `read_only = true` |
 /// | `task` | calls may run as tasks (MCP's tasks extension): a client that declares it gets a task to poll at once; see `nanofleet_sdk::task` |
 /// | `app = "ui://..."` | the tool's page (MCP Apps): clients supporting the extension render that `#[resource(uri = "ui://...")]` with the result; see `nanofleet_sdk::app` |
+/// | `icon = "https://..."` | an icon clients show beside the tool (`icons` in `tools/list`): an `https://` URL or a `data:image/...` URI; the host's listings carry it |
 ///
 /// `#[tool]` only means something inside a `#[plugin(...)]` impl block, which reads and removes
 /// it. Anywhere else it is an error, since a free function has no plugin to belong to:

@@ -54,6 +54,8 @@ pub(crate) struct PluginAttrs {
     pub permissions: Option<PermissionsAttrs>,
     pub min_host_version: Option<LitStr>,
     pub icon: Option<LitStr>,
+    /// `config = MyConfig`: the type whose fields are the plugin's settings.
+    pub config: Option<syn::Type>,
 }
 
 /// `permissions(network = ..., filesystem = "...", spawn, memory = "...", cpus = 0.5,
@@ -101,6 +103,8 @@ pub(crate) struct Method {
     pub task: Option<bool>,
     /// `#[tool(app = "ui://...")]`: the page clients supporting MCP Apps render for it.
     pub app: Option<LitStr>,
+    /// `#[tool(icon = "https://...")]`: an icon clients show beside the tool.
+    pub icon: Option<LitStr>,
     /// The method's `#[cfg(...)]` attributes (which it keeps): the tool exists only where
     /// the method does.
     pub cfgs: Vec<Attribute>,
@@ -185,6 +189,7 @@ static PLUGIN: Keys = Keys {
         "permissions",
         "min_host_version",
         "icon",
+        "config",
     ],
 };
 
@@ -210,6 +215,7 @@ static TOOL: Keys = Keys {
         "open_world",
         "task",
         "app",
+        "icon",
     ],
 };
 
@@ -313,6 +319,7 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
     let mut permissions = Slot::new(&PLUGIN, "permissions");
     let mut min_host_version = Slot::new(&PLUGIN, "min_host_version");
     let mut icon = Slot::new(&PLUGIN, "icon");
+    let mut config = Slot::new(&PLUGIN, "config");
 
     let mut misspelt = Vec::new();
     let parser = syn::meta::parser(|meta| {
@@ -353,6 +360,9 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
         } else if path.is_ident("icon") {
             let value = attr::lit_str(errors, &meta, "\"https://example.com/icon.svg\"")?;
             icon.set(errors, path, value);
+        } else if path.is_ident("config") {
+            let value = config_type(errors, &meta)?;
+            config.set(errors, path, value);
         } else {
             misspelt.extend(PLUGIN.unknown(errors, &meta)?);
         }
@@ -384,7 +394,23 @@ fn plugin_attrs(args: TokenStream, errors: &Errors) -> PluginAttrs {
         permissions: permissions.get(),
         min_host_version: min_host_version.get(),
         icon: icon.get(),
+        config: config.get(),
     }
+}
+
+/// `config = MyConfig`: a type, not a string naming one.
+fn config_type(errors: &Errors, meta: &ParseNestedMeta) -> syn::Result<Option<syn::Type>> {
+    let value = meta.value()?;
+    if value.peek(syn::Lit) {
+        let lit: syn::Lit = value.parse()?;
+        errors.at(
+            &lit,
+            "expected a type, e.g. `config = MyConfig`: the struct whose fields are the \
+             plugin's settings",
+        );
+        return Ok(None);
+    }
+    Ok(Some(value.parse()?))
 }
 
 fn permissions_attrs(
@@ -549,6 +575,7 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
     let mut open_world = Slot::new(&TOOL, "open_world");
     let mut task = Slot::new(&TOOL, "task");
     let mut app = Slot::new(&TOOL, "app");
+    let mut icon = Slot::new(&TOOL, "icon");
 
     match &marker.meta {
         syn::Meta::Path(_) => {}
@@ -581,6 +608,12 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
                         path,
                         attr::lit_str(errors, &meta, "\"ui://board/view\"")?,
                     );
+                } else if path.is_ident("icon") {
+                    icon.set(
+                        errors,
+                        path,
+                        attr::lit_str(errors, &meta, "\"https://example.com/icon.svg\"")?,
+                    );
                 } else {
                     TOOL.unknown(errors, &meta)?;
                 }
@@ -605,6 +638,7 @@ fn tool(marker: &Attribute, method: &mut ImplItemFn, errors: &Errors) -> Method 
         open_world: open_world.get(),
         task: task.get(),
         app: app.get(),
+        icon: icon.get(),
         ..signature(method, errors)
     }
 }
@@ -719,6 +753,7 @@ fn signature(method: &mut ImplItemFn, errors: &Errors) -> Method {
         open_world: None,
         task: None,
         app: None,
+        icon: None,
         cfgs: method
             .attrs
             .iter()
@@ -973,7 +1008,7 @@ mod tests {
                 "unknown attribute `bogus` in `#[plugin(...)]`; expected one of `name`, \
                  `version`, `description`, `author`, `image`, `mcp_port`, `ui_port`, \
                  `sidebar`, `required_env_vars`, `ui`, `permissions`, `min_host_version`, \
-                 `icon`",
+                 `icon`, `config`",
             ]
         );
     }
@@ -1127,7 +1162,8 @@ mod tests {
                 "expected `#[tool]` or `#[tool(...)]`",
                 "expected `true` or `false`: `read_only = true`",
                 "unknown attribute `wat` in `#[tool(...)]`; expected one of `name`, `title`, \
-                 `description`, `read_only`, `destructive`, `idempotent`, `open_world`, `task`, `app`",
+                 `description`, `read_only`, `destructive`, `idempotent`, `open_world`, `task`, \
+                 `app`, `icon`",
                 "unknown attribute `defualt` in `#[arg(...)]`; did you mean `default`?",
             ]
         );

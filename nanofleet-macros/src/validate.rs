@@ -26,6 +26,8 @@ pub(crate) struct Plugin<'a> {
     pub manifest: Manifest,
     /// The function giving the UI, checked to come with a `ui_port`.
     pub ui: Option<&'a syn::ExprPath>,
+    /// The configuration type, whose fields are the plugin's settings.
+    pub config: Option<&'a syn::Type>,
     pub tools: Vec<Tool<'a>>,
     pub resources: Vec<Resource<'a>>,
     pub prompts: Vec<Prompt<'a>>,
@@ -119,6 +121,7 @@ fn plugin_of_crate<'a>(
     }
     Some(Plugin {
         ui,
+        config: plugin.attrs.config.as_ref(),
         manifest: manifest?,
         tools,
         resources,
@@ -481,6 +484,14 @@ fn tools<'a>(defs: &'a [parse::Method], errors: &Errors) -> Vec<Tool<'a>> {
 /// `#[tool(app = "ui://...")]` names a page of this plugin: a `#[resource(uri = ...)]` of the
 /// same impl block. (A page added with the builder API is checked when the plugin starts.)
 fn apps(tools: &[Tool<'_>], resources: &[Resource<'_>], errors: &Errors) {
+    // The manifest's icon rule, for each tool's icon too.
+    for tool in tools {
+        if let Some(icon) = &tool.def.icon
+            && let Err(v) = rules::check_icon(&icon.value())
+        {
+            errors.at(icon, violation(&v));
+        }
+    }
     for tool in tools {
         let Some(app) = &tool.def.app else { continue };
         let uri = app.value();

@@ -106,7 +106,7 @@ impl PluginEnv {
     /// above, and every variable the manifest lists in `requiredEnvVars`, each of which must be
     /// set (and not empty). Every problem is reported at once, missing variables included.
     pub fn from_env_for(manifest: &Manifest) -> Result<Self, EnvError> {
-        Self::from_source_for(read_process_env, &manifest.required_env_vars)
+        Self::from_source_for(read_process_env, manifest)
     }
 
     /// [`PluginEnv::from_env_for`], reading variables through `lookup`.
@@ -114,19 +114,43 @@ impl PluginEnv {
         manifest: &Manifest,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, EnvError> {
-        Self::from_source_for(
-            |name| lookup(name).map_or(Raw::Unset, Raw::Value),
-            &manifest.required_env_vars,
-        )
+        Self::from_source_for(|name| lookup(name).map_or(Raw::Unset, Raw::Value), manifest)
     }
 
     fn from_source_for(
         source: impl Fn(&str) -> Raw,
-        required: &[String],
+        manifest: &Manifest,
     ) -> Result<Self, EnvError> {
         let (env, mut problems) = Self::read(&source);
         let mut env = env;
-        for name in required {
+        // The configuration's variables (`NANO_CONFIG_*`): each value is checked against its
+        // setting here, so that every bad or missing one is named with the other problems.
+        for (key, setting) in manifest.config.iter() {
+            let name = crate::config::env_var(key);
+            match source(&name) {
+                Raw::Value(value) => {
+                    if let Err(reason) = setting.parse_text(&value) {
+                        problems.push(EnvProblem::new(
+                            name.clone(),
+                            format!("(setting `{key}`) {reason}"),
+                        ));
+                    }
+                    env.vars.insert(name, value);
+                }
+                Raw::Unset if setting.required && setting.default.is_none() => {
+                    problems.push(EnvProblem::new(
+                        name,
+                        format!(
+                            "is not set: the plugin's required setting `{key}` has no value;                              the NanoFleet host sets it from `nanofleet config set {} {key}=…`",
+                            manifest.name
+                        ),
+                    ));
+                }
+                Raw::Unset => {}
+                Raw::NotUnicode => problems.push(EnvProblem::new(name, "is not valid UTF-8")),
+            }
+        }
+        for name in &manifest.required_env_vars {
             match source(name) {
                 Raw::Value(value) if !value.is_empty() => {
                     env.vars.insert(name.clone(), value);

@@ -64,6 +64,7 @@ pub mod auth;
 mod caller;
 pub mod cli;
 pub mod completion;
+pub mod config;
 pub mod connections;
 pub mod content;
 pub mod env;
@@ -106,6 +107,7 @@ pub use agent::AgentId;
 #[cfg(feature = "host-api")]
 #[cfg_attr(docsrs, doc(cfg(feature = "host-api")))]
 pub use api::NanoApi;
+pub use config::{Config, Secret};
 pub use error::Error;
 pub use manifest::Manifest;
 /// `#[plugin(...)]` on an impl block, with `#[tool]`, `#[resource(...)]` and `#[prompt]` on its

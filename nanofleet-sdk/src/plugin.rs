@@ -37,6 +37,7 @@ use crate::{
     agent::AgentId,
     ask::InputRound,
     completion::{self, Completion},
+    config::{AnyConfig, ConfigType},
     env::PluginEnv,
     error::{BuildProblem, Error},
     logging::{Client, LogLevels},
@@ -92,6 +93,8 @@ pub(crate) struct Definition {
     pub(crate) task_tools: std::collections::HashSet<String>,
     /// The state types handlers take, with who takes them: checked at start.
     pub(crate) required_states: Vec<(String, StateType)>,
+    /// The plugin's configuration type, read from the environment at start.
+    pub(crate) config: Option<ConfigType>,
     /// The tools whose structured results are wrapped as `{"result": ...}`.
     #[cfg(feature = "testing")]
     pub(crate) wrapped_outputs: std::collections::HashSet<String>,
@@ -121,6 +124,8 @@ impl Plugin {
             uses_store: false,
             #[cfg(feature = "host-api")]
             requires_host_api: false,
+            config: None,
+            config_problems: Vec::new(),
         }
     }
 
@@ -214,6 +219,9 @@ pub struct PluginBuilder {
     uses_store: bool,
     #[cfg(feature = "host-api")]
     requires_host_api: bool,
+    config: Option<ConfigType>,
+    /// Why the configuration type cannot declare settings, if it cannot.
+    config_problems: Vec<String>,
 }
 
 impl PluginBuilder {
@@ -246,6 +254,21 @@ impl PluginBuilder {
     /// One value per type.
     pub fn state<T: Send + Sync + 'static>(mut self, state: T) -> Self {
         self.state.insert(TypeId::of::<T>(), Arc::new(state));
+        self
+    }
+
+    /// Declares the plugin's typed configuration: the settings of `T` go into the manifest's
+    /// `config` section, the values are read from the environment when the plugin starts, and
+    /// tools take them as [`Config<T>`](crate::config::Config). See [`crate::config`].
+    pub fn config<T>(mut self) -> Self
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        match crate::config::schema_of::<T>() {
+            Ok(schema) => self.manifest.config = schema,
+            Err(problems) => self.config_problems = problems,
+        }
+        self.config = Some(ConfigType::of::<T>());
         self
     }
 
@@ -309,9 +332,29 @@ impl PluginBuilder {
             .collect();
         let mut all = Requirements::default();
         let mut required_states = Vec::new();
+        let mut config_problems: Vec<BuildProblem> = self
+            .config_problems
+            .iter()
+            .map(|p| BuildProblem::new(p.clone()))
+            .collect();
         for (who, needs) in &needs {
             all.extend(needs);
             required_states.extend(needs.states.iter().map(|s| (who.clone(), s.clone())));
+            for wanted in &needs.configs {
+                if self.config.as_ref().map(|c| c.id) != Some(wanted.id) {
+                    config_problems.push(BuildProblem::new(match &self.config {
+                        Some(declared) => format!(
+                            "{who} takes `Config<{}>`, but the plugin's configuration is `{}`",
+                            wanted.name, declared.name
+                        ),
+                        None => format!(
+                            "{who} takes `Config<{}>`, but the plugin declares no                              configuration: add `config = {}` to `#[plugin(...)]` (or call                              `PluginBuilder::config`)",
+                            wanted.name,
+                            wanted.name.rsplit("::").next().unwrap_or(wanted.name)
+                        ),
+                    }));
+                }
+            }
         }
         drop(needs);
         #[cfg(feature = "store")]
@@ -324,6 +367,7 @@ impl PluginBuilder {
             .errors()
             .map(|d| BuildProblem::new(format!("manifest {d}")))
             .collect();
+        problems.append(&mut config_problems);
         let mut handlers = HashMap::new();
         let mut task_tools = std::collections::HashSet::new();
         #[cfg(feature = "testing")]
@@ -372,8 +416,24 @@ impl PluginBuilder {
             if tool.task {
                 task_tools.insert(tool.name.to_string());
             }
+            for icon in &tool.icons {
+                if let Err(v) = rules::check_icon(icon) {
+                    problems.push(BuildProblem::new(format!(
+                        "tool `{}`: {}",
+                        tool.name, v.message
+                    )));
+                }
+            }
             let mut mcp = McpTool::new(tool.name.clone(), tool.description.clone(), input);
             mcp.title = tool.title.clone();
+            if !tool.icons.is_empty() {
+                mcp.icons = Some(
+                    tool.icons
+                        .iter()
+                        .map(|src| rmcp::model::Icon::new(src.clone()))
+                        .collect(),
+                );
+            }
             mcp.output_schema = tool.output_schema.clone();
             if tool.annotations != Default::default() {
                 mcp.annotations = Some(tool.annotations.clone());
@@ -425,6 +485,7 @@ impl PluginBuilder {
                 #[cfg(feature = "host-api")]
                 requires_host_api,
                 required_states,
+                config: self.config,
                 task_tools,
                 #[cfg(feature = "testing")]
                 wrapped_outputs,
@@ -455,6 +516,8 @@ pub struct Running {
     subscriptions: Subscriptions,
     /// The tasks tools run as.
     tasks: Tasks,
+    /// The configuration value, when the plugin declares one.
+    config: Option<AnyConfig>,
 }
 
 impl std::fmt::Debug for Running {
@@ -485,6 +548,12 @@ impl Running {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let config = match &def.config {
+            Some(config) => {
+                Some((config.load)(&def.manifest.config, &env.vars).map_err(Error::Config)?)
+            }
+            None => None,
+        };
         #[allow(deprecated)] // logging: see `Context::log`
         let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
@@ -509,10 +578,13 @@ impl Running {
                 .get_or_insert_with(Default::default)
                 .insert(TASKS_EXTENSION_ID.to_owned(), Default::default());
         }
-        let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
-            def.manifest.name.clone(),
-            def.manifest.version.clone(),
-        ));
+        let mut implementation =
+            Implementation::new(def.manifest.name.clone(), def.manifest.version.clone());
+        // The manifest's icon is the server's, for clients that show one per server.
+        if let Some(icon) = &def.manifest.icon {
+            implementation.icons = Some(vec![rmcp::model::Icon::new(icon.clone())]);
+        }
+        let mut info = ServerConfig::new(capabilities).with_server_info(implementation);
         if let Some(text) = &def.instructions {
             info = info.with_instructions(text.clone());
         }
@@ -534,6 +606,7 @@ impl Running {
             fixed_agent,
             subscriptions: Subscriptions::default(),
             tasks: Tasks::default(),
+            config,
         });
         #[cfg(not(feature = "store"))]
         let _ = stores;
@@ -632,6 +705,12 @@ impl Running {
             .get(&key)
             .or_else(|| self.def.state.get(&key))
             .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+    }
+
+    pub(crate) fn config<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.config
+            .as_ref()
+            .and_then(|c| Arc::clone(c).downcast::<T>().ok())
     }
 
     /// Whether `tool`'s structured results are wrapped as `{"result": ...}`.

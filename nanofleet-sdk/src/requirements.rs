@@ -18,6 +18,8 @@ pub struct Requirements {
     pub(crate) store: bool,
     pub(crate) host_api: bool,
     pub(crate) states: Vec<StateType>,
+    /// The configuration types taken as `Config<T>`.
+    pub(crate) configs: Vec<StateType>,
 }
 
 /// A state type a handler takes, by id, with its name for messages.
@@ -57,6 +59,18 @@ impl Requirements {
         }
     }
 
+    /// The plugin's configuration of type `T` (`#[plugin(config = T)]` or
+    /// [`PluginBuilder::config`](crate::plugin::PluginBuilder::config)).
+    pub fn config<T: Send + Sync + 'static>(&mut self) {
+        let id = TypeId::of::<T>();
+        if !self.configs.iter().any(|s| s.id == id) {
+            self.configs.push(StateType {
+                id,
+                name: type_name::<T>(),
+            });
+        }
+    }
+
     /// Adds what `other` needs.
     pub(crate) fn extend(&mut self, other: &Requirements) {
         self.store |= other.store;
@@ -64,6 +78,11 @@ impl Requirements {
         for state in &other.states {
             if !self.states.iter().any(|s| s.id == state.id) {
                 self.states.push(state.clone());
+            }
+        }
+        for config in &other.configs {
+            if !self.configs.iter().any(|s| s.id == config.id) {
+                self.configs.push(config.clone());
             }
         }
     }

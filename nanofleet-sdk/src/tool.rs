@@ -83,6 +83,8 @@ pub struct Tool {
     pub(crate) task: bool,
     /// The `ui://` page clients supporting MCP Apps render for it (see [`Tool::app`]).
     pub(crate) app: Option<Cow<'static, str>>,
+    /// Icons clients show beside it (see [`Tool::icon`]).
+    pub(crate) icons: Vec<Cow<'static, str>>,
 }
 
 impl fmt::Debug for Tool {
@@ -115,7 +117,17 @@ impl Tool {
             requirements: Requirements::default(),
             task: false,
             app: None,
+            icons: Vec::new(),
         }
+    }
+
+    /// Adds an icon clients may show beside the tool in `tools/list` (MCP's `icons`): an
+    /// `https://` URL or a `data:image/...` URI, checked by
+    /// [`PluginBuilder::build`](crate::plugin::PluginBuilder::build) with the manifest's icon
+    /// rule. Listings on the host carry it.
+    pub fn icon(mut self, src: impl Into<Cow<'static, str>>) -> Self {
+        self.icons.push(src.into());
+        self
     }
 
     /// Gives the tool a page (an MCP App, see [`crate::app`]): `uri` is a `ui://` resource of

@@ -107,6 +107,23 @@ pub fn render(info: &ImageInfo) -> String {
     if let Some(requirement) = &m.min_host_version {
         line(format!("needs host  {}", clean(requirement)));
     }
+    if !m.config.is_empty() {
+        let settings: Vec<String> = m
+            .config
+            .iter()
+            .map(|(key, s)| {
+                let mut about = vec![s.kind.as_str()];
+                if s.required {
+                    about.push("required");
+                }
+                if s.sensitive {
+                    about.push("sensitive");
+                }
+                format!("{} ({})", clean(key), about.join(", "))
+            })
+            .collect();
+        line(format!("settings    {}", settings.join(", ")));
+    }
     match &info.tools {
         None => {
             line("tools       (not recorded: the image was not built by nanofleet build)".into())

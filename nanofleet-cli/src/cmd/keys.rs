@@ -3,13 +3,8 @@
 //! `--server` they go through the server's API, with the same output.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
-use std::process::{Command, Stdio};
 
-use nanofleet_host::{
-    manifest::rules,
-    store::{MAX_API_KEY_VALUE_BYTES, PluginRecord},
-};
+use nanofleet_host::{manifest::rules, store::PluginRecord};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,10 +15,8 @@ use crate::{
     context::Context,
     error::CliError,
     output::{self, clean, note},
+    secret_input,
 };
-
-/// Exit status after Ctrl-C, as shells report a SIGINT death.
-const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs a `keys` subcommand. None of them needs the engine.
 pub async fn run(ctx: &Context, command: &KeysCommand) -> Result<u8, CliError> {
@@ -41,7 +34,11 @@ async fn set(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
         .and_then(|()| rules::check_env_var_not_reserved(name))
         .map_err(|v| CliError::usage(format!("invalid API key name: {v}")))?;
     let plugins = if let Some(server) = ctx.server() {
-        let value = read_value(name).await?;
+        let value = secret_input::read(
+            &format!("API key {name}"),
+            &format!("nanofleet keys set {name}"),
+        )
+        .await?;
         let body = json!({ "value": value });
         drop(value);
         server
@@ -51,7 +48,11 @@ async fn set(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
         remote_plugins(server).await?
     } else {
         let store = ctx.store()?;
-        let value = read_value(name).await?;
+        let value = secret_input::read(
+            &format!("API key {name}"),
+            &format!("nanofleet keys set {name}"),
+        )
+        .await?;
         store.set_api_key(name, &value).await?;
         drop(value);
         store.list_plugins().await?
@@ -68,98 +69,6 @@ async fn set(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
         ));
     }
     Ok(0)
-}
-
-/// The value on stdin: one line typed at a terminal (not echoed, when `stty` can turn echo
-/// off), or everything piped in, less one trailing newline.
-async fn read_value(name: &str) -> Result<String, CliError> {
-    let interactive = io::stdin().is_terminal();
-    let reading = tokio::task::spawn_blocking(move || {
-        if interactive {
-            read_line_hidden()
-        } else {
-            read_piped()
-        }
-    });
-    let value = tokio::select! {
-        read = reading => read.map_err(|e| CliError::new(format!("reading stdin failed: {e}")))??,
-        _ = tokio::signal::ctrl_c() => {
-            if interactive {
-                set_echo(true);
-                note("");
-            }
-            return Err(CliError::new("interrupted; the key was not set").with_code(EXIT_INTERRUPTED));
-        }
-    };
-    let value = value
-        .strip_suffix('\n')
-        .map(|v| v.strip_suffix('\r').unwrap_or(v))
-        .unwrap_or(&value)
-        .to_owned();
-    if value.is_empty() {
-        return Err(CliError::new(format!(
-            "no value for API key {name} on stdin: type it, or pipe it in, e.g. \
-             printf %s \"$VALUE\" | nanofleet keys set {name}"
-        )));
-    }
-    Ok(value)
-}
-
-fn read_line_hidden() -> Result<String, CliError> {
-    let hidden = set_echo(false);
-    let prompt = if hidden {
-        "value (not shown): "
-    } else {
-        "value: "
-    };
-    {
-        use std::io::Write as _;
-        let mut err = io::stderr().lock();
-        let _ = write!(err, "{prompt}");
-        let _ = err.flush();
-    }
-    let mut line = String::new();
-    let read = io::stdin().lock().read_line(&mut line);
-    if hidden {
-        set_echo(true);
-        // The Enter that ended the line was not echoed either.
-        note("");
-    }
-    read.map_err(|e| CliError::new(format!("cannot read the value from the terminal: {e}")))?;
-    Ok(line)
-}
-
-fn read_piped() -> Result<String, CliError> {
-    // A newline and a carriage return over the limit are still fine: they are stripped.
-    let limit = MAX_API_KEY_VALUE_BYTES + 2;
-    let mut bytes = Vec::new();
-    io::stdin()
-        .lock()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CliError::new(format!("cannot read the value from stdin: {e}")))?;
-    if bytes.len() > limit {
-        return Err(CliError::new(format!(
-            "the value on stdin is longer than {MAX_API_KEY_VALUE_BYTES} bytes, the most an \
-             API key may hold"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|_| {
-        CliError::new(
-            "the value on stdin is not UTF-8 text; an environment variable cannot hold it",
-        )
-    })
-}
-
-/// Turns the terminal's echo off or on with `stty`; whether it worked.
-fn set_echo(on: bool) -> bool {
-    Command::new("stty")
-        .arg(if on { "echo" } else { "-echo" })
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// An API key as `keys ls --json` shows it: never its value.

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod build;
 pub mod call;
+pub mod config;
 pub mod dev;
 pub mod inspect;
 pub mod keys;

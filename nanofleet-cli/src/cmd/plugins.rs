@@ -39,6 +39,7 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
     if host.store().get_plugin(&manifest.name).await?.is_some() {
         return Err(already_installed(&manifest.name, &args.source));
     }
+    let config = super::config::values_of(&manifest.name, &args.config).await?;
     pull_if_asked(&host, &manifest.image, args.pull).await?;
     note_installing(&manifest, None);
     let mut events = host.subscribe();
@@ -48,6 +49,7 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
         pull: args.pull,
         overrides: args.permissions.overrides(),
         allow_more: args.permissions.allow_more,
+        config,
     };
     let record = host.install(manifest, options).await?;
     note_ready(&record, started);
@@ -62,6 +64,9 @@ async fn install_remote(server: &Server, args: &InstallArgs) -> Result<u8, CliEr
     body["pull"] = args.pull.into();
     body["overrides"] = serde_json::to_value(args.permissions.overrides()).unwrap_or_default();
     body["allowMore"] = args.permissions.allow_more.into();
+    let plugin = manifest.as_ref().map_or("the plugin", |m| m.name.as_str());
+    body["config"] = serde_json::to_value(super::config::values_of(plugin, &args.config).await?)
+        .unwrap_or_default();
     if let Some(manifest) = &manifest {
         // As locally, before saying anything is being installed.
         match server
@@ -195,6 +200,7 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
     let Some(old) = host.store().get_plugin(&manifest.name).await? else {
         return Err(not_installed(&manifest.name, &args.source));
     };
+    let config = super::config::values_of(&manifest.name, &args.config).await?;
     pull_if_asked(&host, &manifest.image, args.pull).await?;
     note_upgrading(&old, &manifest, None);
     note_tool_plan(&host, &manifest).await;
@@ -205,6 +211,7 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
         pull: args.pull,
         overrides: args.permissions.overrides(),
         allow_more: args.permissions.allow_more,
+        config,
     };
     let record = host.upgrade(manifest, options).await?;
     note_upgraded(&record, started);
@@ -224,6 +231,9 @@ async fn upgrade_remote(server: &Server, args: &UpgradeArgs) -> Result<u8, CliEr
     body["pull"] = args.pull.into();
     body["overrides"] = serde_json::to_value(args.permissions.overrides()).unwrap_or_default();
     body["allowMore"] = args.permissions.allow_more.into();
+    body["config"] =
+        serde_json::to_value(super::config::values_of(&manifest.name, &args.config).await?)
+            .unwrap_or_default();
     let name = manifest.name.as_str();
     let old: PluginRecord = server
         .get(&["api", "plugins", name])

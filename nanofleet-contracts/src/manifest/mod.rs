@@ -17,7 +17,8 @@
 //!   "requiredEnvVars": ["OPENAI_API_KEY"],
 //!   "permissions": { "network": false, "filesystem": "read-write", "process": { "spawn": false } },
 //!   "minHostVersion": ">=0.1",
-//!   "icon": "https://example.com/kanban.svg"
+//!   "icon": "https://example.com/kanban.svg",
+//!   "config": { "board_title": { "type": "string", "default": "Tasks" } }
 //! }
 //! ```
 //!
@@ -40,6 +41,7 @@
 //! }
 //! ```
 
+pub mod config;
 mod diagnostic;
 mod parse;
 pub mod permissions;
@@ -48,6 +50,7 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::{ConfigSchema, Setting, SettingType};
 pub use diagnostic::{Diagnostic, Diagnostics, Level};
 pub use parse::ParsedManifest;
 pub use permissions::{
@@ -107,6 +110,10 @@ pub struct Manifest {
     /// The plugin's icon in listings: an `https://` URL or a `data:image/…` URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// The plugin's typed settings, which the host turns into `NANO_CONFIG_*` environment
+    /// variables: see [`config`].
+    #[serde(default, skip_serializing_if = "ConfigSchema::is_empty")]
+    pub config: ConfigSchema,
 }
 
 /// A plugin's entry in the dashboard's sidebar, linking to its UI.
@@ -163,6 +170,7 @@ impl Manifest {
             permissions: Permissions::default(),
             min_host_version: None,
             icon: None,
+            config: ConfigSchema::default(),
         }
     }
 
@@ -217,6 +225,13 @@ impl Manifest {
     #[must_use]
     pub fn with_icon(mut self, icon: impl Into<String>) -> Self {
         self.icon = Some(icon.into());
+        self
+    }
+
+    /// Sets the plugin's typed settings; see [`config`].
+    #[must_use]
+    pub fn with_config(mut self, config: ConfigSchema) -> Self {
+        self.config = config;
         self
     }
 

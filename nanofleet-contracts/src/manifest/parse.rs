@@ -7,10 +7,10 @@
 use serde_json::{Map, Value};
 
 use super::validate::{Draft, SidebarDraft};
-use super::{Diagnostics, Manifest, Permissions, permissions, rules};
+use super::{ConfigSchema, Diagnostics, Manifest, Permissions, config, permissions, rules};
 
 /// The fields of a manifest, as spelled in JSON.
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "name",
     "version",
     "description",
@@ -23,6 +23,7 @@ const FIELDS: [&str; 12] = [
     "permissions",
     "minHostVersion",
     "icon",
+    "config",
 ];
 
 /// The NanoFleet host's own optional fields, which this SDK does not support.
@@ -163,6 +164,7 @@ fn read_object<'a>(object: &'a Map<String, Value>, diagnostics: &mut Diagnostics
         permissions: fields.optional("permissions", Permissions::default(), permissions::read),
         min_host_version: fields.nullable("minHostVersion", read_string),
         icon: fields.nullable("icon", read_string),
+        config: fields.optional("config", ConfigSchema::default(), config::read),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Diagnostics, Manifest, Permissions, Sidebar, rules};
+use super::{ConfigSchema, Diagnostics, Manifest, Permissions, Sidebar, rules};
 
 impl Manifest {
     /// Checks every rule and returns every problem, errors and warnings, in field order.
@@ -36,6 +36,7 @@ pub(super) struct Draft<'a> {
     pub(super) permissions: Option<Permissions>,
     pub(super) min_host_version: Option<Option<&'a str>>,
     pub(super) icon: Option<Option<&'a str>>,
+    pub(super) config: Option<ConfigSchema>,
 }
 
 /// A sidebar entry as far as it could be read; see [`Draft`].
@@ -72,6 +73,7 @@ impl<'a> Draft<'a> {
             permissions: Some(manifest.permissions.clone()),
             min_host_version: Some(manifest.min_host_version.as_deref()),
             icon: Some(manifest.icon.as_deref()),
+            config: Some(manifest.config.clone()),
         }
     }
 
@@ -100,6 +102,7 @@ impl<'a> Draft<'a> {
             permissions: self.permissions.clone()?,
             min_host_version: self.min_host_version?.map(str::to_owned),
             icon: self.icon?.map(str::to_owned),
+            config: self.config.clone()?,
         })
     }
 
@@ -125,6 +128,9 @@ impl<'a> Draft<'a> {
             && let Err(violation) = rules::check_icon(icon)
         {
             diagnostics.error("icon", violation.message, violation.hint);
+        }
+        if let Some(config) = &self.config {
+            config.validate_into("config", &mut diagnostics);
         }
         diagnostics
     }
@@ -555,6 +561,7 @@ mod tests {
             },
             min_host_version: Some("newest".into()),
             icon: Some("http://example.com/x.png".into()),
+            config: Default::default(),
         };
         assert_eq!(
             located(&manifest),

@@ -150,6 +150,19 @@ impl From<HostError> for ApiError {
                 e.body.missing = Some(missing);
                 e
             }
+            HostError::Config { problems, .. } => {
+                let only_missing = problems.invalid.is_empty() && problems.unknown.is_empty();
+                let code = if only_missing {
+                    "missing_config"
+                } else {
+                    "invalid_config"
+                };
+                let mut e = new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+                if !problems.missing.is_empty() {
+                    e.body.missing = Some(problems.missing);
+                }
+                e
+            }
             HostError::NotReady { .. } => new(StatusCode::BAD_GATEWAY, "plugin_not_ready", message),
             HostError::NotRunning(_) => new(StatusCode::CONFLICT, "plugin_not_running", message),
             HostError::UnknownAgent(_) => Self::not_found("agent_not_found", message),
@@ -209,6 +222,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidAgent { .. } => unprocessable("invalid_agent"),
             StoreError::InvalidApiKeyName { .. } => unprocessable("invalid_api_key_name"),
             StoreError::InvalidApiKeyValue { .. } => unprocessable("invalid_api_key_value"),
+            StoreError::InvalidConfig { .. } => unprocessable("invalid_config"),
             StoreError::MessageTooLarge { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", message)
             }

@@ -54,6 +54,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod internal;
 pub mod keys;

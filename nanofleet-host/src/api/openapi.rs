@@ -11,7 +11,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiState, agents, internal, keys, plugins, policy};
+use super::{ApiState, agents, config, internal, keys, plugins, policy};
 
 /// The routes, by how they authenticate.
 pub(crate) struct Registrations {
@@ -37,6 +37,7 @@ pub(crate) fn registrations() -> Registrations {
         .routes(routes!(plugins::disable))
         .routes(routes!(plugins::logs))
         .routes(routes!(plugins::ui_session))
+        .routes(routes!(config::get, config::patch))
         .routes(routes!(agents::list, agents::register))
         .routes(routes!(agents::remove))
         .routes(routes!(agents::link, agents::unlink))

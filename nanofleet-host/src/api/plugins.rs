@@ -34,7 +34,7 @@ const DEFAULT_TAIL: usize = 100;
 const MAX_TAIL: usize = 10_000;
 
 /// What to install (or upgrade to): exactly one of `manifest`, `url` or `image`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstallRequest {
     /// The manifest itself (`manifest.json` as JSON).
@@ -62,6 +62,29 @@ pub struct InstallRequest {
     /// plugin held). Default `false`: such an install is refused with the list of widenings.
     #[serde(default)]
     pub allow_more: bool,
+    /// Values for the plugin's settings (its manifest's `config`), by key; a string is read as
+    /// the setting's text form when the setting is not a string. An install missing a
+    /// required one is refused with the list (`missing_config`). On an upgrade, values set
+    /// before are kept unless given here.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub config: nanofleet_sdk::manifest::config::ConfigValues,
+}
+
+// By hand: configuration values may be secrets, so only their keys are shown.
+impl std::fmt::Debug for InstallRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallRequest")
+            .field("url", &self.url)
+            .field("image", &self.image)
+            .field("has_manifest", &self.manifest.is_some())
+            .field("egress", &self.egress)
+            .field("pull", &self.pull)
+            .field("overrides", &self.overrides)
+            .field("allow_more", &self.allow_more)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// An installed plugin as the API shows it. Built field by field from the store's record:
@@ -251,6 +274,7 @@ fn options(request: &InstallRequest) -> InstallOptions {
         pull: request.pull,
         overrides: request.overrides.clone(),
         allow_more: request.allow_more,
+        config: request.config.clone(),
     }
 }
 
@@ -265,7 +289,7 @@ fn options(request: &InstallRequest) -> InstallOptions {
         (status = 409, description = "already installed", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
-        (status = 422, description = "invalid manifest (with diagnostics) or missing API keys (with the list)", body = ErrorBody),
+        (status = 422, description = "invalid manifest (with diagnostics), missing API keys or required settings (with the list), or settings that do not fit", body = ErrorBody),
         (status = 503, description = "container engine unreachable", body = ErrorBody),
     ),
     security(("bearer" = []))

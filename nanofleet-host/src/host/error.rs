@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nanofleet_sdk::manifest::Diagnostics;
+use nanofleet_sdk::manifest::{Diagnostics, config::ConfigProblems};
 
 use crate::{linking::LinkError, policy::GrantError, runtime::RuntimeError, store::StoreError};
 
@@ -40,6 +40,17 @@ pub enum HostError {
         plugin: String,
         /// The keys to set.
         missing: Vec<String>,
+    },
+    /// The plugin's configuration values are missing or do not fit its settings.
+    #[error(
+        "plugin `{plugin}` cannot run with this configuration: {problems}; set values with \
+         `nanofleet config set {plugin} KEY=VALUE` (`--config KEY=VALUE` when installing)"
+    )]
+    Config {
+        /// The plugin.
+        plugin: String,
+        /// Every problem: missing required settings, values that do not fit, unknown keys.
+        problems: ConfigProblems,
     },
     /// The plugin did not answer `tools/list` in time.
     #[error(

@@ -22,9 +22,9 @@ use crate::{
 const LOG_LINES_ON_FAILURE: usize = 20;
 
 impl Host {
-    /// Installs a plugin: validate → refuse when API keys are missing → create → start → wait
-    /// until it lists its tools → persist → link (when auto-linking). Any failure rolls back:
-    /// no container, no store row, no link.
+    /// Installs a plugin: validate → refuse when API keys or required settings are missing →
+    /// create → start → wait until it lists its tools → persist → link (when auto-linking).
+    /// Any failure rolls back: no container, no store row, no link.
     pub async fn install(
         &self,
         manifest: Manifest,
@@ -40,6 +40,7 @@ impl Host {
         let grant = self
             .check_grant(&manifest, None, &options, &options.effective_overrides())
             .await?;
+        let config = super::config::check_values(&manifest, &options.config)?;
         self.preflight(&manifest, options.pull).await?;
 
         let token = InternalToken::generate();
@@ -47,9 +48,11 @@ impl Host {
         record.overrides = options.effective_overrides();
         record.allowed_more = grant.allowed_more;
         record.require_signature = self.config().require_signatures;
-        store.put_plugin(&record, &token).await?;
+        store
+            .put_plugin_with_config(&record, &token, &config)
+            .await?;
         crash_point("install:recorded");
-        match self.bring_up(&record, &token, None).await {
+        match self.bring_up(&record, &token, None, None).await {
             Ok(tools) => {
                 crash_point("install:ready");
                 let tools = tools_json(&tools);
@@ -162,8 +165,12 @@ impl Host {
         record: &PluginRecord,
         token: &InternalToken,
         name: Option<String>,
+        config: Option<&nanofleet_sdk::manifest::config::ConfigValues>,
     ) -> Result<Vec<Tool>, HostError> {
-        let mut spec = self.spec_for(record, token).await?;
+        let mut spec = match config {
+            Some(config) => self.spec_with_config(record, token, config).await?,
+            None => self.spec_for(record, token).await?,
+        };
         let name_is_canonical = name.is_none();
         spec.container_name = name;
         let container = spec.name();
@@ -294,9 +301,9 @@ impl Host {
             }
             Some(_) => {
                 self.runtime().remove(&container).await?;
-                self.bring_up(&record, &token, None).await?
+                self.bring_up(&record, &token, None, None).await?
             }
-            None => self.bring_up(&record, &token, None).await?,
+            None => self.bring_up(&record, &token, None, None).await?,
         };
         self.store().set_desired(name, Desired::Running).await?;
         self.mark_running(name, &tools).await?;
@@ -322,6 +329,11 @@ impl Host {
         let grant = self
             .check_grant(&manifest, Some(&old.permissions()), &options, &given)
             .await?;
+        let stored = self.store().plugin_config(&name).await?;
+        let config = super::config::check_values(
+            &manifest,
+            &super::config::carry_over(&manifest, &stored, &options.config),
+        )?;
         self.preflight(&manifest, options.pull).await?;
         // Said before anything starts, so the log shows what agents will gain or lose even
         // when the new version then fails to come up.
@@ -352,7 +364,9 @@ impl Host {
         let staging = self.config().instance.staging_container_name(&name);
         // A staging container left by an interrupted upgrade is not serving anyone.
         self.runtime().remove(&staging).await?;
-        let tools = self.bring_up(&next, &token, Some(staging.clone())).await?;
+        let tools = self
+            .bring_up(&next, &token, Some(staging.clone()), Some(&config))
+            .await?;
         crash_point("upgrade:staged");
         // The new version is ready: from here on, it replaces the old one.
         self.runtime().remove(&canonical).await?;
@@ -362,7 +376,9 @@ impl Host {
         next.tools = tools_json(&tools);
         next.status = Status::Running;
         next.status_message = None;
-        self.store().put_plugin(&next, &token).await?;
+        self.store()
+            .put_plugin_with_config(&next, &token, &config)
+            .await?;
         crash_point("upgrade:recorded");
         self.emit(HostEvent::PluginStatus {
             plugin: name.clone(),

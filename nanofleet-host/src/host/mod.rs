@@ -9,6 +9,7 @@
 //! `.mcp.json`), and running it twice in a row changes nothing the second time.
 
 mod agents;
+mod config;
 mod error;
 mod install;
 mod probe;
@@ -31,6 +32,9 @@ use nanofleet_sdk::{
 };
 use tokio::sync::broadcast;
 
+pub use config::{
+    ConfigEntry, ConfigSource, coerce as coerce_config, display_value, entries as config_entries,
+};
 pub use error::HostError;
 pub use reconcile::{Action, ReconcileReport};
 pub use upgrade_plan::{ToolChanges, UpgradePlan};
@@ -118,7 +122,7 @@ pub enum HostEvent {
 }
 
 /// Options of [`Host::install`] and [`Host::upgrade`].
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct InstallOptions {
     /// Grant unrestricted network whatever the manifest declares: the operator's explicit
     /// word, so it needs no [`allow_more`](Self::allow_more); the widening is recorded.
@@ -132,6 +136,23 @@ pub struct InstallOptions {
     /// Allow the overrides, or a new version's manifest, to grant more than the manifest
     /// declares (or than the plugin held before an upgrade). Recorded with the plugin.
     pub allow_more: bool,
+    /// Values for the plugin's settings (its manifest's `config`), by key. A string is read
+    /// as the setting's text form when the setting is not a string (`"42"` for an integer).
+    /// On an upgrade, values set before are kept unless given here.
+    pub config: nanofleet_sdk::manifest::config::ConfigValues,
+}
+
+// By hand: configuration values may be secrets, so only their keys are shown.
+impl std::fmt::Debug for InstallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallOptions")
+            .field("egress", &self.egress)
+            .field("pull", &self.pull)
+            .field("overrides", &self.overrides)
+            .field("allow_more", &self.allow_more)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl InstallOptions {
@@ -235,6 +256,18 @@ impl Host {
         record: &PluginRecord,
         token: &InternalToken,
     ) -> Result<ContainerSpec, HostError> {
+        let config = self.store().plugin_config(&record.name).await?;
+        self.spec_with_config(record, token, &config).await
+    }
+
+    /// [`spec_for`](Self::spec_for) with the configuration values `config` rather than the
+    /// stored ones (an upgrade starts the new version before it stores its values).
+    async fn spec_with_config(
+        &self,
+        record: &PluginRecord,
+        token: &InternalToken,
+        config: &nanofleet_sdk::manifest::config::ConfigValues,
+    ) -> Result<ContainerSpec, HostError> {
         let m = &record.manifest;
         let mut spec = ContainerSpec::new(&m.name, &m.image, &m.version, m.mcp_port);
         spec.ui_port = m.ui_port;
@@ -247,6 +280,17 @@ impl Host {
         spec.limits = permissions.resources.resolve(&self.inner.config.limits);
         spec.instance = self.inner.config.instance.clone();
         spec.env = self.plugin_env(m, token, record.require_signature).await?;
+        // The settings' values, defaults filled in; a required one without a value stops the
+        // plugin here, naming every such setting. The config hash covers them, so a changed
+        // value recreates the container.
+        let values = m
+            .config
+            .resolve(config)
+            .map_err(|problems| HostError::Config {
+                plugin: m.name.clone(),
+                problems,
+            })?;
+        spec.env.extend(m.config.env(&values));
         if matches!(permissions.network, Network::Allow(_))
             && let Some(proxy) = &self.inner.config.egress_proxy
         {

@@ -160,12 +160,12 @@ impl Host {
                 let result = match state {
                     None => {
                         actions.push(Action::Created(name.to_owned()));
-                        self.bring_up(&record, &token, None).await.map(Some)
+                        self.bring_up(&record, &token, None, None).await.map(Some)
                     }
                     Some(s) if s.config_hash.as_deref() != Some(spec.config_hash().as_str()) => {
                         self.runtime().remove(&container).await?;
                         actions.push(Action::Recreated(name.to_owned()));
-                        self.bring_up(&record, &token, None).await.map(Some)
+                        self.bring_up(&record, &token, None, None).await.map(Some)
                     }
                     Some(s) if !s.running => {
                         self.runtime().start(&container).await?;

@@ -25,6 +25,7 @@
 
 mod agents;
 mod api_keys;
+mod config;
 mod messages;
 mod plugins;
 mod policy;
@@ -145,6 +146,21 @@ const MIGRATIONS: &[&str] = &["
        SET overrides = '{\"network\":true}',
            allowed_more = '[\"network unrestricted where none was declared (--egress)\"]'
      WHERE egress = 1;
+", "
+    -- The values of each plugin's typed settings (its manifest's `config`). A sensitive
+    -- setting's value is sealed like an API key (nonce and ciphertext, `value` NULL); any
+    -- other is its JSON in `value`. Defaults are not stored: they come from the manifest of
+    -- the version that runs.
+    CREATE TABLE plugin_config (
+        plugin     TEXT NOT NULL REFERENCES plugins (name) ON DELETE CASCADE,
+        key        TEXT NOT NULL,
+        value      TEXT,
+        nonce      BLOB,
+        ciphertext BLOB,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (plugin, key),
+        CHECK ((value IS NULL) = (ciphertext IS NOT NULL))
+    ) WITHOUT ROWID;
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.
@@ -281,6 +297,14 @@ pub enum StoreError {
         /// The key's name; the value is never included.
         name: String,
         /// What is wrong.
+        reason: String,
+    },
+    /// A plugin's configuration values cannot be stored as given.
+    #[error("cannot store the configuration of plugin {plugin:?}: {reason}")]
+    InvalidConfig {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong; never a value.
         reason: String,
     },
     /// A message is larger than [`MAX_MESSAGE_BYTES`].

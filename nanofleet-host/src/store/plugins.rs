@@ -1,7 +1,7 @@
 //! The `plugins` table.
 
 use nanofleet_sdk::identity::InternalToken;
-use nanofleet_sdk::manifest::{Manifest, Network, Overrides, rules};
+use nanofleet_sdk::manifest::{Manifest, Network, Overrides, config::ConfigValues, rules};
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use super::{Desired, PluginRecord, Status, Store, StoreError, clip, now};
@@ -15,9 +15,9 @@ const SELECT: &str = "SELECT name, manifest, desired, status, status_message, to
 impl Store {
     /// Stores `record` and its internal token, replacing any plugin of the same name.
     ///
-    /// Replacing keeps the plugin's links and its `created_at` (an upgrade is still the same
-    /// plugin to the agents linked to it); `updated_at` is set to now. The timestamps in
-    /// `record` are ignored.
+    /// Replacing keeps the plugin's links, its configuration values and its `created_at` (an
+    /// upgrade is still the same plugin to the agents linked to it); `updated_at` is set to
+    /// now. The timestamps in `record` are ignored.
     ///
     /// # Errors
     ///
@@ -27,6 +27,32 @@ impl Store {
         &self,
         record: &PluginRecord,
         token: &InternalToken,
+    ) -> Result<(), StoreError> {
+        self.put_plugin_inner(record, token, None).await
+    }
+
+    /// [`put_plugin`](Self::put_plugin), and in the same transaction the plugin's
+    /// configuration values, replacing all earlier ones: an install or upgrade that fails
+    /// leaves neither a record without its values nor values without their record.
+    ///
+    /// # Errors
+    ///
+    /// As [`put_plugin`](Self::put_plugin), and [`StoreError::InvalidConfig`] for a value
+    /// whose key the manifest does not declare.
+    pub async fn put_plugin_with_config(
+        &self,
+        record: &PluginRecord,
+        token: &InternalToken,
+        config: &ConfigValues,
+    ) -> Result<(), StoreError> {
+        self.put_plugin_inner(record, token, Some(config)).await
+    }
+
+    async fn put_plugin_inner(
+        &self,
+        record: &PluginRecord,
+        token: &InternalToken,
+        config: Option<&ConfigValues>,
     ) -> Result<(), StoreError> {
         let invalid = |reason: String| StoreError::InvalidPlugin {
             name: clip(&record.name),
@@ -52,6 +78,7 @@ impl Store {
         let egress = record.permissions().network == Network::Unrestricted;
         let record = record.clone();
         let token = token.clone();
+        let config = config.cloned();
         self.write(move |tx, sealer| {
             let sealed =
                 sealer.seal(TOKEN_COLUMN, &record.name, token.expose_secret().as_bytes())?;
@@ -92,6 +119,9 @@ impl Store {
                 allowed_more,
                 now,
             ])?;
+            if let Some(config) = &config {
+                super::config::replace(tx, sealer, &record.name, &record.manifest.config, config)?;
+            }
             Ok(())
         })
         .await
@@ -236,6 +266,8 @@ impl Store {
             tx.prepare_cached("DELETE FROM links WHERE plugin = ?1")?
                 .execute([&name])?;
             tx.prepare_cached("DELETE FROM removals WHERE plugin = ?1")?
+                .execute([&name])?;
+            tx.prepare_cached("DELETE FROM plugin_config WHERE plugin = ?1")?
                 .execute([&name])?;
             let deleted = tx
                 .prepare_cached("DELETE FROM plugins WHERE name = ?1")?

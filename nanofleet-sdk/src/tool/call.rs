@@ -83,7 +83,8 @@ impl ToolCall {
     message = "`{Self}` cannot be supplied by the SDK",
     label = "not a value the SDK supplies (`FromToolCall`)",
     note = "the SDK supplies `AgentId`, `Option<AgentId>`, `AgentStore`, `SharedStore`, \
-            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv`, `ResourceUpdates`, `State<T>` \
+            `Context`, `NanoApi`, `Option<NanoApi>`, `PluginEnv`, `ResourceUpdates`, `State<T>`, \
+            `Config<T>` \
             and any type implementing `FromToolCall`; a resource's other parameters are the \
             variables of its `uri_template`, by name"
 )]

@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use nanofleet_sdk::{ToolError, plugin};
+use nanofleet_sdk::{Config, Secret, ToolError, plugin};
 
 /// Set in the environment of the child process the `spawn_child` tool starts: the binary
 /// then prints [`CHILD_GREETING`] and exits instead of serving.
@@ -20,6 +20,25 @@ const DATA_FILE: &str = "/data/probe.txt";
 #[derive(Debug, Default)]
 pub struct Probe;
 
+/// The probe's settings: one of each kind a test checks (required, sensitive, defaulted).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct ProbeConfig {
+    /// Greeting
+    ///
+    /// What `show_config` answers with.
+    pub greeting: String,
+    /// A secret `check_secret` compares guesses with.
+    pub secret: Secret,
+    /// How many times `show_config` repeats the greeting.
+    #[serde(default = "once")]
+    #[schemars(range(min = 1, max = 5))]
+    pub repeat: u8,
+}
+
+fn once() -> u8 {
+    1
+}
+
 /// Tries what permissions govern.
 #[plugin(
     name = "probe",
@@ -27,9 +46,27 @@ pub struct Probe;
     mcp_port = 8080,
     author = "nanofleet-rs",
     // The narrowest, written out: each test widens or narrows it per install.
-    permissions(network = false, filesystem = "read-write", spawn = false, pids = 64)
+    permissions(network = false, filesystem = "read-write", spawn = false, pids = 64),
+    config = ProbeConfig
 )]
 impl Probe {
+    /// The greeting, repeated as configured.
+    #[tool(read_only)]
+    fn show_config(&self, config: Config<ProbeConfig>) -> String {
+        vec![config.greeting.as_str(); usize::from(config.repeat)].join(" ")
+    }
+
+    /// Whether `guess` is the configured secret (the secret itself is never answered).
+    #[tool(read_only)]
+    fn check_secret(
+        &self,
+        config: Config<ProbeConfig>,
+        /// The value to compare.
+        guess: String,
+    ) -> bool {
+        config.secret.expose() == guess
+    }
+
     /// Starts this program again as a child process and returns what it printed.
     #[tool]
     fn spawn_child(&self) -> Result<String, ToolError> {

@@ -35,6 +35,38 @@ impl Full {
     }
 }
 
+/// A plugin's typed settings.
+#[derive(nanofleet_sdk::serde::Deserialize, nanofleet_sdk::schemars::JsonSchema)]
+#[serde(crate = "nanofleet_sdk::serde")]
+#[schemars(crate = "nanofleet_sdk::schemars")]
+struct Settings {
+    /// Base URL
+    ///
+    /// Where the service answers.
+    base_url: String,
+    /// The service's token.
+    token: nanofleet_sdk::Secret,
+    /// Results per page.
+    #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 100))]
+    per_page: u32,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+struct Configured;
+
+#[plugin(name = "configured", image = "acme/configured", mcp_port = 8080, config = Settings)]
+impl Configured {
+    /// Where the plugin sends its requests.
+    #[tool(icon = "https://example.com/endpoint.svg")]
+    fn endpoint(&self, config: nanofleet_sdk::Config<Settings>) -> String {
+        format!("{}?per_page={}", config.base_url, config.per_page)
+    }
+}
+
 struct Defaults;
 
 #[plugin(name = "defaults", image = "acme/defaults", mcp_port = 8080, ui_port = 8081, sidebar(icon = "i", label = "Defaults"))]
@@ -71,4 +103,22 @@ fn main() {
     assert_eq!((defaults.min_host_version, defaults.icon), (None, None));
     assert!(Defaults.plugin().is_ok());
     assert!(Full.plugin().is_ok());
+
+    let configured = Configured::manifest();
+    let keys: Vec<&String> = configured.config.iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["base_url", "per_page", "token"]);
+    let token = configured.config.get("token").expect("token");
+    assert!(token.required && token.sensitive);
+    assert_eq!(configured.config.get("base_url").and_then(|s| s.title.as_deref()), Some("Base URL"));
+    let plugin = Configured.plugin().expect("plugin");
+    assert_eq!(plugin.manifest().config, configured.config);
+    let icons = nanofleet_sdk::serde_json::to_value(&plugin.tools()[0].icons).expect("json");
+    assert_eq!(icons, nanofleet_sdk::serde_json::json!([{"src": "https://example.com/endpoint.svg"}]));
+    let env = nanofleet_sdk::env::PluginEnv::default();
+    let error = plugin.start(env.clone()).err().expect("refused").to_string();
+    assert!(error.contains("required settings without a value: base_url, token"), "{error}");
+    let env = env
+        .with_var("NANO_CONFIG_BASE_URL", "https://example.com")
+        .with_var("NANO_CONFIG_TOKEN", "s3cret");
+    assert!(plugin.start(env).is_ok());
 }

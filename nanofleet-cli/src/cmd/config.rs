@@ -1,0 +1,220 @@
+//! `nanofleet config …`: a plugin's typed settings, and the `--config KEY=VALUE` of install
+//! and upgrade. Sensitive values are never printed; one given without `=` is read from stdin.
+//! With `--server` they go through the server's API, with the same output.
+
+use std::collections::BTreeMap;
+
+use nanofleet_host::{
+    host::{ConfigEntry, ConfigSource, config_entries, display_value},
+    manifest::config::{ConfigValues, check_key},
+};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    cli::{ConfigCommand, ConfigLsArgs, ConfigRmArgs, ConfigSetArgs, ConfigValueArgs},
+    context::Context,
+    error::CliError,
+    output::{self, clean, note},
+    secret_input,
+};
+
+/// What `config ls --json` (and `set`/`rm --json`) prints, as the API's `ConfigList`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConfigList {
+    plugin: String,
+    settings: Vec<ConfigEntry>,
+}
+
+/// Runs a `config` subcommand.
+pub async fn run(ctx: &Context, command: &ConfigCommand) -> Result<u8, CliError> {
+    match command {
+        ConfigCommand::Ls(args) => ls(ctx, args).await,
+        ConfigCommand::Set(args) => set(ctx, args).await,
+        ConfigCommand::Rm(args) => rm(ctx, args).await,
+    }
+}
+
+async fn ls(ctx: &Context, args: &ConfigLsArgs) -> Result<u8, CliError> {
+    let settings = if let Some(server) = ctx.server() {
+        let list: ConfigList = server
+            .get(&["api", "plugins", &args.plugin, "config"])
+            .await?;
+        list.settings
+    } else {
+        // The store alone: listing needs no engine.
+        let store = ctx.store()?;
+        let Some(record) = store.get_plugin(&args.plugin).await? else {
+            return Err(CliError::new(format!(
+                "plugin `{}` is not installed",
+                clean(&args.plugin)
+            )));
+        };
+        let values = store.plugin_config(&args.plugin).await?;
+        config_entries(&record.manifest.config, &values)
+    };
+    print(&args.plugin, settings, args.json)
+}
+
+async fn set(ctx: &Context, args: &ConfigSetArgs) -> Result<u8, CliError> {
+    let values = read_assignments(&args.plugin, &args.values).await?;
+    let changes = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let settings = apply(ctx, &args.plugin, changes).await?;
+    let keys: Vec<&str> = args
+        .values
+        .iter()
+        .map(|a| a.split_once('=').map_or(a.as_str(), |(k, _)| k))
+        .collect();
+    note(format!(
+        "set {} of {}; it runs with the new values",
+        keys.join(", "),
+        clean(&args.plugin)
+    ));
+    print(&args.plugin, settings, args.json)
+}
+
+async fn rm(ctx: &Context, args: &ConfigRmArgs) -> Result<u8, CliError> {
+    for key in &args.keys {
+        check_key(key).map_err(|reason| {
+            CliError::usage(format!("invalid setting key `{}`: {reason}", clean(key)))
+        })?;
+    }
+    let changes = args.keys.iter().map(|k| (k.clone(), None)).collect();
+    let settings = apply(ctx, &args.plugin, changes).await?;
+    note(format!(
+        "removed the values of {} from {}; defaults apply",
+        args.keys.join(", "),
+        clean(&args.plugin)
+    ));
+    print(&args.plugin, settings, args.json)
+}
+
+/// Changes the settings locally (then reconciles the plugin) or through the server.
+async fn apply(
+    ctx: &Context,
+    plugin: &str,
+    changes: BTreeMap<String, Option<Value>>,
+) -> Result<Vec<ConfigEntry>, CliError> {
+    if let Some(server) = ctx.server() {
+        let body = json!({ "values": changes });
+        drop(changes);
+        let list: ConfigList = server
+            .call(
+                Method::PATCH,
+                &["api", "plugins", plugin, "config"],
+                Some(&body),
+            )
+            .await?;
+        return Ok(list.settings);
+    }
+    let host = ctx.host().await?;
+    Ok(host.configure(plugin, changes).await?)
+}
+
+fn print(plugin: &str, settings: Vec<ConfigEntry>, as_json: bool) -> Result<u8, CliError> {
+    if as_json {
+        output::json(&ConfigList {
+            plugin: plugin.to_owned(),
+            settings,
+        })?;
+        return Ok(0);
+    }
+    if settings.is_empty() {
+        note(format!("plugin {} declares no settings", clean(plugin)));
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = settings
+        .iter()
+        .map(|s| {
+            let value = match (&s.value, s.sensitive, s.source) {
+                (_, true, ConfigSource::Set | ConfigSource::Default) => "(hidden)".to_owned(),
+                (Some(value), false, _) => clean(&display_value(value)),
+                _ => "-".to_owned(),
+            };
+            let mut kind = s.kind.clone();
+            if s.required {
+                kind.push_str(", required");
+            }
+            if s.sensitive {
+                kind.push_str(", sensitive");
+            }
+            vec![
+                clean(&s.key),
+                kind,
+                s.source.as_str().to_owned(),
+                value,
+                clean(
+                    s.title
+                        .as_deref()
+                        .or(s.description.as_deref())
+                        .unwrap_or(""),
+                ),
+            ]
+        })
+        .collect();
+    output::raw(&output::table(
+        &["KEY", "TYPE", "SOURCE", "VALUE", "ABOUT"],
+        &rows,
+    ))?;
+    let missing: Vec<&str> = settings
+        .iter()
+        .filter(|s| s.source == ConfigSource::Missing)
+        .map(|s| s.key.as_str())
+        .collect();
+    if !missing.is_empty() {
+        note(format!(
+            "the plugin cannot start until these are set: {}",
+            missing.join(", ")
+        ));
+    }
+    Ok(0)
+}
+
+/// The values of `--config` options for install and upgrade, as strings: the host reads each
+/// as its setting's type.
+pub async fn values_of(plugin: &str, args: &ConfigValueArgs) -> Result<ConfigValues, CliError> {
+    read_assignments(plugin, &args.values).await
+}
+
+/// `KEY=VALUE` and at most one bare `KEY`, whose value is read from stdin.
+async fn read_assignments(plugin: &str, assignments: &[String]) -> Result<ConfigValues, CliError> {
+    let mut values = ConfigValues::new();
+    let mut from_stdin = None;
+    for assignment in assignments {
+        let (key, value) = match assignment.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (assignment.as_str(), None),
+        };
+        check_key(key).map_err(|reason| {
+            CliError::usage(format!(
+                "invalid setting key `{}`: {reason}; write KEY=VALUE",
+                clean(key)
+            ))
+        })?;
+        if values.contains_key(key) || from_stdin.as_deref() == Some(key) {
+            return Err(CliError::usage(format!("setting `{key}` is given twice")));
+        }
+        match value {
+            Some(value) => {
+                values.insert(key.to_owned(), Value::String(value.to_owned()));
+            }
+            None if from_stdin.is_some() => {
+                return Err(CliError::usage(
+                    "only one setting can be read from stdin per command; give the others \
+                     as KEY=VALUE",
+                ));
+            }
+            None => from_stdin = Some(key.to_owned()),
+        }
+    }
+    if let Some(key) = from_stdin {
+        let value = secret_input::read(
+            &format!("setting {key} of {plugin}"),
+            &format!("nanofleet config set {plugin} {key}"),
+        )
+        .await?;
+        values.insert(key, Value::String(value));
+    }
+    Ok(values)
+}
