@@ -612,12 +612,29 @@ pub enum AgentsCommand {
 pub struct AgentAddArgs {
     /// The agent's id, sent to plugins as agent_id
     pub id: String,
-    /// The agent's workspace directory, where its .mcp.json lives
+    /// The agent's workspace directory, where its client's file lives (.mcp.json; for
+    /// nanobot, its home directory holding config.json)
     #[arg(long, value_name = "DIR")]
     pub workspace: PathBuf,
     /// A name for people [default: the id]
     #[arg(long)]
     pub name: Option<String>,
+    /// The MCP client the agent runs, which decides the file written and its shape
+    #[arg(long, value_name = "claude-code|nanobot", default_value = "claude-code", value_parser = parse_client)]
+    pub client: nanofleet_host::linking::Client,
+}
+
+fn parse_client(text: &str) -> Result<nanofleet_host::linking::Client, String> {
+    nanofleet_host::linking::Client::parse(text).ok_or_else(|| {
+        let known: Vec<&str> = nanofleet_host::linking::Client::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        format!(
+            "`{text}` is not a client this host writes for: {}",
+            known.join(", ")
+        )
+    })
 }
 
 /// `agents rm`.

@@ -1,7 +1,7 @@
 //! What every command starts from: the global options turned into a [`HostConfig`], and the
 //! store, engine or host opened on demand (only commands that run plugins need the engine).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,11 +141,6 @@ fn check_instance(instance: &str) -> Result<Instance, CliError> {
             crate::output::clean(&e.to_string())
         ))
     })
-}
-
-/// The `.mcp.json` of a workspace, for messages.
-pub fn mcp_json(workspace: &Path) -> PathBuf {
-    workspace.join(nanofleet_host::linking::MCP_JSON)
 }
 
 #[cfg(test)]

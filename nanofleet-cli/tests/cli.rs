@@ -885,3 +885,72 @@ async fn settings_are_required_read_from_stdin_hidden_and_changed() {
     })
     .await;
 }
+
+#[test]
+fn a_nanobot_agent_gets_its_plugins_in_config_json() {
+    let cli = Cli::without_engine();
+    let plugin = format!("cli-nb-{:08x}", rand::random::<u32>());
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        let store = Store::open(&cli.data_dir()).expect("store");
+        let manifest: Manifest = serde_json::from_str(&good_manifest(&plugin)).expect("manifest");
+        store
+            .put_plugin(&PluginRecord::new(manifest), &InternalToken::generate())
+            .await
+            .expect("put plugin");
+    });
+    drop(runtime);
+
+    let home = cli.workspace("nanobot-home");
+    let home_arg = home.to_str().expect("utf-8");
+    cli.run(&[
+        "agents",
+        "add",
+        "nb",
+        "--workspace",
+        home_arg,
+        "--client",
+        "cursor",
+    ])
+    .expect_code(2);
+    cli.run(&[
+        "agents",
+        "add",
+        "nb",
+        "--workspace",
+        home_arg,
+        "--client",
+        "nanobot",
+    ])
+    .expect_code(0);
+    cli.run(&["agents", "link", "nb", &plugin]).expect_code(0);
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("config.json")).expect("config.json"),
+    )
+    .expect("json");
+    let entry = &config["tools"]["mcpServers"][&plugin];
+    assert_eq!(entry["type"], "streamableHttp", "{config}");
+    assert!(
+        entry["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("agent_id=nb")),
+        "{config}"
+    );
+    assert!(!home.join(".mcp.json").exists());
+    let listed = cli.run(&["agents", "ls", "--json"]);
+    assert_eq!(listed.json()[0]["client"], "nanobot");
+    assert!(cli.run(&["agents", "ls"]).stdout().contains("nanobot"));
+
+    // Back to Claude Code: the entry moves to .mcp.json and leaves config.json.
+    cli.run(&["agents", "add", "nb", "--workspace", home_arg])
+        .expect_code(0);
+    assert!(mcp_servers(&home).contains_key(&plugin));
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("config.json")).expect("config.json"),
+    )
+    .expect("json");
+    assert!(
+        config["tools"]["mcpServers"].get(&plugin).is_none(),
+        "{config}"
+    );
+}

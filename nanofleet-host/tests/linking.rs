@@ -1,4 +1,5 @@
-//! `.mcp.json` syncing: ownership, atomicity, concurrency, permissions, URLs.
+//! Agents' client configs (`.mcp.json`, nanobot's `config.json`): ownership, atomicity,
+//! concurrency, permissions, URLs.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nanofleet_host::linking::{
-    Credentials, LinkError, LinkTarget, MCP_JSON, SyncOutcome, agent_url, sync_mcp_json,
+    Client, Credentials, LinkError, LinkTarget, MCP_JSON, NANOBOT_TOOL_TIMEOUT_SECS, SyncOutcome,
+    agent_url, sync_client_config, sync_mcp_json,
 };
 use serde_json::{Value, json};
 
@@ -425,5 +427,159 @@ fn agent_ids_are_percent_encoded() {
             ("agent_id".to_owned(), id.to_owned()),
             ("agent_sig".to_owned(), "v1.x".to_owned())
         ]
+    );
+}
+
+fn read_nanobot(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("config.json")).expect("read config.json");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// nanobot's `config.json`: servers under `tools.mcpServers` in nanobot's shape, the plugin
+/// range in `tools.ssrfWhitelist` while host entries are there, and everything else the
+/// user wrote (other settings, own servers, own whitelist ranges) kept byte for byte.
+#[test]
+fn a_nanobot_config_gets_its_servers_and_exactly_the_plugin_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = r#"{
+  "agents": {"defaults": {"model": "anthropic/claude-opus-4-5"}},
+  "tools": {
+    "ssrfWhitelist": ["100.64.0.0/10"],
+    "mcpServers": {
+      "mine": {"command": "npx", "args": ["-y", "my-server"]}
+    },
+    "exec": {"timeout": 60}
+  }
+}
+"#;
+    std::fs::write(dir.path().join("config.json"), original).expect("write");
+    let reach = Some("172.18.0.0/16");
+    let outcome = sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        reach,
+    )
+    .expect("sync");
+    assert_eq!(names(&outcome.added), ["notes"]);
+    let config = read_nanobot(dir.path());
+    assert_eq!(
+        config["tools"]["mcpServers"]["notes"],
+        json!({
+            "type": "streamableHttp",
+            "url": target("notes").url,
+            "toolTimeout": NANOBOT_TOOL_TIMEOUT_SECS
+        })
+    );
+    assert_eq!(
+        config["tools"]["ssrfWhitelist"],
+        json!(["100.64.0.0/10", "172.18.0.0/16"])
+    );
+    assert_eq!(config["tools"]["mcpServers"]["mine"]["command"], "npx");
+    assert_eq!(config["tools"]["exec"], json!({"timeout": 60}));
+    assert_eq!(
+        config["agents"]["defaults"]["model"],
+        "anthropic/claude-opus-4-5"
+    );
+    assert!(
+        !dir.path().join(".mcp.json").exists(),
+        "a nanobot agent gets no .mcp.json"
+    );
+
+    // Again: nothing to change, the file is not rewritten.
+    let again = sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        reach,
+    )
+    .expect("sync");
+    assert!(!again.changed);
+
+    // Unlinked: our entry and our range go; the user's stay, as they were.
+    let outcome = sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[],
+        reach,
+    )
+    .expect("sync");
+    assert_eq!(names(&outcome.removed), ["notes"]);
+    let config = read_nanobot(dir.path());
+    assert_eq!(config["tools"]["ssrfWhitelist"], json!(["100.64.0.0/10"]));
+    assert!(config["tools"]["mcpServers"].get("notes").is_none());
+    assert_eq!(config["tools"]["mcpServers"]["mine"]["command"], "npx");
+}
+
+#[test]
+fn a_nanobot_config_from_nothing_and_a_snake_case_whitelist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        Some("127.0.0.0/8"),
+    )
+    .expect("sync");
+    let config = read_nanobot(dir.path());
+    assert_eq!(config["tools"]["ssrfWhitelist"], json!(["127.0.0.0/8"]));
+    sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[],
+        Some("127.0.0.0/8"),
+    )
+    .expect("sync");
+    let config = read_nanobot(dir.path());
+    assert_eq!(
+        config,
+        json!({"tools": {"mcpServers": {}}}),
+        "nothing of ours is left"
+    );
+
+    // The user spelled the list in snake_case (nanobot reads both): that list is the one kept.
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"tools": {"ssrf_whitelist": ["10.0.0.0/8"]}}"#,
+    )
+    .expect("write");
+    sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        Some("127.0.0.0/8"),
+    )
+    .expect("sync");
+    let config = read_nanobot(dir.path());
+    assert_eq!(
+        config["tools"]["ssrf_whitelist"],
+        json!(["10.0.0.0/8", "127.0.0.0/8"])
+    );
+    assert!(config["tools"].get("ssrfWhitelist").is_none());
+
+    // A `tools` that is not an object is the user's mistake: refused, the file untouched.
+    let broken = r#"{"tools": ["not", "an", "object"]}"#;
+    std::fs::write(dir.path().join("config.json"), broken).expect("write");
+    let err = sync_client_config(
+        Client::Nanobot,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        Some("127.0.0.0/8"),
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("`tools` must be a JSON object"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.json")).expect("read"),
+        broken
     );
 }

@@ -74,7 +74,7 @@ async fn migrations_apply_to_an_empty_directory() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal mode");
@@ -104,6 +104,7 @@ async fn a_store_from_before_permissions_keeps_each_plugins_egress() {
          ALTER TABLE plugins DROP COLUMN allowed_more;
          UPDATE plugins SET egress = 1 WHERE name = 'with-egress';
          DROP TABLE plugin_config;
+         ALTER TABLE agents DROP COLUMN client;
          PRAGMA user_version = 3;",
     )
     .expect("back to schema 3");
@@ -256,7 +257,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 5,
+                known: 6,
                 ..
             }
         ),
@@ -1110,4 +1111,35 @@ async fn a_sealed_setting_moved_to_another_row_is_refused() {
     assert_eq!(store.plugin_config("one").await.expect("read"), values);
     let err = store.plugin_config("two").await.expect_err("refused");
     assert!(matches!(err, StoreError::WrongSecretKey { .. }), "{err}");
+}
+
+/// The client an agent runs is kept, and changing it (another file) draws new link ids, as a
+/// move to another workspace does: URLs left in the old file stop working.
+#[tokio::test]
+async fn an_agents_client_is_kept_and_changing_it_renews_its_links() {
+    use nanofleet_host::linking::Client;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), &SecretKey::generate());
+    store
+        .put_plugin(&plugin("notes"), &token())
+        .await
+        .expect("put");
+    let nanobot = agent("nb", "/agents/nb").with_client(Client::Nanobot);
+    store.put_agent(&nanobot).await.expect("put agent");
+    store.link("nb", "notes").await.expect("link");
+    let got = store.get_agent("nb").await.expect("get").expect("there");
+    assert_eq!(got.client, Client::Nanobot);
+    assert_eq!(got.config_path(), Path::new("/agents/nb/config.json"));
+    let before = store.link_id("nb", "notes").await.expect("id");
+
+    store.put_agent(&nanobot).await.expect("same again");
+    assert_eq!(store.link_id("nb", "notes").await.expect("id"), before);
+    store
+        .put_agent(&agent("nb", "/agents/nb"))
+        .await
+        .expect("to claude-code");
+    let after = store.link_id("nb", "notes").await.expect("id");
+    assert_ne!(after, before, "a new file gets new link ids");
+    let listed = store.list_agents().await.expect("list");
+    assert_eq!(listed[0].client, Client::ClaudeCode);
 }

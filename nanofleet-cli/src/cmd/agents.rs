@@ -14,7 +14,7 @@ use serde_json::json;
 use super::report_changes;
 use crate::{
     cli::{AgentAddArgs, AgentIdArgs, AgentsCommand, JsonArg, LinkArgs},
-    context::{Context, mcp_json},
+    context::Context,
     error::CliError,
     output::{self, clean, note},
     remote::Server,
@@ -36,7 +36,12 @@ async fn add(ctx: &Context, args: &AgentAddArgs) -> Result<u8, CliError> {
     if let Some(server) = ctx.server() {
         let workspace = remote_workspace_dir(&args.workspace)?;
         let previous = find_remote_agent(server, &args.id).await?;
-        let body = json!({ "id": args.id, "name": name, "workspaceDir": workspace });
+        let body = json!({
+            "id": args.id,
+            "name": name,
+            "workspaceDir": workspace,
+            "client": args.client,
+        });
         let _: AgentRow = server
             .call(Method::POST, &["api", "agents"], Some(&body))
             .await?;
@@ -51,7 +56,7 @@ async fn add(ctx: &Context, args: &AgentAddArgs) -> Result<u8, CliError> {
     let host = ctx.host_without_engine()?;
     let previous = host.store().get_agent(&args.id).await?;
     let mut events = host.subscribe();
-    host.register_agent(AgentRecord::new(&args.id, name, &workspace))
+    host.register_agent(AgentRecord::new(&args.id, name, &workspace).with_client(args.client))
         .await?;
     note_added(&args.id, previous.as_ref(), &workspace);
     report_changes(&mut events);
@@ -66,8 +71,8 @@ fn note_added(id: &str, previous: Option<&AgentRecord>, workspace: &Path) {
             clean(id)
         )),
         Some(old) if old.workspace_dir != workspace => note(format!(
-            "updated agent {}: workspace {shown}; the .mcp.json in its previous workspace {} \
-             is left as it was",
+            "updated agent {}: workspace {shown}; the host's entries left the file in its \
+             previous workspace {}",
             clean(id),
             clean(&old.workspace_dir.display().to_string())
         )),
@@ -165,6 +170,7 @@ async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
                 clean(&row.agent.id),
                 clean(&row.agent.name),
                 clean(&row.agent.workspace_dir.display().to_string()),
+                row.agent.client.to_string(),
                 if row.plugins.is_empty() {
                     "-".to_owned()
                 } else {
@@ -174,7 +180,7 @@ async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
         })
         .collect();
     output::raw(&output::table(
-        &["ID", "NAME", "WORKSPACE", "PLUGINS"],
+        &["ID", "NAME", "WORKSPACE", "CLIENT", "PLUGINS"],
         &table,
     ))?;
     Ok(0)
@@ -213,7 +219,7 @@ async fn rm(ctx: &Context, args: &AgentIdArgs) -> Result<u8, CliError> {
         host.remove_agent(&args.id).await?;
         (agent, plugins)
     };
-    let file = clean(&mcp_json(&agent.workspace_dir).display().to_string());
+    let file = clean(&agent.config_path().display().to_string());
     if plugins.is_empty() {
         note(format!("removed agent {id}"));
     } else {
@@ -236,7 +242,7 @@ async fn link(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
             )
             .await?;
         note(format!(
-            "linked agent {} to {}; the server wrote it into the agent's .mcp.json",
+            "linked agent {} to {}; the server wrote it into the agent's client config",
             clean(&args.agent),
             clean(&args.plugin)
         ));
@@ -247,7 +253,7 @@ async fn link(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
     host.link(&args.agent, &args.plugin).await?;
     if report_changes(&mut events) == 0 {
         note(format!(
-            "agent {} is linked to {}; its .mcp.json already said so",
+            "agent {} is linked to {}; its client config already said so",
             clean(&args.agent),
             clean(&args.plugin)
         ));

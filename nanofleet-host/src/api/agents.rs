@@ -22,9 +22,13 @@ pub struct AgentRequest {
     pub id: String,
     /// A name for people.
     pub name: String,
-    /// The agent's workspace (absolute path), where its `.mcp.json` is written.
+    /// The agent's workspace (absolute path), where its client's file is written.
     #[schema(value_type = String)]
     pub workspace_dir: PathBuf,
+    /// The MCP client the agent runs: `claude-code` (default; `.mcp.json`) or `nanobot`
+    /// (`config.json`, nanobot's home directory being the workspace).
+    #[serde(default)]
+    pub client: crate::linking::Client,
 }
 
 /// An agent as the admin API shows it.
@@ -38,6 +42,11 @@ pub struct AgentInfo {
     /// Its workspace.
     #[schema(value_type = String)]
     pub workspace_dir: PathBuf,
+    /// The MCP client it runs.
+    pub client: crate::linking::Client,
+    /// The file the host writes its plugins into.
+    #[schema(value_type = String)]
+    pub config_path: PathBuf,
     /// The plugins it is linked to, by name.
     pub plugins: Vec<String>,
 }
@@ -116,7 +125,8 @@ pub(crate) async fn register(
 ) -> Result<(StatusCode, Json<AgentInfo>), ApiError> {
     let store = state.host.store();
     let existed = store.get_agent(&request.id).await?.is_some();
-    let record = AgentRecord::new(request.id, request.name, request.workspace_dir);
+    let record = AgentRecord::new(request.id, request.name, request.workspace_dir)
+        .with_client(request.client);
     state.host.register_agent(record.clone()).await?;
     let plugins = store.links_of_agent(&record.id).await?;
     let status = if existed {
@@ -127,6 +137,8 @@ pub(crate) async fn register(
     Ok((
         status,
         Json(AgentInfo {
+            config_path: record.config_path(),
+            client: record.client,
             id: record.id,
             name: record.name,
             workspace_dir: record.workspace_dir,
@@ -153,6 +165,8 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<AgentList
         .into_iter()
         .map(|a| AgentInfo {
             plugins: links.remove(&a.id).unwrap_or_default(),
+            config_path: a.config_path(),
+            client: a.client,
             id: a.id,
             name: a.name,
             workspace_dir: a.workspace_dir,

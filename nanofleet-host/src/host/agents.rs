@@ -58,29 +58,59 @@ impl Host {
             }
             return Err(error);
         }
-        // The agent moved: its URLs in the old workspace no longer work (new link ids), and
-        // the host's entries leave that file, keeping the user's own.
+        // The agent moved (to another workspace, or another client's file): its URLs in the
+        // old file no longer work (new link ids), and the host's entries leave that file,
+        // keeping the user's own.
         if let Some(previous) = previous.filter(|p| moved(p, &agent)) {
             self.clear_workspace(&previous).await;
         }
         Ok(())
     }
 
+    /// The address range plugin URLs resolve into, for clients that must be told to allow
+    /// it: loopback in development mode, else the plugin network's.
+    async fn reach(&self, client: linking::Client) -> Option<String> {
+        if client != linking::Client::Nanobot {
+            return None;
+        }
+        if self.config().publish_loopback {
+            return Some("127.0.0.0/8".to_owned());
+        }
+        match self.runtime().network_subnet().await {
+            Ok(subnet) => subnet,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the plugin network's address range");
+                None
+            }
+        }
+    }
+
+    /// Syncs the file of `agent`'s client, off the async workers.
+    async fn sync_file(
+        &self,
+        agent: &AgentRecord,
+        managed: BTreeSet<String>,
+        wanted: Vec<LinkTarget>,
+    ) -> Result<SyncOutcome, HostError> {
+        let reach = self.reach(agent.client).await;
+        let (client, path) = (agent.client, agent.workspace_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            linking::sync_client_config(client, &path, &managed, &wanted, reach.as_deref())
+        })
+        .await
+        .map_err(|e| HostError::Call(e.to_string()))?
+        .map_err(HostError::from)
+    }
+
     /// Removes the host's entries from the `.mcp.json` of a workspace the agent left. The
     /// URLs there are already dead (their link ids were replaced), so a failure is only
     /// reported.
     async fn clear_workspace(&self, left: &AgentRecord) {
-        let path = left.workspace_dir.clone();
-        if !path.exists() {
+        if !left.workspace_dir.exists() {
             return;
         }
         let cleared = match self.managed_names(&[]).await {
-            Ok(managed) => {
-                tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &[]))
-                    .await
-                    .map_err(|e| HostError::Call(e.to_string()))
-                    .and_then(|r| r.map_err(HostError::from))
-            }
+            Ok(managed) => self.sync_file(left, managed, Vec::new()).await,
             Err(e) => Err(e),
         };
         if let Err(e) = cleared {
@@ -88,8 +118,8 @@ impl Host {
                 agent = %left.id,
                 workspace = %left.workspace_dir.display(),
                 error = %e,
-                "the agent moved to another workspace; its old .mcp.json keeps entries whose \
-                 URLs no longer work"
+                "the agent moved to another workspace or client; its old file keeps entries \
+                 whose URLs no longer work"
             );
         }
     }
@@ -103,11 +133,8 @@ impl Host {
             .await?
             .ok_or_else(|| HostError::UnknownAgent(id.to_owned()))?;
         let managed = self.managed_names(&[]).await?;
-        let path = agent.workspace_dir.clone();
-        if path.exists() {
-            tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &[]))
-                .await
-                .map_err(|e| HostError::Call(e.to_string()))??;
+        if agent.workspace_dir.exists() {
+            self.sync_file(&agent, managed, Vec::new()).await?;
         }
         store.delete_agent(id).await?;
         Ok(())
@@ -166,6 +193,7 @@ impl Host {
             .ok_or_else(|| HostError::UnknownAgent(agent.to_owned()))?;
         let managed = self.managed_names(extra).await?;
         let mut wanted = Vec::new();
+        let mut warnings = Vec::new();
         for plugin in store.links_of_agent(agent).await? {
             let Some(p) = store.get_plugin(&plugin).await? else {
                 continue;
@@ -192,17 +220,22 @@ impl Host {
                 link: link.as_deref(),
             });
             let url = linking::agent_url(&base, agent, credentials);
+            let tools = p
+                .tools
+                .iter()
+                .filter_map(|t| t.get("name").and_then(serde_json::Value::as_str));
+            warnings.extend(record.client.tool_name_warnings(&plugin, tools));
             wanted.push(LinkTarget::new(plugin, url));
         }
-        let path = record.workspace_dir.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || linking::sync_mcp_json(&path, &managed, &wanted))
-                .await
-                .map_err(|e| HostError::Call(e.to_string()))??;
+        let outcome = self.sync_file(&record, managed, wanted).await?;
         if outcome.changed {
+            // Said when the file changes (a link, a new version), not on every reconcile.
+            for warning in &warnings {
+                tracing::warn!(agent, "{warning}");
+            }
             self.emit(HostEvent::AgentConfigChanged {
                 agent_id: agent.to_owned(),
-                path: record.workspace_dir.join(linking::MCP_JSON),
+                path: record.config_path(),
                 added: outcome.added.clone(),
                 removed: outcome.removed.clone(),
                 updated: outcome.updated.clone(),
@@ -220,8 +253,9 @@ impl Host {
     }
 }
 
-/// Whether `now` names another workspace than `before` (a trailing `/` is no difference).
+/// Whether `now` names another file than `before`: another workspace (a trailing `/` is no
+/// difference) or another client.
 fn moved(before: &AgentRecord, now: &AgentRecord) -> bool {
     let trim = |p: &std::path::Path| p.to_string_lossy().trim_end_matches('/').to_owned();
-    trim(&before.workspace_dir) != trim(&now.workspace_dir)
+    trim(&before.workspace_dir) != trim(&now.workspace_dir) || before.client != now.client
 }

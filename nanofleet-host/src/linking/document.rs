@@ -14,9 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// The top-level key holding the servers.
-pub(super) const SERVERS_KEY: &str = "mcpServers";
-
 /// A member's value: as read, or set by the host.
 #[derive(Debug)]
 pub(super) enum Member {

@@ -22,6 +22,7 @@
 //! new content is written to a temporary file in the workspace, synced, and renamed over
 //! `.mcp.json`.
 
+mod client;
 mod document;
 mod url;
 
@@ -31,9 +32,10 @@ use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use document::{Member, Object, SERVERS_KEY};
+pub use client::{Client, MAX_TOOL_NAME_LEN, NANOBOT_TOOL_TIMEOUT_SECS};
+use document::{Member, Object};
 pub use url::{Credentials, agent_url};
 
 /// The file agents read their MCP servers from, in their workspace.
@@ -179,9 +181,32 @@ pub fn sync_mcp_json(
     managed: &BTreeSet<String>,
     wanted: &[LinkTarget],
 ) -> Result<SyncOutcome, LinkError> {
+    sync_client_config(Client::ClaudeCode, workspace_dir, managed, wanted, None)
+}
+
+/// [`sync_mcp_json`] for the file of any [`Client`], with the same rules: the servers'
+/// object is found at the client's path (`tools.mcpServers` for nanobot), host entries have
+/// the client's shape, and everything else in the file is kept byte for byte.
+///
+/// `reach` is the address range the plugins' URLs resolve into (the plugin network's, or
+/// the loopback range in development mode). For a client that refuses private addresses
+/// unless told otherwise (nanobot's `tools.ssrfWhitelist`), the range is listed while the
+/// file holds host entries and removed with the last of them; other entries of the list
+/// are the user's and stay.
+///
+/// # Errors
+///
+/// As [`sync_mcp_json`].
+pub fn sync_client_config(
+    client: Client,
+    workspace_dir: &Path,
+    managed: &BTreeSet<String>,
+    wanted: &[LinkTarget],
+    reach: Option<&str>,
+) -> Result<SyncOutcome, LinkError> {
     let mut entries = BTreeMap::new();
     for target in wanted {
-        let entry = json!({"type": "http", "url": target.url});
+        let entry = client.entry(&target.url);
         if entries.insert(target.plugin.as_str(), entry).is_some() {
             return Err(LinkError::DuplicateTarget {
                 plugin: target.plugin.clone(),
@@ -194,7 +219,7 @@ pub fn sync_mcp_json(
         });
     }
 
-    let lock_path = workspace_dir.join(MCP_JSON_LOCK);
+    let lock_path = workspace_dir.join(client.lock_name());
     let mut lock = fd_lock::RwLock::new(open_lock_file(&lock_path)?);
     // flock(2) locks belong to the open file description, so this excludes other threads
     // of this process (each opened the file itself) as well as other processes.
@@ -204,46 +229,68 @@ pub fn sync_mcp_json(
         source,
     })?;
 
-    let path = workspace_dir.join(MCP_JSON);
+    let path = workspace_dir.join(client.file_name());
     let existing = read_existing(&path)?;
+    let malformed = |reason: String| LinkError::Malformed {
+        path: path.clone(),
+        reason,
+    };
     let mut document = match &existing {
-        Some((text, _)) if !text.trim().is_empty() => Object::parse(text, "the top level")
-            .map_err(|reason| LinkError::Malformed {
-                path: path.clone(),
-                reason,
-            })?,
+        Some((text, _)) if !text.trim().is_empty() => {
+            Object::parse(text, "the top level").map_err(malformed)?
+        }
         _ => Object::default(),
     };
 
-    let mut servers = match document.position(SERVERS_KEY) {
-        Some(index) => match &document.0[index].1 {
-            Member::Raw(raw) => {
-                Object::parse(raw.get(), "`mcpServers`").map_err(|reason| LinkError::Malformed {
-                    path: path.clone(),
-                    reason,
-                })?
-            }
-            // Only raw members come out of parsing.
-            Member::Value(_) | Member::Object(_) => Object::default(),
-        },
-        None => Object::default(),
+    // The objects from the top of the file down to the servers' object.
+    let keys = client.servers_path();
+    let mut chain: Vec<Object> = Vec::with_capacity(keys.len());
+    let mut what = String::new();
+    for key in keys {
+        what = if what.is_empty() {
+            format!("`{key}`")
+        } else {
+            format!("{}.{key}`", what.trim_end_matches('`'))
+        };
+        let parent = chain.last().unwrap_or(&document);
+        chain.push(child_object(parent, key, &what).map_err(malformed)?);
+    }
+    let Some(mut servers) = chain.pop() else {
+        return Err(malformed("the client names no servers' object".into()));
     };
 
-    let outcome = apply(&mut servers, managed, &entries);
+    let mut outcome = apply(client, &mut servers, managed, &entries);
+    // nanobot's whitelist sits beside its servers, in `tools`.
+    if client == Client::Nanobot
+        && let (Some(reach), Some(tools)) = (reach, chain.last_mut())
+    {
+        let holds_host_entries = servers
+            .0
+            .iter()
+            .any(|(_, member)| member.to_value().is_some_and(|v| client.is_host_entry(&v)));
+        if update_whitelist(tools, reach, holds_host_entries).map_err(malformed)? {
+            outcome.changed = true;
+        }
+    }
     if !outcome.changed {
         return Ok(outcome);
     }
 
-    match document.position(SERVERS_KEY) {
-        Some(index) => document.0[index].1 = Member::Object(servers),
-        None => document
-            .0
-            .push((SERVERS_KEY.to_owned(), Member::Object(servers))),
+    // Put each object back into its parent, from the servers up.
+    let mut child = servers;
+    for (depth, key) in keys.iter().enumerate().rev() {
+        let parent = if depth == 0 {
+            &mut document
+        } else {
+            &mut chain[depth - 1]
+        };
+        set_member(parent, key, Member::Object(child));
+        if depth == 0 {
+            break;
+        }
+        child = chain.pop().unwrap_or_default();
     }
-    let text = document.to_pretty().map_err(|e| LinkError::Malformed {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let text = document.to_pretty().map_err(|e| malformed(e.to_string()))?;
     let permissions = existing.map(|(_, permissions)| permissions);
     write_atomically(workspace_dir, &path, text.as_bytes(), permissions)?;
     tracing::debug!(
@@ -251,13 +298,61 @@ pub fn sync_mcp_json(
         added = ?outcome.added,
         removed = ?outcome.removed,
         updated = ?outcome.updated,
-        "synced .mcp.json"
+        "synced the agent's client config"
     );
     Ok(outcome)
 }
 
+/// The object at `key` in `parent`, parsed; an empty one when there is none.
+fn child_object(parent: &Object, key: &str, what: &str) -> Result<Object, String> {
+    match parent.position(key) {
+        Some(index) => match &parent.0[index].1 {
+            Member::Raw(raw) => Object::parse(raw.get(), what),
+            Member::Value(value) => Object::parse(&value.to_string(), what),
+            Member::Object(_) => Err(format!("{what} was read twice")),
+        },
+        None => Ok(Object::default()),
+    }
+}
+
+/// Sets `key` of `object` to `member`, in place or at the end.
+fn set_member(object: &mut Object, key: &str, member: Member) {
+    match object.position(key) {
+        Some(index) => object.0[index].1 = member,
+        None => object.0.push((key.to_owned(), member)),
+    }
+}
+
+/// Keeps `reach` in nanobot's `ssrfWhitelist` (or `ssrf_whitelist`, if the user spelled it
+/// so) while the file holds host entries, and takes it out with the last of them. Returns
+/// whether the list changed.
+fn update_whitelist(tools: &mut Object, reach: &str, wanted: bool) -> Result<bool, String> {
+    let key = ["ssrfWhitelist", "ssrf_whitelist"]
+        .into_iter()
+        .find(|k| tools.position(k).is_some())
+        .unwrap_or("ssrfWhitelist");
+    let mut list: Vec<Value> = match tools.position(key).and_then(|i| tools.0[i].1.to_value()) {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None => Vec::new(),
+        Some(_) => return Err(format!("`tools.{key}` must be a list of address ranges")),
+    };
+    let present = list.iter().any(|v| v.as_str() == Some(reach));
+    match (wanted, present) {
+        (true, false) => list.push(Value::String(reach.to_owned())),
+        (false, true) => list.retain(|v| v.as_str() != Some(reach)),
+        _ => return Ok(false),
+    }
+    if list.is_empty() && !wanted {
+        tools.0.retain(|(k, _)| k != key);
+    } else {
+        set_member(tools, key, Member::Value(Value::Array(list)));
+    }
+    Ok(true)
+}
+
 /// Edits `servers` in place; `changed` tells whether anything differs.
 fn apply(
+    client: Client,
     servers: &mut Object,
     managed: &BTreeSet<String>,
     entries: &BTreeMap<&str, Value>,
@@ -266,7 +361,10 @@ fn apply(
     servers.0.retain(|(name, member)| {
         let remove = managed.contains(name)
             && !entries.contains_key(name.as_str())
-            && member.to_value().as_ref().is_some_and(is_host_entry);
+            && member
+                .to_value()
+                .as_ref()
+                .is_some_and(|v| client.is_host_entry(v));
         if remove {
             outcome.removed.push(name.clone());
         }
@@ -295,28 +393,6 @@ fn apply(
     outcome.changed =
         !(outcome.added.is_empty() && outcome.removed.is_empty() && outcome.updated.is_empty());
     outcome
-}
-
-/// Whether an entry is one the host wrote: exactly `{"type": "http", "url": ...}` with the
-/// agent in the URL's query (`agent_id=`), which is what [`sync_mcp_json`] writes. A user's own
-/// entry under a plugin's name (a stdio server, another URL, extra settings) is not the host's
-/// and is never removed by it.
-fn is_host_entry(entry: &Value) -> bool {
-    let Some(object) = entry.as_object() else {
-        return false;
-    };
-    let only_ours = object.keys().all(|key| key == "type" || key == "url");
-    let http = object.get("type").is_none_or(|t| t == "http");
-    let url = object
-        .get("url")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let query = url.split_once('?').map_or("", |(_, query)| query);
-    let names_agent = query.split('&').any(|pair| {
-        pair.split_once('=')
-            .is_some_and(|(key, _)| key == "agent_id")
-    });
-    only_ours && http && names_agent
 }
 
 fn open_lock_file(path: &Path) -> Result<File, LinkError> {

@@ -875,6 +875,31 @@ impl Runtime for DockerRuntime {
         Box::pin(self.has_image(image))
     }
 
+    fn network_subnet(&self) -> BoxFut<'_, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            let network = match self
+                .docker
+                .inspect_network(
+                    names::NETWORK,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+            {
+                Ok(network) => network,
+                Err(e) => match self.fail(format!("inspect network {}", names::NETWORK), e) {
+                    RuntimeError::NotFound(_) => return Ok(None),
+                    other => return Err(other),
+                },
+            };
+            Ok(network
+                .ipam
+                .and_then(|ipam| ipam.config)
+                .into_iter()
+                .flatten()
+                .find_map(|c| c.subnet.filter(|s| s.contains('.'))))
+        })
+    }
+
     fn image_label<'a>(
         &'a self,
         image: &'a str,

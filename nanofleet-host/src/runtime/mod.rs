@@ -494,6 +494,14 @@ pub trait Runtime: Send + Sync {
     /// Whether the image is on this machine.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFut<'a, Result<bool, RuntimeError>>;
 
+    /// The address range (CIDR) plugins' addresses on the internal network come from, which
+    /// clients refusing private addresses must be told to allow (nanobot's
+    /// `tools.ssrfWhitelist`). `None` when the engine has no such network yet or the runtime
+    /// has no addresses to give.
+    fn network_subnet(&self) -> BoxFut<'_, Result<Option<String>, RuntimeError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// The image's label `key` (e.g. [`labels::IMAGE_MANIFEST`](crate::labels::IMAGE_MANIFEST), its `manifest.json`), if it
     /// has one. A missing image is [`RuntimeError::ImageMissing`].
     fn image_label<'a>(

@@ -24,7 +24,7 @@ impl Store {
     /// workspace is not an absolute UTF-8 path.
     pub async fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
         let workspace = check_agent(agent)?;
-        let (id, name) = (agent.id.clone(), agent.name.clone());
+        let (id, name, client) = (agent.id.clone(), agent.name.clone(), agent.client.as_str());
         self.write(move |tx, _| {
             // One `.mcp.json` per agent: two agents on one workspace would overwrite each
             // other's entries while the store said both were linked.
@@ -45,21 +45,25 @@ impl Store {
                     ),
                 });
             }
-            // An agent that moves to another workspace gets new link ids: the URLs left in the
-            // old one's .mcp.json stop working (the plugins check the id).
+            // An agent that moves to another workspace, or to another client (another file),
+            // gets new link ids: the URLs left in the old file stop working (the plugins check
+            // the id).
             tx.prepare_cached(
                 "UPDATE links SET link_id = lower(hex(randomblob(16)))
                  WHERE agent_id = ?1 AND EXISTS (
                      SELECT 1 FROM agents
-                     WHERE id = ?1 AND rtrim(workspace_dir, '/') != rtrim(?2, '/'))",
+                     WHERE id = ?1
+                       AND (rtrim(workspace_dir, '/') != rtrim(?2, '/') OR client != ?3))",
             )?
-            .execute(params![id, workspace])?;
+            .execute(params![id, workspace, client])?;
             tx.prepare_cached(
-                "INSERT INTO agents (id, name, workspace_dir, created_at) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO agents (id, name, workspace_dir, client, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (id) DO UPDATE SET
-                     name = excluded.name, workspace_dir = excluded.workspace_dir",
+                     name = excluded.name, workspace_dir = excluded.workspace_dir,
+                     client = excluded.client",
             )?
-            .execute(params![id, name, workspace, now()])?;
+            .execute(params![id, name, workspace, client, now()])?;
             Ok(())
         })
         .await
@@ -74,7 +78,7 @@ impl Store {
         let id = id.to_owned();
         self.run(move |conn, _| {
             Ok(conn
-                .prepare_cached("SELECT id, name, workspace_dir FROM agents WHERE id = ?1")?
+                .prepare_cached("SELECT id, name, workspace_dir, client FROM agents WHERE id = ?1")?
                 .query_row([&id], agent_from_row)
                 .optional()?)
         })
@@ -89,7 +93,7 @@ impl Store {
     pub async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         self.run(|conn, _| {
             Ok(conn
-                .prepare_cached("SELECT id, name, workspace_dir FROM agents ORDER BY id")?
+                .prepare_cached("SELECT id, name, workspace_dir, client FROM agents ORDER BY id")?
                 .query_map([], agent_from_row)?
                 .collect::<Result<_, _>>()?)
         })
@@ -243,10 +247,19 @@ impl Store {
 }
 
 fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+    let client: String = row.get(3)?;
+    let client = crate::linking::Client::parse(&client).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            format!("unknown MCP client {client:?}").into(),
+        )
+    })?;
     Ok(AgentRecord {
         id: row.get(0)?,
         name: row.get(1)?,
         workspace_dir: PathBuf::from(row.get::<_, String>(2)?),
+        client,
     })
 }
 

@@ -161,6 +161,10 @@ const MIGRATIONS: &[&str] = &["
         PRIMARY KEY (plugin, key),
         CHECK ((value IS NULL) = (ciphertext IS NOT NULL))
     ) WITHOUT ROWID;
+", "
+    -- The MCP client each agent runs (`claude-code`, `nanobot`): it decides which file in
+    -- the workspace the host writes the agent's plugins into, and in what shape.
+    ALTER TABLE agents ADD COLUMN client TEXT NOT NULL DEFAULT 'claude-code';
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.

@@ -160,8 +160,12 @@ pub struct AgentRecord {
     pub id: String,
     /// A name for people.
     pub name: String,
-    /// The agent's workspace, where its `.mcp.json` lives: an absolute path.
+    /// The agent's workspace, where its client's config file lives (`.mcp.json`, or
+    /// nanobot's `config.json`): an absolute path.
     pub workspace_dir: PathBuf,
+    /// The MCP client the agent runs, which decides the file the host writes and its shape.
+    #[serde(default)]
+    pub client: crate::linking::Client,
 }
 
 impl AgentRecord {
@@ -175,7 +179,20 @@ impl AgentRecord {
             id: id.into(),
             name: name.into(),
             workspace_dir: workspace_dir.into(),
+            client: crate::linking::Client::default(),
         }
+    }
+
+    /// The record with `client` as the agent's MCP client.
+    #[must_use]
+    pub fn with_client(mut self, client: crate::linking::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The file in the workspace that lists the agent's plugins.
+    pub fn config_path(&self) -> PathBuf {
+        self.workspace_dir.join(self.client.file_name())
     }
 }
 

@@ -57,6 +57,55 @@ pub async fn runtime() -> DockerRuntime {
     rt
 }
 
+/// The Python of a venv holding the pinned nanobot (`interop/nanobot/requirements.txt`),
+/// created in `target/py-venv-nanobot` on first use and reused while the requirements are the
+/// same. Blocks (pip); call it from `spawn_blocking`.
+pub fn nanobot_python() -> Result<std::path::PathBuf, String> {
+    let workspace = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let venv = workspace.join("target/py-venv-nanobot");
+    let python = venv.join("bin/python");
+    let requirements = workspace.join("interop/nanobot/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("read {}: {e}", requirements.display()))?;
+    let stamp = venv.join(".requirements");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return Ok(python);
+    }
+    let run = |command: &mut std::process::Command| -> Result<(), String> {
+        let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{command:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    };
+    run(std::process::Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv))?;
+    run(std::process::Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements))?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
+    Ok(python)
+}
+
+/// The script that has nanobot's loader read a config, connect and call a tool.
+pub fn nanobot_script() -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("interop/nanobot/load_and_call.py")
+}
+
 pub fn unique_plugin() -> String {
     format!("rt-test-{:08x}", rand::random::<u32>())
 }
