@@ -122,6 +122,13 @@ pub enum Command {
     /// Set the API keys plugins require (values are stored encrypted, never printed)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Create, list and revoke scoped API tokens (`read` or `operate`), for `--server` and
+    /// the API
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Show the audit log: every mutating call through the API, who made it, when, and
+    /// its result
+    Audit(AuditArgs),
     /// Show and change a plugin's typed settings (its manifest's `config`); a change
     /// recreates the plugin with the new values
     #[command(subcommand)]
@@ -273,6 +280,50 @@ pub struct ConfigValueArgs {
     /// (not echoed at a terminal), for a secret that should not be on the command line
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub values: Vec<String>,
+}
+
+/// `tokens …`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token; its value is printed once, on stdout, and never again
+    Create(TokenCreateArgs),
+    /// List the tokens (names, scopes, last use; never values)
+    #[command(visible_alias = "list")]
+    Ls(JsonArg),
+    /// Revoke a token: it stops working at once
+    Revoke(TokenNameArgs),
+}
+
+/// `tokens create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The token's name: letters, digits, `-`, `_`, `.`
+    #[arg(long)]
+    pub name: String,
+    /// `read` (GET routes and read-only tools) or `operate` (everything but tokens)
+    #[arg(long, value_parser = ["read", "operate"])]
+    pub scope: String,
+    /// Print the token and its record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tokens revoke`.
+#[derive(Debug, Args)]
+pub struct TokenNameArgs {
+    /// The token's name
+    pub name: String,
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// How many entries, newest first
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `config …`.

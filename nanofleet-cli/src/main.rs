@@ -116,6 +116,8 @@ async fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Agents(command) => cmd::agents::run(&ctx, command).await,
         Command::Keys(command) => cmd::keys::run(&ctx, command).await,
         Command::Config(command) => cmd::config::run(&ctx, command).await,
+        Command::Tokens(command) => cmd::tokens::run(&ctx, command).await,
+        Command::Audit(args) => cmd::tokens::audit(&ctx, args).await,
         Command::Policy(args) => cmd::policy::run(&ctx, args).await,
         Command::Call(args) => cmd::call::run(&ctx, args).await,
         Command::Serve(args) => cmd::serve::run(&ctx, args).await,

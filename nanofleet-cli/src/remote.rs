@@ -140,6 +140,16 @@ impl Server {
         self.decode(response).await
     }
 
+    /// `GET` a JSON document, with a query.
+    pub async fn get_query<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<T, Failure> {
+        let response = self.send(Method::GET, segments, query, None).await?;
+        self.decode(response).await
+    }
+
     /// `method` with a JSON body (or none), decoding the JSON answer.
     pub async fn call<T: DeserializeOwned>(
         &self,

@@ -954,3 +954,40 @@ fn a_nanobot_agent_gets_its_plugins_in_config_json() {
         "{config}"
     );
 }
+
+#[test]
+fn tokens_are_shown_once_kept_hashed_and_revoked() {
+    let cli = Cli::without_engine();
+    let run = cli.run(&["tokens", "create", "--name", "ci", "--scope", "read"]);
+    run.expect_code(0);
+    let token = run.stdout().trim().to_owned();
+    assert!(token.starts_with("nft_"), "{token}");
+    assert!(run.stderr().contains("shown this once"), "{}", run.stderr());
+
+    let listed = cli.run(&["tokens", "ls", "--json"]);
+    listed.expect_code(0);
+    assert_eq!(listed.json()[0]["name"], "ci");
+    assert_eq!(listed.json()[0]["scope"], "read");
+    assert!(!listed.stdout().contains(&token));
+    assert!(
+        !contains(&all_bytes(&cli.data_dir()), token.as_bytes()),
+        "the token is in the data directory in clear"
+    );
+
+    let again = cli.run(&["tokens", "create", "--name", "ci", "--scope", "operate"]);
+    again.expect_code(1);
+    assert!(again.stderr().contains("exists"), "{}", again.stderr());
+    cli.run(&["tokens", "create", "--name", "x", "--scope", "admin"])
+        .expect_code(2);
+
+    cli.run(&["tokens", "revoke", "ci"]).expect_code(0);
+    let gone = cli.run(&["tokens", "revoke", "ci"]);
+    gone.expect_code(1);
+    assert!(
+        gone.stderr().contains("no token named `ci`"),
+        "{}",
+        gone.stderr()
+    );
+    assert_eq!(cli.run(&["tokens", "ls", "--json"]).json(), json!([]));
+    assert_eq!(cli.run(&["audit", "--json"]).json(), json!([]));
+}

@@ -1775,3 +1775,140 @@ async fn the_openapi_document_lists_every_route_and_the_router_serves_each() {
         }
     }
 }
+
+/// Scoped tokens: shown once, kept hashed, refused what their scope does not cover (the
+/// refusal names the scope missing), unable to manage tokens, dead once revoked; and every
+/// mutating call, refused ones included, in the audit log once.
+#[tokio::test]
+async fn scoped_tokens_are_enforced_and_every_mutating_call_is_audited() {
+    let app = app().await;
+    let mut mutating = 0;
+    let mut created = Vec::new();
+    for (name, scope) in [("reader", "read"), ("ops", "operate")] {
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/tokens",
+                Some(json!({"name": name, "scope": scope})),
+            )
+            .await;
+        mutating += 1;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        let body = reply.json();
+        assert_eq!(body["scope"], scope);
+        let token = body["token"].as_str().expect("token").to_owned();
+        assert!(token.starts_with("nft_") && token.len() > 40, "{token}");
+        created.push(token);
+    }
+    let (reader, ops) = (created[0].clone(), created[1].clone());
+    let taken = app
+        .call(
+            Method::POST,
+            "/api/tokens",
+            Some(json!({"name": "ops", "scope": "read"})),
+        )
+        .await;
+    mutating += 1;
+    assert_eq!(taken.code(), "invalid_token", "{}", taken.text);
+
+    let listed = app
+        .call_as(Some(&reader), Method::GET, "/api/plugins", None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let refused = app
+        .call_as(
+            Some(&reader),
+            Method::PUT,
+            "/api/keys/SOME_KEY",
+            Some(json!({"value": "v"})),
+        )
+        .await;
+    mutating += 1;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_eq!(refused.code(), "insufficient_scope");
+    assert!(
+        refused.text.contains("scope `read`") && refused.text.contains("needs scope `operate`"),
+        "{}",
+        refused.text
+    );
+    assert!(
+        app.host
+            .store()
+            .api_key_names()
+            .await
+            .expect("names")
+            .is_empty(),
+        "nothing was set"
+    );
+
+    let set = app
+        .call_as(
+            Some(&ops),
+            Method::PUT,
+            "/api/keys/SOME_KEY",
+            Some(json!({"value": "v"})),
+        )
+        .await;
+    mutating += 1;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
+    let minted = app
+        .call_as(
+            Some(&ops),
+            Method::POST,
+            "/api/tokens",
+            Some(json!({"name": "more", "scope": "operate"})),
+        )
+        .await;
+    mutating += 1;
+    assert_eq!(minted.status, StatusCode::FORBIDDEN, "{}", minted.text);
+    assert_eq!(minted.code(), "operator_only");
+
+    // Listings never carry a token's value; the store keeps only hashes.
+    let tokens = app.call(Method::GET, "/api/tokens", None).await;
+    assert_eq!(tokens.status, StatusCode::OK);
+    let listed_tokens = tokens.json();
+    let names: Vec<&str> = listed_tokens["tokens"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ops", "reader"]);
+    let audit = app.call(Method::GET, "/api/audit?limit=100", None).await;
+    for text in [&tokens.text, &audit.text, &listed.text] {
+        assert!(!text.contains(&reader) && !text.contains(&ops), "{text}");
+    }
+
+    let entries = audit.json()["entries"].as_array().expect("entries").clone();
+    assert_eq!(entries.len(), mutating, "{entries:?}");
+    let seen: Vec<(String, String, u64)> = entries
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["who"].as_str().unwrap_or_default().to_owned(),
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("admin", "POST /api/tokens", 201),
+        ("admin", "POST /api/tokens", 201),
+        ("admin", "POST /api/tokens", 422),
+        ("token:reader", "PUT /api/keys/SOME_KEY", 403),
+        ("token:ops", "PUT /api/keys/SOME_KEY", 204),
+        ("token:ops", "POST /api/tokens", 403),
+    ]
+    .map(|(w, a, s)| (w.to_owned(), a.to_owned(), s));
+    assert_eq!(seen, expected);
+
+    let revoked = app.call(Method::DELETE, "/api/tokens/reader", None).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    let dead = app
+        .call_as(Some(&reader), Method::GET, "/api/plugins", None)
+        .await;
+    assert_eq!(dead.status, StatusCode::UNAUTHORIZED, "{}", dead.text);
+    let again = app.call(Method::DELETE, "/api/tokens/reader", None).await;
+    assert_eq!(again.code(), "token_not_found");
+}

@@ -74,7 +74,7 @@ async fn migrations_apply_to_an_empty_directory() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal mode");
@@ -105,6 +105,8 @@ async fn a_store_from_before_permissions_keeps_each_plugins_egress() {
          UPDATE plugins SET egress = 1 WHERE name = 'with-egress';
          DROP TABLE plugin_config;
          ALTER TABLE agents DROP COLUMN client;
+         DROP TABLE api_tokens;
+         DROP TABLE audit_log;
          PRAGMA user_version = 3;",
     )
     .expect("back to schema 3");
@@ -257,7 +259,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 6,
+                known: 7,
                 ..
             }
         ),

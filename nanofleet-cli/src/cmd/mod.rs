@@ -12,6 +12,7 @@ pub mod new;
 pub mod plugins;
 pub mod policy;
 pub mod serve;
+pub mod tokens;
 pub mod validate;
 
 use nanofleet_host::{HostEvent, manifest::Network, store::PluginRecord};

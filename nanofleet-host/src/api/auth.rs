@@ -21,6 +21,7 @@ use axum::{
 use nanofleet_sdk::identity::InternalToken;
 
 use super::{ApiState, error::ApiError};
+use crate::store::Scope;
 
 /// The file name of the API token inside the data directory.
 pub const API_TOKEN_FILE: &str = "api-token";
@@ -31,8 +32,44 @@ const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 /// Who a request is from, once authenticated. Handlers find it in the request extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// A name for the caller, passed to plugins as the `sub` of UI tokens; e.g. `admin`.
+    /// A name for the caller, passed to plugins as the `sub` of UI tokens and written in the
+    /// audit log; e.g. `admin`, or `token:<name>` for a scoped token.
     pub subject: String,
+    /// What the caller may do.
+    pub scope: Scope,
+    /// The scoped token the caller used, by name; `None` for the operator (the
+    /// [`Authenticator`]'s principal), who alone manages tokens.
+    pub token: Option<String>,
+}
+
+impl Principal {
+    /// The operator, with every right: what an [`Authenticator`] returns.
+    pub fn operator(subject: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            scope: Scope::Operate,
+            token: None,
+        }
+    }
+
+    /// The holder of the scoped token `name`.
+    pub fn token(name: &str, scope: Scope) -> Self {
+        Self {
+            subject: format!("token:{name}"),
+            scope,
+            token: Some(name.to_owned()),
+        }
+    }
+}
+
+/// The scope a request needs: `read` for `GET`, `HEAD` and `OPTIONS`, `operate` for the rest.
+pub fn needed_scope(method: &axum::http::Method) -> Scope {
+    use axum::http::Method;
+    if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+        Scope::Read
+    } else {
+        Scope::Operate
+    }
 }
 
 /// Why a request was refused.
@@ -170,9 +207,7 @@ impl Authenticator for BearerToken {
     fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError> {
         let candidate = bearer(parts).ok_or(AuthError::Missing)?;
         if self.token.matches(candidate.as_bytes()) {
-            Ok(Principal {
-                subject: "admin".into(),
-            })
+            Ok(Principal::operator("admin"))
         } else {
             Err(AuthError::Invalid)
         }
@@ -185,21 +220,59 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     nanofleet_contracts::bearer::token_str(value)
 }
 
-/// Middleware: authenticates with the configured [`Authenticator`], stores the [`Principal`]
-/// in the request extensions, and answers 401 otherwise.
+/// Middleware: authenticates with the configured [`Authenticator`] or, failing that, a
+/// scoped token from the store; refuses a scope that does not cover the method (403
+/// `insufficient_scope`, naming the scope missing); stores the [`Principal`] in the request
+/// extensions; and writes every mutating call, refused or not, to the audit log.
 pub(crate) async fn require_auth(
     State(state): State<ApiState>,
     request: Request,
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    match state.auth.authenticate(&parts) {
-        Ok(principal) => {
-            parts.extensions.insert(principal);
-            next.run(Request::from_parts(parts, body)).await
+    let principal = match state.auth.authenticate(&parts) {
+        Ok(principal) => principal,
+        Err(AuthError::Missing) => return ApiError::from(AuthError::Missing).into_response(),
+        Err(AuthError::Invalid) => {
+            let found = match bearer(&parts) {
+                Some(candidate) => state.host.store().use_token(candidate).await,
+                None => Ok(None),
+            };
+            match found {
+                Ok(Some(record)) => Principal::token(&record.name, record.scope),
+                Ok(None) => return ApiError::from(AuthError::Invalid).into_response(),
+                Err(e) => return ApiError::from(e).into_response(),
+            }
         }
-        Err(e) => ApiError::from(e).into_response(),
+    };
+    let needed = needed_scope(&parts.method);
+    let action = format!("{} {}", parts.method, parts.uri.path());
+    let audited = needed == Scope::Operate;
+    let who = principal.subject.clone();
+    let response = if principal.scope.allows(needed) {
+        parts.extensions.insert(principal);
+        next.run(Request::from_parts(parts, body)).await
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!(
+                "{who} has scope `{}`; {action} needs scope `{needed}`",
+                principal.scope
+            ),
+        )
+        .into_response()
+    };
+    if audited
+        && let Err(e) = state
+            .host
+            .store()
+            .audit(&who, &action, response.status().as_u16())
+            .await
+    {
+        tracing::error!(error = %e, %who, %action, "cannot write the audit log");
     }
+    response
 }
 
 fn read_token_file(path: &Path) -> Result<Option<InternalToken>, TokenFileError> {

@@ -223,6 +223,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidApiKeyName { .. } => unprocessable("invalid_api_key_name"),
             StoreError::InvalidApiKeyValue { .. } => unprocessable("invalid_api_key_value"),
             StoreError::InvalidConfig { .. } => unprocessable("invalid_config"),
+            StoreError::InvalidToken { .. } => unprocessable("invalid_token"),
             StoreError::MessageTooLarge { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", message)
             }

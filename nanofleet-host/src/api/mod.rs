@@ -62,6 +62,7 @@ mod openapi;
 pub mod plugins;
 pub mod policy;
 pub mod proxy;
+pub mod tokens;
 pub mod trust;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};

@@ -11,7 +11,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiState, agents, config, internal, keys, plugins, policy};
+use super::{ApiState, agents, config, internal, keys, plugins, policy, tokens};
 
 /// The routes, by how they authenticate.
 pub(crate) struct Registrations {
@@ -44,7 +44,10 @@ pub(crate) fn registrations() -> Registrations {
         .routes(routes!(agents::messages))
         .routes(routes!(keys::list))
         .routes(routes!(keys::set, keys::remove))
-        .routes(routes!(policy::get, policy::set));
+        .routes(routes!(policy::get, policy::set))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::audit));
     let internal = OpenApiRouter::new()
         .routes(routes!(internal::list_agents))
         .routes(routes!(internal::get_agent))
@@ -76,6 +79,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "agents", description = "agents and their links"),
         (name = "keys", description = "API keys for plugins' requiredEnvVars"),
         (name = "policy", description = "the operator's limits on plugins' permissions"),
+        (name = "tokens", description = "scoped API tokens and the audit log"),
         (name = "ui", description = "the plugin UI proxy"),
         (name = "internal", description = "callbacks for plugins (NANO_INTERNAL_TOKEN)"),
     )

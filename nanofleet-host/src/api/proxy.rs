@@ -154,6 +154,8 @@ async fn authorize(
         Ok(claims) => Ok((
             Principal {
                 subject: claims.subject.unwrap_or_else(|| "ui-session".into()),
+                scope: crate::store::Scope::Read,
+                token: None,
             },
             record,
             token,

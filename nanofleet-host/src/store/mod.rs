@@ -32,6 +32,7 @@ mod policy;
 mod records;
 mod removals;
 mod secret;
+mod tokens;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ pub use records::{
     AgentRecord, Desired, LinkRecord, MessageRecord, PluginRecord, Status, Timestamp,
 };
 pub use secret::{SECRET_KEY_ENV, SECRET_KEY_FILE, SECRET_KEY_LEN, SecretKey};
+pub use tokens::{AuditEntry, MAX_AUDIT_ENTRIES, Scope, TokenRecord};
 
 use nanofleet_sdk::store::ConnectionThread;
 use secret::Sealer;
@@ -165,6 +167,24 @@ const MIGRATIONS: &[&str] = &["
     -- The MCP client each agent runs (`claude-code`, `nanobot`): it decides which file in
     -- the workspace the host writes the agent's plugins into, and in what shape.
     ALTER TABLE agents ADD COLUMN client TEXT NOT NULL DEFAULT 'claude-code';
+", "
+    -- Scoped API tokens, kept as the SHA-256 of their value (shown once, at creation).
+    CREATE TABLE api_tokens (
+        name         TEXT PRIMARY KEY,
+        scope        TEXT NOT NULL CHECK (scope IN ('read', 'operate')),
+        hash         BLOB NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER
+    ) WITHOUT ROWID;
+
+    -- Every mutating call through the API: who, what, when, and the answer's status.
+    CREATE TABLE audit_log (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     INTEGER NOT NULL,
+        who    TEXT NOT NULL,
+        action TEXT NOT NULL,
+        status INTEGER NOT NULL
+    );
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.
@@ -299,6 +319,14 @@ pub enum StoreError {
     #[error("invalid value for API key {name}: {reason}")]
     InvalidApiKeyValue {
         /// The key's name; the value is never included.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A scoped token cannot be created as asked.
+    #[error("cannot create token {name:?}: {reason}")]
+    InvalidToken {
+        /// The name asked for.
         name: String,
         /// What is wrong.
         reason: String,
