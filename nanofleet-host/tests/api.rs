@@ -1912,3 +1912,203 @@ async fn scoped_tokens_are_enforced_and_every_mutating_call_is_audited() {
     let again = app.call(Method::DELETE, "/api/tokens/reader", None).await;
     assert_eq!(again.code(), "token_not_found");
 }
+
+/// One JSON-RPC call to the fleet's MCP server at `/mcp`, as `token`.
+async fn mcp(app: &App, token: Option<&str>, method: &str, params: Value) -> Reply {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri("/mcp")
+        .header(header::HOST, "localhost")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    app.send(builder.body(Body::from(body.to_string())).expect("request"))
+        .await
+}
+
+async fn mcp_tool(app: &App, token: &str, tool: &str, arguments: Value) -> Value {
+    let reply = mcp(
+        app,
+        Some(token),
+        "tools/call",
+        json!({"name": tool, "arguments": arguments}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{tool}: {}", reply.text);
+    reply.json()["result"].clone()
+}
+
+/// The fleet as an MCP server: authenticated like the API, tools annotated exactly, read
+/// tokens refused the tools that change anything (naming the scope), errors naming what
+/// exists, every change audited, and no token or key value in any answer.
+#[tokio::test]
+async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
+    let app = app().await;
+    if let Err(e) = nanofleet_host::api::mcp::plugin(app.host.clone(), Default::default()) {
+        panic!("the fleet's MCP server does not build: {e}");
+    }
+    let mut tokens = Vec::new();
+    for (name, scope) in [("reader", "read"), ("ops", "operate")] {
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/tokens",
+                Some(json!({"name": name, "scope": scope})),
+            )
+            .await;
+        tokens.push(reply.json()["token"].as_str().expect("token").to_owned());
+    }
+    let (reader, ops) = (tokens[0].clone(), tokens[1].clone());
+
+    let anonymous = mcp(&app, None, "tools/list", json!({})).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.text
+    );
+
+    let listed = mcp(&app, Some(&reader), "tools/list", json!({})).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let tools = listed.json()["result"]["tools"].clone();
+    let tool = |name: &str| {
+        tools
+            .as_array()
+            .and_then(|all| all.iter().find(|t| t["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no tool {name}: {tools}"))
+    };
+    for name in [
+        "list_plugins",
+        "inspect_plugin",
+        "plugin_logs",
+        "plugin_config",
+        "list_agents",
+        "agent_client_config",
+        "list_api_keys",
+        "host_status",
+    ] {
+        assert_eq!(tool(name)["annotations"]["readOnlyHint"], true, "{name}");
+        assert!(tool(name)["outputSchema"].is_object(), "{name}");
+    }
+    for name in [
+        "uninstall_plugin",
+        "remove_agent",
+        "unlink_agent",
+        "disable_plugin",
+    ] {
+        assert_eq!(tool(name)["annotations"]["destructiveHint"], true, "{name}");
+    }
+    assert_eq!(
+        tool("restart_plugin")["annotations"]["idempotentHint"],
+        true
+    );
+    assert_ne!(tool("install_plugin")["annotations"]["readOnlyHint"], true);
+
+    let plugins = mcp_tool(&app, &reader, "list_plugins", json!({})).await;
+    assert_eq!(
+        plugins["structuredContent"],
+        json!({"plugins": []}),
+        "{plugins}"
+    );
+
+    let refused = mcp_tool(
+        &app,
+        &reader,
+        "set_api_key",
+        json!({"name": "FLEET_KEY", "value": "fleet-key-value-123"}),
+    )
+    .await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("tool `set_api_key` needs scope `operate`"),
+        "{refused}"
+    );
+    let set = mcp_tool(
+        &app,
+        &ops,
+        "set_api_key",
+        json!({"name": "FLEET_KEY", "value": "fleet-key-value-123"}),
+    )
+    .await;
+    assert_ne!(set["isError"], true, "{set}");
+    let keys = mcp_tool(&app, &reader, "list_api_keys", json!({})).await;
+    assert_eq!(
+        keys["structuredContent"]["keys"],
+        json!(["FLEET_KEY"]),
+        "{keys}"
+    );
+
+    // A destructive tool on something that does not exist says what does.
+    let missing = mcp_tool(&app, &ops, "uninstall_plugin", json!({"name": "nope"})).await;
+    assert_eq!(missing["isError"], true, "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("no plugin `nope` is installed; none is"),
+        "{missing}"
+    );
+    let workspace = app.dir.path().join("ws-ada");
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    let registered = mcp_tool(
+        &app,
+        &ops,
+        "register_agent",
+        json!({"id": "ada", "workspace": workspace, "client": "nanobot"}),
+    )
+    .await;
+    assert_ne!(registered["isError"], true, "{registered}");
+    let gone = mcp_tool(&app, &ops, "remove_agent", json!({"agent": "bob"})).await;
+    assert!(
+        gone.to_string()
+            .contains("no agent `bob` is registered; registered: ada"),
+        "{gone}"
+    );
+    let agents = mcp_tool(&app, &reader, "list_agents", json!({})).await;
+    assert_eq!(
+        agents["structuredContent"]["agents"][0]["client"],
+        "nanobot"
+    );
+
+    // Every call of a tool that changes anything is in the audit log, once, with its outcome.
+    let audit = app.call(Method::GET, "/api/audit?limit=100", None).await;
+    let actions: Vec<(String, String, u64)> = audit.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .rev()
+        .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("MCP ")))
+        .map(|e| {
+            (
+                e["who"].as_str().unwrap_or_default().to_owned(),
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("token:reader", "MCP set_api_key", 403),
+        ("token:ops", "MCP set_api_key", 200),
+        ("token:ops", "MCP uninstall_plugin", 422),
+        ("token:ops", "MCP register_agent", 200),
+        ("token:ops", "MCP remove_agent", 422),
+    ]
+    .map(|(w, a, s)| (w.to_owned(), a.to_owned(), s));
+    assert_eq!(actions, expected);
+
+    for text in [
+        &listed.text,
+        &audit.text,
+        &keys.to_string(),
+        &agents.to_string(),
+    ] {
+        for secret in [&reader, &ops, "fleet-key-value-123"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+}

@@ -229,6 +229,20 @@ async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
 /// The `/mcp` + `/healthz` router of a started plugin, for mounting in another axum app or
 /// driving in-process. `stop` ends rmcp's in-flight streams on shutdown.
 pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
+    let health = Arc::clone(running);
+    mcp_router(running, stop).route(
+        "/healthz",
+        get(move || {
+            let m = health.manifest();
+            let body = serde_json::json!({"status": "ok", "name": m.name, "version": m.version});
+            async move { axum::Json(body) }
+        }),
+    )
+}
+
+/// The `/mcp` route alone, for an application that serves its own `/healthz` (the host
+/// mounts its fleet server so, behind its own auth).
+pub fn mcp_router(running: &Arc<Running>, stop: CancellationToken) -> Router {
     let name = running.manifest().name.clone();
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     hosts.push(nanofleet_contracts::names::container_name(&name));
@@ -275,7 +289,6 @@ pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
         session_manager,
         running: Arc::clone(running),
     });
-    let health = Arc::clone(running);
     Router::new()
         // A service rather than a handler: nothing to extract, one layer less on every call.
         .route_service(
@@ -283,14 +296,6 @@ pub fn router(running: &Arc<Running>, stop: CancellationToken) -> Router {
             tower::service_fn(move |req: Request| {
                 let endpoint = Arc::clone(&endpoint);
                 async move { Ok::<_, std::convert::Infallible>(mcp_endpoint(endpoint, req).await) }
-            }),
-        )
-        .route(
-            "/healthz",
-            get(move || {
-                let m = health.manifest();
-                let body = serde_json::json!({"status": "ok", "name": m.name, "version": m.version});
-                async move { axum::Json(body) }
             }),
         )
         .layer(

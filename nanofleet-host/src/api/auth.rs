@@ -220,6 +220,42 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     nanofleet_contracts::bearer::token_str(value)
 }
 
+/// The caller: the configured [`Authenticator`]'s principal or, failing that, the holder of a
+/// scoped token from the store.
+async fn authenticate(state: &ApiState, parts: &Parts) -> Result<Principal, ApiError> {
+    match state.auth.authenticate(parts) {
+        Ok(principal) => Ok(principal),
+        Err(AuthError::Missing) => Err(AuthError::Missing.into()),
+        Err(AuthError::Invalid) => {
+            let found = match bearer(parts) {
+                Some(candidate) => state.host.store().use_token(candidate).await?,
+                None => None,
+            };
+            found
+                .map(|record| Principal::token(&record.name, record.scope))
+                .ok_or_else(|| AuthError::Invalid.into())
+        }
+    }
+}
+
+/// Middleware for the fleet's MCP server: authenticates as [`require_auth`] does and leaves
+/// the [`Principal`] for the tools, which check the scope each needs (every MCP call is a
+/// `POST`, so the method says nothing) and audit what they change.
+pub(crate) async fn require_caller(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match authenticate(&state, &parts).await {
+        Ok(principal) => {
+            parts.extensions.insert(principal);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 /// Middleware: authenticates with the configured [`Authenticator`] or, failing that, a
 /// scoped token from the store; refuses a scope that does not cover the method (403
 /// `insufficient_scope`, naming the scope missing); stores the [`Principal`] in the request
@@ -230,20 +266,9 @@ pub(crate) async fn require_auth(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    let principal = match state.auth.authenticate(&parts) {
+    let principal = match authenticate(&state, &parts).await {
         Ok(principal) => principal,
-        Err(AuthError::Missing) => return ApiError::from(AuthError::Missing).into_response(),
-        Err(AuthError::Invalid) => {
-            let found = match bearer(&parts) {
-                Some(candidate) => state.host.store().use_token(candidate).await,
-                None => Ok(None),
-            };
-            match found {
-                Ok(Some(record)) => Principal::token(&record.name, record.scope),
-                Ok(None) => return ApiError::from(AuthError::Invalid).into_response(),
-                Err(e) => return ApiError::from(e).into_response(),
-            }
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     let needed = needed_scope(&parts.method);
     let action = format!("{} {}", parts.method, parts.uri.path());

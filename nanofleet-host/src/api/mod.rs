@@ -58,6 +58,7 @@ pub mod config;
 pub mod error;
 pub mod internal;
 pub mod keys;
+pub mod mcp;
 mod openapi;
 pub mod plugins;
 pub mod policy;
@@ -174,6 +175,17 @@ pub fn router(
         .merge(admin)
         .merge(internal)
         .split_for_parts();
+    // The fleet's MCP server at `/mcp`, behind the same auth.
+    let routes = match mcp::router(&state, tokio_util::sync::CancellationToken::new()) {
+        Some(mcp) => routes.route_service(
+            "/mcp",
+            mcp.layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_caller,
+            )),
+        ),
+        None => routes,
+    };
     routes
         .merge(proxy::routes())
         .fallback(error::route_not_found)

@@ -25,7 +25,17 @@ pub const NANOBOT_TOOL_TIMEOUT_SECS: u64 = 60;
 /// The MCP client an agent runs: which file in its workspace lists its servers, and in what
 /// shape.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Client {

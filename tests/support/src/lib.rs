@@ -61,10 +61,22 @@ pub async fn runtime() -> DockerRuntime {
 /// created in `target/py-venv-nanobot` on first use and reused while the requirements are the
 /// same. Blocks (pip); call it from `spawn_blocking`.
 pub fn nanobot_python() -> Result<std::path::PathBuf, String> {
+    python_venv("target/py-venv-nanobot", "interop/nanobot/requirements.txt")
+}
+
+/// The Python of the interop suite's venv (the pinned official MCP SDK), `target/py-venv`,
+/// the one `cargo xtask interop` uses. Blocks (pip); call it from `spawn_blocking`.
+pub fn interop_python() -> Result<std::path::PathBuf, String> {
+    python_venv("target/py-venv", "interop/python/requirements.txt")
+}
+
+/// A venv at `dir` with `requirements` installed, reused while they are the same (the
+/// stamp `.requirements` holds what was installed, as xtask writes it).
+fn python_venv(dir: &str, requirements: &str) -> Result<std::path::PathBuf, String> {
     let workspace = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let venv = workspace.join("target/py-venv-nanobot");
+    let venv = workspace.join(dir);
     let python = venv.join("bin/python");
-    let requirements = workspace.join("interop/nanobot/requirements.txt");
+    let requirements = workspace.join(requirements);
     let wanted = std::fs::read_to_string(&requirements)
         .map_err(|e| format!("read {}: {e}", requirements.display()))?;
     let stamp = venv.join(".requirements");
@@ -100,10 +112,16 @@ pub fn nanobot_python() -> Result<std::path::PathBuf, String> {
     Ok(python)
 }
 
+/// A script of the repository's `interop/` directory.
+pub fn interop_script(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("interop")
+        .join(relative)
+}
+
 /// The script that has nanobot's loader read a config, connect and call a tool.
 pub fn nanobot_script() -> std::path::PathBuf {
-    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .join("interop/nanobot/load_and_call.py")
+    interop_script("nanobot/load_and_call.py")
 }
 
 pub fn unique_plugin() -> String {
