@@ -1,7 +1,7 @@
 """The official MCP Python SDK (PyPI `mcp`) against the host's own MCP server (`/mcp` of
 `nanofleet serve`): a read-scoped token lists but cannot change; an operate-scoped token
 installs a plugin, registers and links an agent, reads the client config written for it, and
-uninstalls the plugin.
+reads the plugin's manifest as a resource, and uninstalls the plugin.
 
 Run by the host's engine tests (nanofleet-host/tests/clients_docker.rs) with FLEET_URL,
 READ_TOKEN, OPERATE_TOKEN, MANIFEST (a manifest's JSON) and WORKSPACE set. Exits non-zero,
@@ -53,6 +53,8 @@ async def main() -> None:
         assert not installed.is_error, text(installed)
         assert installed.structured_content["name"] == PLUGIN, installed
         assert installed.structured_content["status"] == "running", installed
+        manifest = await s.read_resource(f"nanofleet://plugins/{PLUGIN}/manifest")
+        assert json.loads(manifest.contents[0].text)["name"] == PLUGIN, manifest
         detail = await s.call_tool("inspect_plugin", {"name": PLUGIN})
         names = [t["name"] for t in detail.structured_content["tool_definitions"]]
         assert names == ["greet"], names

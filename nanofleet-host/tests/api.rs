@@ -2008,6 +2008,30 @@ async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
     );
     assert_ne!(tool("install_plugin")["annotations"]["readOnlyHint"], true);
 
+    let templates = mcp(&app, Some(&reader), "resources/templates/list", json!({})).await;
+    let uris: Vec<String> = templates.json()["result"]["resourceTemplates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .filter_map(|t| t["uriTemplate"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "nanofleet://plugins/{name}/manifest",
+            "nanofleet://plugins/{name}/tools",
+            "nanofleet://agents/{agent}/client-config"
+        ]
+    );
+    let unknown = mcp(
+        &app,
+        Some(&reader),
+        "resources/read",
+        json!({"uri": "nanofleet://plugins/nope/manifest"}),
+    )
+    .await;
+    assert_eq!(unknown.json()["error"]["code"], -32002, "{}", unknown.text);
+
     let plugins = mcp_tool(&app, &reader, "list_plugins", json!({})).await;
     assert_eq!(
         plugins["structuredContent"],

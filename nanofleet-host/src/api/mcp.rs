@@ -14,6 +14,7 @@ use nanofleet_sdk::{
     Plugin,
     env::PluginEnv,
     manifest::Manifest,
+    resource::{Contents, ResourceTemplate},
     tool::{FromToolCall, Json, NoArgs, Tool, ToolCall, ToolError},
 };
 use schemars::JsonSchema;
@@ -427,6 +428,9 @@ pub fn plugin(host: Host, image_policy: ImagePolicy) -> Result<Plugin, nanofleet
     let mut builder = builder;
     for tool in tools(&fleet) {
         builder = builder.tool(tool);
+    }
+    for template in resources(&fleet) {
+        builder = builder.resource_template(template);
     }
     builder.build()
 }
@@ -872,5 +876,76 @@ fn tools(fleet: &Fleet) -> Vec<Tool> {
                 agents: store.list_agents().await.map_err(err)?.len(),
             }))
         })),
+    ]
+}
+
+/// The `{name}` of a plugin resource's URI.
+#[derive(Debug, Deserialize)]
+struct PluginUri {
+    name: String,
+}
+
+/// The `{agent}` of an agent resource's URI.
+#[derive(Debug, Deserialize)]
+struct AgentUri {
+    agent: String,
+}
+
+/// JSON contents, pretty-printed.
+fn json_contents(value: &impl Serialize) -> Contents {
+    Contents::text(serde_json::to_string_pretty(value).unwrap_or_default())
+        .mime_type("application/json")
+}
+
+/// Each plugin's manifest and tool list, and each agent's client config, by URI. Readable
+/// with any scope; an unknown name is "resource not found".
+fn resources(fleet: &Fleet) -> Vec<ResourceTemplate> {
+    let (f1, f2, f3) = (fleet.clone(), fleet.clone(), fleet.clone());
+    vec![
+        ResourceTemplate::new("nanofleet://plugins/{name}/manifest", "plugin-manifest")
+            .description("An installed plugin's manifest.json.")
+            .mime_type("application/json")
+            .requires::<Caller>()
+            .handler(move |uri: PluginUri, _call: ToolCall| {
+                let f = f1.clone();
+                async move {
+                    let record = f.host.store().get_plugin(&uri.name).await.map_err(err)?;
+                    Ok::<_, ToolError>(record.map(|r| json_contents(&r.manifest)))
+                }
+            }),
+        ResourceTemplate::new("nanofleet://plugins/{name}/tools", "plugin-tools")
+            .description("The tools an installed plugin lists, with their schemas.")
+            .mime_type("application/json")
+            .requires::<Caller>()
+            .handler(move |uri: PluginUri, _call: ToolCall| {
+                let f = f2.clone();
+                async move {
+                    let record = f.host.store().get_plugin(&uri.name).await.map_err(err)?;
+                    Ok::<_, ToolError>(record.map(|r| json_contents(&r.tools)))
+                }
+            }),
+        ResourceTemplate::new(
+            "nanofleet://agents/{agent}/client-config",
+            "agent-client-config",
+        )
+        .description("The client config the host wrote for an agent (.mcp.json, config.json).")
+        .mime_type("application/json")
+        .requires::<Caller>()
+        .handler(move |uri: AgentUri, _call: ToolCall| {
+            let f = f3.clone();
+            async move {
+                let Some(agent) = f.host.store().get_agent(&uri.agent).await.map_err(err)? else {
+                    return Ok::<_, ToolError>(None);
+                };
+                match tokio::fs::read_to_string(agent.config_path()).await {
+                    Ok(text) => Ok(Some(Contents::text(text).mime_type("application/json"))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(ToolError::new(format!(
+                        "cannot read {}: {e}",
+                        agent.config_path().display()
+                    ))),
+                }
+            }
+        }),
     ]
 }
