@@ -29,7 +29,7 @@ async def session(token: str):
         async with streamable_http_client(URL, http_client=http) as (read, write):
             async with ClientSession(read, write) as s:
                 info = await s.initialize()
-                assert info.server_info.name == "nanofleet-host", info.server_info
+                assert info.server_info.name == "fleet", info.server_info
                 yield s
 
 

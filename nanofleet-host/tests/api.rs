@@ -1947,7 +1947,9 @@ async fn mcp_tool(app: &App, token: &str, tool: &str, arguments: Value) -> Value
 #[tokio::test]
 async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
     let app = app().await;
-    if let Err(e) = nanofleet_host::api::mcp::plugin(app.host.clone(), Default::default()) {
+    let messages = Arc::new(StoreMessages::new(app.host.store().clone()));
+    if let Err(e) = nanofleet_host::api::mcp::plugin(app.host.clone(), Default::default(), messages)
+    {
         panic!("the fleet's MCP server does not build: {e}");
     }
     let mut tokens = Vec::new();
@@ -2098,6 +2100,38 @@ async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
         agents["structuredContent"]["agents"][0]["client"],
         "nanobot"
     );
+    for text in ["first task", "second task", "third task"] {
+        let sent = mcp_tool(
+            &app,
+            &ops,
+            "send_agent_message",
+            json!({"agent": "ada", "text": text}),
+        )
+        .await;
+        assert_ne!(sent["isError"], true, "{sent}");
+    }
+    let page = mcp_tool(
+        &app,
+        &reader,
+        "agent_message_history",
+        json!({"agent": "ada", "limit": 2}),
+    )
+    .await;
+    let first = page["structuredContent"].clone();
+    assert_eq!(first["messages"][0]["text"], "first task", "{first}");
+    assert_eq!(first["messages"][1]["from"], "nanofleet-host", "{first}");
+    let rest = mcp_tool(
+        &app,
+        &reader,
+        "agent_message_history",
+        json!({"agent": "ada", "after": first["next"]}),
+    )
+    .await;
+    assert_eq!(
+        rest["structuredContent"]["messages"][0]["text"],
+        "third task"
+    );
+    assert_eq!(rest["structuredContent"]["next"], Value::Null);
 
     // Every call of a tool that changes anything is in the audit log, once, with its outcome.
     let audit = app.call(Method::GET, "/api/audit?limit=100", None).await;
@@ -2121,6 +2155,9 @@ async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
         ("token:ops", "MCP uninstall_plugin", 422),
         ("token:ops", "MCP register_agent", 200),
         ("token:ops", "MCP remove_agent", 422),
+        ("token:ops", "MCP send_agent_message", 200),
+        ("token:ops", "MCP send_agent_message", 200),
+        ("token:ops", "MCP send_agent_message", 200),
     ]
     .map(|(w, a, s)| (w.to_owned(), a.to_owned(), s));
     assert_eq!(actions, expected);

@@ -13,10 +13,12 @@ pub const MAX_PLUGIN_NAME_LEN: usize = 64;
 pub const MAX_TOOL_NAME_LEN: usize = 64;
 
 /// Names the host uses for itself, which no plugin may take: `nanofleet` is the host's own
-/// entry in an agent's client config (its MCP server), the others name the host's pages and
-/// routes (`/api`, `/mcp`, `/ui`, the dashboard) or read as the host in listings and logs.
-pub const RESERVED_PLUGIN_NAMES: [&str; 9] = [
+/// entry in an agent's client config (its MCP server), `nanofleet-host` that server's name
+/// and the sender of its messages to agents, the others name the host's pages and routes
+/// (`/api`, `/mcp`, `/ui`, the dashboard) or read as the host in listings and logs.
+pub const RESERVED_PLUGIN_NAMES: [&str; 10] = [
     "nanofleet",
+    "nanofleet-host",
     "host",
     "api",
     "mcp",

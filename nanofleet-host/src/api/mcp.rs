@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use nanofleet_sdk::{
     Plugin,
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiState, auth::Principal, trust::ImagePolicy};
+use super::{ApiState, MessageHandler, auth::Principal, trust::ImagePolicy};
 use crate::{
     Host, HostError, InstallOptions, labels,
     linking::Client,
@@ -47,11 +48,13 @@ impl FromToolCall for Caller {
     }
 }
 
-/// What a tool handler shares: the host, and the image policy installs follow.
+/// What a tool handler shares: the host, the image policy installs follow, and where
+/// messages to agents go.
 #[derive(Clone)]
 struct Fleet {
     host: Host,
     image_policy: ImagePolicy,
+    messages: Arc<dyn MessageHandler>,
 }
 
 impl Fleet {
@@ -277,6 +280,44 @@ struct LinkArgs {
     plugin: String,
 }
 
+/// A message for an agent.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct MessageArgs {
+    /// The agent's id.
+    agent: String,
+    /// The message or task, as text.
+    text: String,
+}
+
+/// A page of an agent's message history.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct HistoryArgs {
+    /// The agent's id.
+    agent: String,
+    /// Only messages after this id: the previous page's `next`.
+    after: Option<i64>,
+    /// How many (default 50, at most 1000).
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Message {
+    id: i64,
+    /// Who sent it: a plugin, or `nanofleet-host` for this server.
+    from: String,
+    text: String,
+    /// When (Unix seconds).
+    at: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct History {
+    /// Oldest first.
+    messages: Vec<Message>,
+    /// The `after` of the next page, when there is one.
+    next: Option<i64>,
+}
+
 /// An API key to set.
 #[derive(Deserialize, JsonSchema)]
 struct KeyArgs {
@@ -404,17 +445,25 @@ struct Settings {
 // The server
 // ---------------------------------------------------------------------------------------------
 
-/// The host's MCP server, a plugin of this project's SDK named `nanofleet-host`.
+/// The host's MCP server, a plugin of this project's SDK named `fleet`.
 ///
 /// # Errors
 ///
 /// When the tools do not make a valid plugin (a bug, caught by the tests).
-pub fn plugin(host: Host, image_policy: ImagePolicy) -> Result<Plugin, nanofleet_sdk::Error> {
-    let fleet = Fleet { host, image_policy };
-    // `nanofleet` itself is a reserved plugin name: the host's server calls itself by its
-    // crate's name.
+pub fn plugin(
+    host: Host,
+    image_policy: ImagePolicy,
+    messages: Arc<dyn MessageHandler>,
+) -> Result<Plugin, nanofleet_sdk::Error> {
+    let fleet = Fleet {
+        host,
+        image_policy,
+        messages,
+    };
+    // The names the host keeps for itself (`nanofleet`, `nanofleet-host`) are reserved, so
+    // no plugin can pass for it; its server goes by what it serves.
     let manifest = Manifest::new(
-        "nanofleet-host",
+        "fleet",
         env!("CARGO_PKG_VERSION"),
         "nanofleet-host",
         8787,
@@ -437,7 +486,11 @@ pub fn plugin(host: Host, image_policy: ImagePolicy) -> Result<Plugin, nanofleet
 
 /// The router serving [`plugin`] at `/mcp`, for the API's router to mount behind its auth.
 pub(crate) fn router(state: &ApiState, stop: CancellationToken) -> Option<axum::Router> {
-    let plugin = match plugin(state.host.clone(), state.config.image_policy.clone()) {
+    let plugin = match plugin(
+        state.host.clone(),
+        state.config.image_policy.clone(),
+        Arc::clone(&state.messages),
+    ) {
         Ok(plugin) => plugin,
         Err(e) => {
             tracing::error!(error = %e, "the host's MCP server cannot be built; /mcp is off");
@@ -804,6 +857,68 @@ fn tools(fleet: &Fleet) -> Vec<Tool> {
                 Ok(Json(ClientConfig {
                     path: path.display().to_string(),
                     content,
+                }))
+            }
+        )),
+        Tool::new(
+            "send_agent_message",
+            "Sends an agent a message or task through the host's delivery handler.",
+        )
+        .output::<Done>()
+        .requires::<Caller>()
+        .handler(tool!(
+            fleet,
+            "send_agent_message",
+            Operate,
+            |a: MessageArgs, f| {
+                let agent = f.agent(&a.agent).await?;
+                f.messages
+                    .deliver(crate::store::HOST_SENDER, &agent, &a.text)
+                    .await
+                    .map_err(ToolError::new)?;
+                Ok(Json(Done {
+                    message: format!("delivered to {}", a.agent),
+                }))
+            }
+        )),
+        Tool::new(
+            "agent_message_history",
+            "An agent's message history, oldest first, a page at a time.",
+        )
+        .read_only(true)
+        .output::<History>()
+        .requires::<Caller>()
+        .handler(tool!(
+            fleet,
+            "agent_message_history",
+            Read,
+            |a: HistoryArgs, f| {
+                f.agent(&a.agent).await?;
+                let limit = a
+                    .limit
+                    .unwrap_or(50)
+                    .clamp(1, crate::store::MAX_MESSAGES_PER_PAGE);
+                let mut page = f
+                    .host
+                    .store()
+                    .messages_page(&a.agent, a.after.unwrap_or(0), limit + 1)
+                    .await
+                    .map_err(err)?;
+                let next = (page.len() > limit).then(|| {
+                    page.truncate(limit);
+                    page.last().map_or(0, |m| m.id)
+                });
+                Ok(Json(History {
+                    messages: page
+                        .into_iter()
+                        .map(|m| Message {
+                            id: m.id,
+                            from: m.plugin,
+                            text: m.content,
+                            at: m.created_at,
+                        })
+                        .collect(),
+                    next,
                 }))
             }
         )),

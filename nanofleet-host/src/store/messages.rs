@@ -17,8 +17,13 @@ pub const MAX_MESSAGE_BYTES_PER_AGENT: usize = 16 * 1024 * 1024;
 /// The most messages one page of [`Store::messages_page`] holds.
 pub const MAX_MESSAGES_PER_PAGE: usize = 1000;
 
+/// The sender of the messages the host itself sends agents (the fleet's MCP server): a
+/// reserved plugin name.
+pub const HOST_SENDER: &str = "nanofleet-host";
+
 impl Store {
-    /// Records a message from `plugin` to `agent`; returns its id.
+    /// Records a message from `plugin` (or the host, [`HOST_SENDER`]) to `agent`; returns
+    /// its id.
     ///
     /// # Errors
     ///
@@ -39,7 +44,9 @@ impl Store {
             if !exists(tx, "agents", "id", &agent)? {
                 return Err(StoreError::UnknownAgent { id: clip(&agent) });
             }
-            if !exists(tx, "plugins", "name", &plugin)? {
+            // The host itself (its MCP server's `send_agent_message`) is the one sender that
+            // is no plugin; its name is reserved, so no plugin can pass for it.
+            if plugin != HOST_SENDER && !exists(tx, "plugins", "name", &plugin)? {
                 return Err(StoreError::UnknownPlugin {
                     name: clip(&plugin),
                 });

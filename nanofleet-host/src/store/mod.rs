@@ -44,7 +44,8 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 pub use agents::MAX_AGENT_ID_BYTES;
 pub use api_keys::MAX_API_KEY_VALUE_BYTES;
 pub use messages::{
-    MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_AGENT, MAX_MESSAGES_PER_AGENT, MAX_MESSAGES_PER_PAGE,
+    HOST_SENDER, MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_AGENT, MAX_MESSAGES_PER_AGENT,
+    MAX_MESSAGES_PER_PAGE,
 };
 pub use records::{
     AgentRecord, Desired, LinkRecord, MessageRecord, PluginRecord, Status, Timestamp,
