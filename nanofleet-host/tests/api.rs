@@ -2025,6 +2025,14 @@ async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
             "nanofleet://agents/{agent}/client-config"
         ]
     );
+    let neither = mcp_tool(
+        &app,
+        &ops,
+        "install_plugin",
+        json!({"url": "ftp://example.com/manifest.json"}),
+    )
+    .await;
+    assert_eq!(neither["isError"], true, "{neither}");
     let unknown = mcp(
         &app,
         Some(&reader),
@@ -2150,6 +2158,7 @@ async fn the_fleet_answers_mcp_with_scoped_and_audited_tools() {
         })
         .collect();
     let expected = [
+        ("token:ops", "MCP install_plugin", 422),
         ("token:reader", "MCP set_api_key", 403),
         ("token:ops", "MCP set_api_key", 200),
         ("token:ops", "MCP uninstall_plugin", 422),

@@ -150,12 +150,32 @@ impl Fleet {
 
     /// The manifest of an install or upgrade: given, or from an image's label.
     async fn manifest(&self, source: &Source) -> Result<Manifest, ToolError> {
-        let manifest = match (&source.manifest, &source.image) {
-            (Some(value), None) => Manifest::parse_value(value)
+        let manifest = match (&source.manifest, &source.image, &source.url) {
+            (None, None, Some(url)) => {
+                super::trust::check_manifest_url(url).map_err(api_err)?;
+                let report = crate::discovery::discover(
+                    &[crate::discovery::Source::Url(url.clone())],
+                    &crate::discovery::NoImages,
+                )
+                .await;
+                let Some(candidate) = report.candidates.into_iter().next() else {
+                    return Err(ToolError::new(format!("nothing was read from {url}")));
+                };
+                match candidate.manifest {
+                    Some(manifest) if !candidate.diagnostics.has_errors() => manifest,
+                    _ => {
+                        return Err(ToolError::new(format!(
+                            "the manifest at {url} is not usable:\n{}",
+                            candidate.diagnostics
+                        )));
+                    }
+                }
+            }
+            (Some(value), None, None) => Manifest::parse_value(value)
                 .into_result()
                 .map(|(m, _)| m)
                 .map_err(|d| ToolError::new(format!("the manifest is not valid:\n{d}")))?,
-            (None, Some(image)) => {
+            (None, Some(image), None) => {
                 nanofleet_contracts::image::parse_image_ref(image)
                     .map_err(|v| ToolError::new(format!("`image`: {v}")))?;
                 self.image_policy.enforce(image).map_err(api_err)?;
@@ -180,7 +200,11 @@ impl Fleet {
                 manifest.image = image.clone();
                 manifest
             }
-            _ => return Err(ToolError::new("give exactly one of `manifest` or `image`")),
+            _ => {
+                return Err(ToolError::new(
+                    "give exactly one of `manifest`, `url` or `image`",
+                ));
+            }
         };
         self.image_policy
             .enforce(&manifest.image)
@@ -212,13 +236,15 @@ struct PluginName {
     name: String,
 }
 
-/// Where a plugin comes from: exactly one of the two.
+/// Where a plugin comes from: exactly one of the three.
 #[derive(Debug, Deserialize, JsonSchema)]
 struct Source {
     /// A local image whose `com.nanofleet.manifest` label holds the manifest.
     image: Option<String>,
     /// The manifest itself, as `manifest.json` holds it.
     manifest: Option<Value>,
+    /// An `http://` or `https://` URL serving the manifest.
+    url: Option<String>,
 }
 
 /// What to install.
@@ -462,13 +488,8 @@ pub fn plugin(
     };
     // The names the host keeps for itself (`nanofleet`, `nanofleet-host`) are reserved, so
     // no plugin can pass for it; its server goes by what it serves.
-    let manifest = Manifest::new(
-        "fleet",
-        env!("CARGO_PKG_VERSION"),
-        "nanofleet-host",
-        8787,
-    )
-    .with_description("Runs a NanoFleet fleet: plugins, agents, their links and API keys.");
+    let manifest = Manifest::new("fleet", env!("CARGO_PKG_VERSION"), "nanofleet-host", 8787)
+        .with_description("Runs a NanoFleet fleet: plugins, agents, their links and API keys.");
     let builder = Plugin::builder(manifest).instructions(
         "Manage the NanoFleet fleet: install and run plugins (MCP servers in containers), \
          register agents, link them to plugins (the host writes each agent's client config), \
@@ -578,8 +599,8 @@ fn tools(fleet: &Fleet) -> Vec<Tool> {
         })),
         Tool::new(
             "install_plugin",
-            "Installs a plugin from a local image (its manifest label) or a manifest, and waits \
-             until it lists its tools. Fails, changing nothing, when a required setting or API \
+            "Installs a plugin from a local image (its manifest label), a manifest or a \
+             manifest's URL, and waits until it lists its tools. Fails, changing nothing, when a required setting or API \
              key is missing.",
         )
         .output::<PluginSummary>()
