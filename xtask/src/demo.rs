@@ -216,6 +216,9 @@ async fn script(
     println!("\n== the host's API");
     println!("   API        {base}/api/plugins   (Authorization: Bearer {token})");
     println!("   OpenAPI    {base}/api/openapi.json");
+    println!(
+        "   fleet MCP  {base}/mcp   (same bearer token; the fleet's tools for your own agent)"
+    );
     println!("   kanban UI  {ui}");
     println!(
         "              (a UI session; it expires in minutes: POST /api/plugins/kanban/ui-session for another)"
