@@ -671,7 +671,7 @@ pub struct AgentAddArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The MCP client the agent runs, which decides the file written and its shape
-    #[arg(long, value_name = "claude-code|nanobot", default_value = "claude-code", value_parser = parse_client)]
+    #[arg(long, value_name = "claude-code|nanobot|codex|vscode", default_value = "claude-code", value_parser = parse_client)]
     pub client: nanofleet_host::linking::Client,
 }
 

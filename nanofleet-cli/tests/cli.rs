@@ -887,7 +887,7 @@ async fn settings_are_required_read_from_stdin_hidden_and_changed() {
 }
 
 #[test]
-fn a_nanobot_agent_gets_its_plugins_in_config_json() {
+fn agents_get_their_plugins_in_their_clients_files() {
     let cli = Cli::without_engine();
     let plugin = format!("cli-nb-{:08x}", rand::random::<u32>());
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
@@ -953,6 +953,44 @@ fn a_nanobot_agent_gets_its_plugins_in_config_json() {
         config["tools"]["mcpServers"].get(&plugin).is_none(),
         "{config}"
     );
+
+    // codex, then VS Code: each client's own file, the previous one cleared.
+    cli.run(&[
+        "agents",
+        "add",
+        "nb",
+        "--workspace",
+        home_arg,
+        "--client",
+        "codex",
+    ])
+    .expect_code(0);
+    let codex = std::fs::read_to_string(home.join(".codex/config.toml")).expect("config.toml");
+    assert!(
+        codex.contains(&format!("[mcp_servers.{plugin}]")),
+        "{codex}"
+    );
+    assert!(codex.contains("agent_id=nb"), "{codex}");
+    assert!(!mcp_servers(&home).contains_key(&plugin));
+    cli.run(&[
+        "agents",
+        "add",
+        "nb",
+        "--workspace",
+        home_arg,
+        "--client",
+        "vscode",
+    ])
+    .expect_code(0);
+    let vscode: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join(".vscode/mcp.json")).expect("mcp.json"),
+    )
+    .expect("json");
+    assert_eq!(vscode["servers"][&plugin]["type"], "http", "{vscode}");
+    let codex = std::fs::read_to_string(home.join(".codex/config.toml")).expect("config.toml");
+    assert!(!codex.contains(&plugin), "{codex}");
+    let shown = cli.run(&["agents", "ls", "--json"]);
+    assert_eq!(shown.json()[0]["client"], "vscode");
 }
 
 #[test]

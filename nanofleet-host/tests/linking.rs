@@ -1,5 +1,5 @@
-//! Agents' client configs (`.mcp.json`, nanobot's `config.json`): ownership, atomicity,
-//! concurrency, permissions, URLs.
+//! Agents' client configs (`.mcp.json`, nanobot's `config.json`, codex's `config.toml`,
+//! VS Code's `.vscode/mcp.json`): ownership, atomicity, concurrency, permissions, URLs.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -582,4 +582,278 @@ fn a_nanobot_config_from_nothing_and_a_snake_case_whitelist() {
         std::fs::read_to_string(dir.path().join("config.json")).expect("read"),
         broken
     );
+}
+
+/// Every line of `original` is in `text`, in the same order: what the user wrote is kept as
+/// written, with the host's lines among them.
+fn assert_lines_kept(original: &str, text: &str) {
+    let mut lines = text.lines();
+    for line in original.lines() {
+        assert!(
+            lines.any(|l| l == line),
+            "`{line}` is not kept in its place:\n{text}"
+        );
+    }
+}
+
+fn sync(client: Client, dir: &Path, managed_names: &[&str], wanted: &[&str]) -> SyncOutcome {
+    let wanted: Vec<LinkTarget> = wanted.iter().map(|p| target(p)).collect();
+    sync_client_config(client, dir, &managed(managed_names), &wanted, None).expect("sync")
+}
+
+/// codex's `config.toml`: a `[mcp_servers.<plugin>]` table with the URL per linked plugin;
+/// comments, other settings and the user's own servers (with their sub-tables) stay as
+/// written; unlinking takes out exactly the host's tables.
+#[test]
+fn a_codex_config_keeps_comments_and_the_users_servers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let codex = dir.path().join(".codex");
+    std::fs::create_dir(&codex).expect("mkdir");
+    let original = r#"# my codex settings
+model = "gpt-5-codex"   # the default model
+
+[mcp_servers.docs]
+# the docs server I run myself
+command = "npx"
+args = ["-y", "docs-mcp"]
+
+[mcp_servers.docs.env]
+DOCS_TOKEN_FILE = "/run/secrets/docs"
+
+[profiles.fast]
+model = "gpt-5-mini"
+"#;
+    std::fs::write(codex.join("config.toml"), original).expect("write");
+    let outcome = sync(
+        Client::Codex,
+        dir.path(),
+        &["notes", "kanban"],
+        &["notes", "kanban"],
+    );
+    assert_eq!(names(&outcome.added), ["kanban", "notes"]);
+    let text = std::fs::read_to_string(codex.join("config.toml")).expect("read");
+    assert_lines_kept(original, &text);
+    let doc: toml_edit::DocumentMut = text.parse().expect("valid TOML");
+    assert_eq!(
+        doc["mcp_servers"]["notes"]["url"].as_str(),
+        Some(target("notes").url.as_str())
+    );
+    assert!(
+        text.contains("\n[mcp_servers.notes]\nurl = "),
+        "one table per server, the way codex writes them:\n{text}"
+    );
+
+    // Again: nothing to change, and the file is not rewritten.
+    assert!(
+        !sync(
+            Client::Codex,
+            dir.path(),
+            &["notes", "kanban"],
+            &["notes", "kanban"]
+        )
+        .changed
+    );
+
+    // Unlinking kanban removes its table and nothing else; a user's server sharing a
+    // managed name (`docs` is a stdio server) stays.
+    let outcome = sync(
+        Client::Codex,
+        dir.path(),
+        &["notes", "kanban", "docs"],
+        &["notes"],
+    );
+    assert_eq!(names(&outcome.removed), ["kanban"]);
+    let text = std::fs::read_to_string(codex.join("config.toml")).expect("read");
+    assert_lines_kept(original, &text);
+    assert!(!text.contains("kanban"), "{text}");
+    assert!(text.contains("[mcp_servers.notes]"), "{text}");
+
+    // A user's own setting added to our table makes it theirs: kept on unlink.
+    let edited = text.replace(
+        "[mcp_servers.notes]\n",
+        "[mcp_servers.notes]\nbearer_token_env_var = \"NOTES_TOKEN\"\n",
+    );
+    std::fs::write(codex.join("config.toml"), &edited).expect("write");
+    let outcome = sync(Client::Codex, dir.path(), &["notes"], &[]);
+    assert!(outcome.removed.is_empty(), "{outcome:?}");
+    assert_eq!(
+        std::fs::read_to_string(codex.join("config.toml")).expect("read"),
+        edited
+    );
+}
+
+#[test]
+fn a_codex_config_is_made_when_needed_and_refused_when_broken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing to link: no directory, no file.
+    let outcome = sync(Client::Codex, dir.path(), &["notes"], &[]);
+    assert!(!outcome.changed);
+    assert!(!dir.path().join(".codex").exists());
+
+    sync(Client::Codex, dir.path(), &["notes"], &["notes"]);
+    let path = dir.path().join(".codex/config.toml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let doc: toml_edit::DocumentMut = text.parse().expect("valid TOML");
+    assert_eq!(
+        doc["mcp_servers"]["notes"]["url"].as_str(),
+        Some(target("notes").url.as_str())
+    );
+    assert!(
+        !text.contains("[mcp_servers]\n"),
+        "no empty parent table:\n{text}"
+    );
+
+    // Broken TOML: refused with where, the file untouched.
+    let broken = "[mcp_servers.notes\nurl = 1\n";
+    std::fs::write(&path, broken).expect("write");
+    let err = sync_client_config(
+        Client::Codex,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        None,
+    )
+    .expect_err("refused");
+    assert!(matches!(err, LinkError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("line 1"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), broken);
+
+    // `mcp_servers` that is not a table is refused too.
+    std::fs::write(&path, "mcp_servers = 3\n").expect("write");
+    let err = sync_client_config(
+        Client::Codex,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        None,
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("`mcp_servers` must be a table"),
+        "{err}"
+    );
+
+    // An inline servers' table gets inline entries.
+    std::fs::write(&path, "mcp_servers = { mine = { command = \"x\" } }\n").expect("write");
+    sync(Client::Codex, dir.path(), &["notes"], &["notes"]);
+    let doc: toml_edit::DocumentMut = std::fs::read_to_string(&path)
+        .expect("read")
+        .parse()
+        .expect("valid TOML");
+    assert_eq!(doc["mcp_servers"]["mine"]["command"].as_str(), Some("x"));
+    assert_eq!(
+        doc["mcp_servers"]["notes"]["url"].as_str(),
+        Some(target("notes").url.as_str())
+    );
+}
+
+/// A client directory that is a symbolic link would take the host's writes out of the
+/// workspace: refused, nothing written on either side of the link.
+#[test]
+fn a_linked_client_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(".vscode")).expect("symlink");
+    let err = sync_client_config(
+        Client::VsCode,
+        dir.path(),
+        &managed(&["notes"]),
+        &[target("notes")],
+        None,
+    )
+    .expect_err("refused");
+    assert!(matches!(err, LinkError::NotADirectory { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path())
+            .expect("read dir")
+            .count(),
+        0
+    );
+}
+
+/// VS Code's `.vscode/mcp.json` is JSON with comments: the comments, trailing commas and
+/// `inputs` the user wrote stay; entries go under `servers` with `type: "http"`.
+#[test]
+fn a_vscode_config_keeps_comments_and_trailing_commas() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vscode = dir.path().join(".vscode");
+    std::fs::create_dir(&vscode).expect("mkdir");
+    let original = r#"{
+  // Servers for this workspace.
+  "servers": {
+    "github": {
+      "type": "http",
+      "url": "https://api.githubcopilot.com/mcp/", // hosted
+    },
+  },
+  /* prompted once */
+  "inputs": [
+    {"type": "promptString", "id": "token", "password": true},
+  ],
+}
+"#;
+    std::fs::write(vscode.join("mcp.json"), original).expect("write");
+    let outcome = sync(Client::VsCode, dir.path(), &["notes"], &["notes"]);
+    assert_eq!(names(&outcome.added), ["notes"]);
+    let text = std::fs::read_to_string(vscode.join("mcp.json")).expect("read");
+    for kept in [
+        "// Servers for this workspace.",
+        "// hosted",
+        "/* prompted once */",
+        r#"{"type": "promptString", "id": "token", "password": true},"#,
+    ] {
+        assert!(text.contains(kept), "{kept} is kept:\n{text}");
+    }
+    let value = jsonc_parser::cst::CstRootNode::parse(&text, &Default::default())
+        .expect("valid JSONC")
+        .to_serde_value()
+        .expect("a value");
+    assert_eq!(
+        value["servers"]["notes"],
+        json!({"type": "http", "url": target("notes").url})
+    );
+    assert_eq!(
+        value["servers"]["github"]["url"],
+        "https://api.githubcopilot.com/mcp/"
+    );
+
+    assert!(!sync(Client::VsCode, dir.path(), &["notes"], &["notes"]).changed);
+
+    let outcome = sync(Client::VsCode, dir.path(), &["notes"], &[]);
+    assert_eq!(names(&outcome.removed), ["notes"]);
+    let text = std::fs::read_to_string(vscode.join("mcp.json")).expect("read");
+    assert!(!text.contains("notes"), "{text}");
+    assert!(
+        text.contains("// hosted") && text.contains("/* prompted once */"),
+        "{text}"
+    );
+
+    // From nothing: the directory and a file VS Code reads.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    sync(Client::VsCode, fresh.path(), &["notes"], &["notes"]);
+    let text = std::fs::read_to_string(fresh.path().join(".vscode/mcp.json")).expect("read");
+    let value: Value = serde_json::from_str(&text).expect("plain JSON when we wrote it all");
+    assert_eq!(value["servers"]["notes"]["type"], "http");
+
+    // Duplicate keys and a `servers` that is not an object are refused, untouched.
+    for (broken, says) in [
+        (r#"{"servers": {"a": {}, "a": {}}}"#, "duplicate key `a`"),
+        (r#"{"servers": []}"#, "`servers` must be an object"),
+        (r#"{"servers": {"#, "Unterminated object on line 1"),
+    ] {
+        std::fs::write(fresh.path().join(".vscode/mcp.json"), broken).expect("write");
+        let err = sync_client_config(
+            Client::VsCode,
+            fresh.path(),
+            &managed(&["notes"]),
+            &[target("notes")],
+            None,
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains(says), "{broken}: {err}");
+        assert_eq!(
+            std::fs::read_to_string(fresh.path().join(".vscode/mcp.json")).expect("read"),
+            broken
+        );
+    }
 }

@@ -25,8 +25,9 @@ pub struct AgentRequest {
     /// The agent's workspace (absolute path), where its client's file is written.
     #[schema(value_type = String)]
     pub workspace_dir: PathBuf,
-    /// The MCP client the agent runs: `claude-code` (default; `.mcp.json`) or `nanobot`
-    /// (`config.json`, nanobot's home directory being the workspace).
+    /// The MCP client the agent runs: `claude-code` (default; `.mcp.json`), `nanobot`
+    /// (`config.json`, nanobot's home directory being the workspace), `codex`
+    /// (`.codex/config.toml`) or `vscode` (`.vscode/mcp.json`).
     #[serde(default)]
     pub client: crate::linking::Client,
 }

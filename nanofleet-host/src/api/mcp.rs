@@ -285,7 +285,7 @@ struct RegisterArgs {
     name: Option<String>,
     /// The agent's workspace: an absolute path on the host's machine.
     workspace: PathBuf,
-    /// The MCP client it runs: `claude-code` (default) or `nanobot`.
+    /// The MCP client it runs: `claude-code` (default), `nanobot`, `codex` or `vscode`.
     #[serde(default)]
     client: Client,
 }

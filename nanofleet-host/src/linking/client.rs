@@ -4,6 +4,8 @@
 //! |---|---|---|---|
 //! | `claude-code` | `.mcp.json` | `mcpServers` | `{"type": "http", "url": …}` |
 //! | `nanobot` | `config.json` (nanobot's home, `~/.nanobot`) | `tools.mcpServers` | `{"type": "streamableHttp", "url": …, "toolTimeout": 60}` |
+//! | `codex` | `.codex/config.toml` (a project's, or `CODEX_HOME`'s `config.toml`) | `[mcp_servers.<name>]` | `url = …` |
+//! | `vscode` | `.vscode/mcp.json` (JSON with comments) | `servers` | `{"type": "http", "url": …}` |
 //!
 //! nanobot (PyPI `nanobot-ai`, checked against 0.3.5) refuses every MCP URL that resolves to
 //! a private or loopback address unless `tools.ssrfWhitelist` lists its range: plugin URLs
@@ -45,17 +47,26 @@ pub enum Client {
     /// nanobot (PyPI `nanobot-ai`): `config.json` in its home directory
     /// (`tools.mcpServers`, `type: "streamableHttp"`, `toolTimeout`, `tools.ssrfWhitelist`).
     Nanobot,
+    /// OpenAI's codex: `.codex/config.toml`, one `[mcp_servers.<name>]` table per server
+    /// with its `url` (codex reads a project's file in a trusted project; the same file is
+    /// codex's home configuration when `CODEX_HOME` points at the workspace).
+    Codex,
+    /// VS Code: `.vscode/mcp.json`, JSON with comments, servers under `servers`.
+    #[serde(rename = "vscode")]
+    VsCode,
 }
 
 impl Client {
     /// Every client, in the order listings show them.
-    pub const ALL: [Self; 2] = [Self::ClaudeCode, Self::Nanobot];
+    pub const ALL: [Self; 4] = [Self::ClaudeCode, Self::Nanobot, Self::Codex, Self::VsCode];
 
     /// The name used in the store, the API and on the command line, e.g. `nanobot`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClaudeCode => "claude-code",
             Self::Nanobot => "nanobot",
+            Self::Codex => "codex",
+            Self::VsCode => "vscode",
         }
     }
 
@@ -64,34 +75,34 @@ impl Client {
         Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
 
-    /// The file the client reads, in the agent's workspace.
+    /// The file the client reads, relative to the agent's workspace: a name, or a
+    /// directory of the workspace and a name (`.vscode/mcp.json`).
     pub fn file_name(self) -> &'static str {
         match self {
             Self::ClaudeCode => super::MCP_JSON,
             Self::Nanobot => "config.json",
+            Self::Codex => ".codex/config.toml",
+            Self::VsCode => ".vscode/mcp.json",
         }
     }
 
-    /// The lock file serialising the host's writers of [`file_name`](Self::file_name).
+    /// The lock file serialising the host's writers of [`file_name`](Self::file_name), in
+    /// the workspace itself: a client's directory is made only when there is something to
+    /// write into it.
     pub(super) fn lock_name(self) -> &'static str {
         match self {
             Self::ClaudeCode => super::MCP_JSON_LOCK,
             Self::Nanobot => "config.json.lock",
-        }
-    }
-
-    /// The keys leading from the top of the file to the servers' object.
-    pub(super) fn servers_path(self) -> &'static [&'static str] {
-        match self {
-            Self::ClaudeCode => &["mcpServers"],
-            Self::Nanobot => &["tools", "mcpServers"],
+            Self::Codex => ".codex-config.toml.lock",
+            Self::VsCode => ".vscode-mcp.json.lock",
         }
     }
 
     /// The entry the host writes for a plugin at `url`.
     pub(super) fn entry(self, url: &str) -> Value {
         match self {
-            Self::ClaudeCode => json!({"type": "http", "url": url}),
+            Self::ClaudeCode | Self::VsCode => json!({"type": "http", "url": url}),
+            Self::Codex => json!({"url": url}),
             Self::Nanobot => json!({
                 "type": "streamableHttp",
                 "url": url,
@@ -108,8 +119,10 @@ impl Client {
             return false;
         };
         let (keys, kind): (&[&str], &str) = match self {
-            Self::ClaudeCode => (&["type", "url"], "http"),
+            Self::ClaudeCode | Self::VsCode => (&["type", "url"], "http"),
             Self::Nanobot => (&["type", "url", "toolTimeout"], "streamableHttp"),
+            // codex tells transports apart by their keys (`url` or `command`), not a type.
+            Self::Codex => (&["url"], ""),
         };
         let only_ours = object.keys().all(|key| keys.contains(&key.as_str()));
         let typed = object.get("type").is_none_or(|t| t == kind);
@@ -125,13 +138,15 @@ impl Client {
         only_ours && typed && names_agent
     }
 
-    /// The name the client gives `tool` of the server `server`: Claude Code's
-    /// `mcp__<server>__<tool>`, nanobot's `mcp_<server>_<tool>` (characters other than
-    /// letters, digits, `_` and `-` made `_`, runs of `_` made one).
+    /// The name the client gives `tool` of the server `server`: Claude Code's and codex's
+    /// `mcp__<server>__<tool>`; nanobot's `mcp_<server>_<tool>` (characters other than
+    /// letters, digits, `_` and `-` made `_`, runs of `_` made one), which is also the
+    /// longest name VS Code gives (it may shorten the server's part itself, so for VS Code
+    /// the check errs on the side of a warning).
     pub fn tool_name(self, server: &str, tool: &str) -> String {
         match self {
-            Self::ClaudeCode => format!("mcp__{server}__{tool}"),
-            Self::Nanobot => {
+            Self::ClaudeCode | Self::Codex => format!("mcp__{server}__{tool}"),
+            Self::Nanobot | Self::VsCode => {
                 let raw = format!("mcp_{server}_{tool}");
                 let mut name = String::with_capacity(raw.len());
                 for c in raw.chars() {
@@ -223,5 +238,11 @@ mod tests {
         assert!(!Client::Nanobot.is_host_entry(&users));
         let no_agent = json!({"type": "streamableHttp", "url": "http://example.com/mcp"});
         assert!(!Client::Nanobot.is_host_entry(&no_agent));
+        assert!(Client::Codex.is_host_entry(&Client::Codex.entry(url)));
+        assert!(Client::VsCode.is_host_entry(&Client::VsCode.entry(url)));
+        let codex_users = json!({"url": url, "bearer_token_env_var": "TOKEN"});
+        assert!(!Client::Codex.is_host_entry(&codex_users));
+        let stdio = json!({"command": "notes", "args": ["--agent_id=ada"]});
+        assert!(!Client::Codex.is_host_entry(&stdio));
     }
 }

@@ -1,6 +1,8 @@
-//! Agent linking: the `mcpServers` entries of an agent's `.mcp.json`.
+//! Agent linking: the host's entries in the file an agent's MCP client reads its servers
+//! from (`.mcp.json`, nanobot's `config.json`, codex's `.codex/config.toml`, VS Code's
+//! `.vscode/mcp.json`: see [`Client`]).
 //!
-//! An agent finds its plugins in `<workspace>/.mcp.json`:
+//! A Claude Code agent finds its plugins in `<workspace>/.mcp.json`:
 //!
 //! ```json
 //! {
@@ -18,12 +20,12 @@
 //! plugins in the file, defect 9), while leaving everything it does not own untouched.
 //!
 //! The file is never seen half-written and concurrent syncs never lose each other's
-//! changes: the read-modify-write runs under an exclusive lock on `.mcp.json.lock`, and the
-//! new content is written to a temporary file in the workspace, synced, and renamed over
-//! `.mcp.json`.
+//! changes: the read-modify-write runs under an exclusive lock on `.mcp.json.lock` (each
+//! client's file has its own), and the new content is written to a temporary file beside
+//! it, synced, and renamed over it.
 
 mod client;
-mod document;
+mod format;
 mod url;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +37,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub use client::{Client, MAX_TOOL_NAME_LEN, NANOBOT_TOOL_TIMEOUT_SECS};
-use document::{Member, Object};
 pub use url::{Credentials, agent_url};
 
 /// The file agents read their MCP servers from, in their workspace.
@@ -117,6 +118,17 @@ pub enum LinkError {
         /// The path.
         path: PathBuf,
     },
+    /// The directory of a client's file in the workspace (`.vscode`, `.codex`) is a
+    /// symbolic link or not a directory.
+    #[error(
+        "{} is not a directory (a symbolic link or a file); the host writes client files \
+         only inside the workspace, so replace it with a directory and link again",
+        path.display()
+    )]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
     /// `.mcp.json` is larger than [`MAX_MCP_JSON_BYTES`].
     #[error(
         "{} is {len} bytes, larger than the {MAX_MCP_JSON_BYTES}-byte limit for an MCP \
@@ -175,7 +187,8 @@ pub enum LinkError {
 ///
 /// When the workspace is missing, the file is malformed (not JSON, top level or
 /// `mcpServers` not an object, duplicate keys), over [`MAX_MCP_JSON_BYTES`], a symbolic
-/// link, or cannot be read or written. The file is then left as it was.
+/// link, or cannot be read or written. The file is then left as it was. (For every client
+/// file: [`sync_client_config`].)
 pub fn sync_mcp_json(
     workspace_dir: &Path,
     managed: &BTreeSet<String>,
@@ -185,8 +198,11 @@ pub fn sync_mcp_json(
 }
 
 /// [`sync_mcp_json`] for the file of any [`Client`], with the same rules: the servers'
-/// object is found at the client's path (`tools.mcpServers` for nanobot), host entries have
-/// the client's shape, and everything else in the file is kept byte for byte.
+/// table is found at the client's path (`tools.mcpServers` for nanobot, `servers` for VS
+/// Code, `mcp_servers` for codex), host entries have the client's shape, and everything
+/// else in the file is kept as written: byte for byte in strict JSON, with its comments and
+/// layout in JSONC and TOML. A client's directory in the workspace (`.vscode`, `.codex`) is
+/// made when there is first something to write into it.
 ///
 /// `reach` is the address range the plugins' URLs resolve into (the plugin network's, or
 /// the loopback range in development mode). For a client that refuses private addresses
@@ -230,45 +246,30 @@ pub fn sync_client_config(
     })?;
 
     let path = workspace_dir.join(client.file_name());
-    let existing = read_existing(&path)?;
+    let dir = path.parent().unwrap_or(workspace_dir);
+    let dir_exists = directory_exists(workspace_dir, dir)?;
+    let existing = if dir_exists {
+        read_existing(&path)?
+    } else {
+        None
+    };
     let malformed = |reason: String| LinkError::Malformed {
         path: path.clone(),
         reason,
     };
-    let mut document = match &existing {
-        Some((text, _)) if !text.trim().is_empty() => {
-            Object::parse(text, "the top level").map_err(malformed)?
-        }
-        _ => Object::default(),
-    };
+    let text = existing.as_ref().map_or("", |(text, _)| text.as_str());
+    let mut document = format::parse(client, text).map_err(malformed)?;
 
-    // The objects from the top of the file down to the servers' object.
-    let keys = client.servers_path();
-    let mut chain: Vec<Object> = Vec::with_capacity(keys.len());
-    let mut what = String::new();
-    for key in keys {
-        what = if what.is_empty() {
-            format!("`{key}`")
-        } else {
-            format!("{}.{key}`", what.trim_end_matches('`'))
-        };
-        let parent = chain.last().unwrap_or(&document);
-        chain.push(child_object(parent, key, &what).map_err(malformed)?);
-    }
-    let Some(mut servers) = chain.pop() else {
-        return Err(malformed("the client names no servers' object".into()));
-    };
-
-    let mut outcome = apply(client, &mut servers, managed, &entries);
-    // nanobot's whitelist sits beside its servers, in `tools`.
-    if client == Client::Nanobot
-        && let (Some(reach), Some(tools)) = (reach, chain.last_mut())
-    {
-        let holds_host_entries = servers
-            .0
+    let mut outcome = apply(client, document.as_mut(), managed, &entries).map_err(malformed)?;
+    if let Some(reach) = reach {
+        let holds_host_entries = document
+            .entries()
             .iter()
-            .any(|(_, member)| member.to_value().is_some_and(|v| client.is_host_entry(&v)));
-        if update_whitelist(tools, reach, holds_host_entries).map_err(malformed)? {
+            .any(|(_, value)| value.as_ref().is_some_and(|v| client.is_host_entry(v)));
+        if document
+            .allow_range(reach, holds_host_entries)
+            .map_err(malformed)?
+        {
             outcome.changed = true;
         }
     }
@@ -276,23 +277,16 @@ pub fn sync_client_config(
         return Ok(outcome);
     }
 
-    // Put each object back into its parent, from the servers up.
-    let mut child = servers;
-    for (depth, key) in keys.iter().enumerate().rev() {
-        let parent = if depth == 0 {
-            &mut document
-        } else {
-            &mut chain[depth - 1]
-        };
-        set_member(parent, key, Member::Object(child));
-        if depth == 0 {
-            break;
-        }
-        child = chain.pop().unwrap_or_default();
+    let text = document.render().map_err(malformed)?;
+    if !dir_exists {
+        fs::create_dir(dir).map_err(|source| LinkError::Io {
+            action: "create the directory",
+            path: dir.to_owned(),
+            source,
+        })?;
     }
-    let text = document.to_pretty().map_err(|e| malformed(e.to_string()))?;
     let permissions = existing.map(|(_, permissions)| permissions);
-    write_atomically(workspace_dir, &path, text.as_bytes(), permissions)?;
+    write_atomically(dir, &path, text.as_bytes(), permissions)?;
     tracing::debug!(
         path = %path.display(),
         added = ?outcome.added,
@@ -303,88 +297,37 @@ pub fn sync_client_config(
     Ok(outcome)
 }
 
-/// The object at `key` in `parent`, parsed; an empty one when there is none.
-fn child_object(parent: &Object, key: &str, what: &str) -> Result<Object, String> {
-    match parent.position(key) {
-        Some(index) => match &parent.0[index].1 {
-            Member::Raw(raw) => Object::parse(raw.get(), what),
-            Member::Value(value) => Object::parse(&value.to_string(), what),
-            Member::Object(_) => Err(format!("{what} was read twice")),
-        },
-        None => Ok(Object::default()),
-    }
-}
-
-/// Sets `key` of `object` to `member`, in place or at the end.
-fn set_member(object: &mut Object, key: &str, member: Member) {
-    match object.position(key) {
-        Some(index) => object.0[index].1 = member,
-        None => object.0.push((key.to_owned(), member)),
-    }
-}
-
-/// Keeps `reach` in nanobot's `ssrfWhitelist` (or `ssrf_whitelist`, if the user spelled it
-/// so) while the file holds host entries, and takes it out with the last of them. Returns
-/// whether the list changed.
-fn update_whitelist(tools: &mut Object, reach: &str, wanted: bool) -> Result<bool, String> {
-    let key = ["ssrfWhitelist", "ssrf_whitelist"]
-        .into_iter()
-        .find(|k| tools.position(k).is_some())
-        .unwrap_or("ssrfWhitelist");
-    let mut list: Vec<Value> = match tools.position(key).and_then(|i| tools.0[i].1.to_value()) {
-        Some(Value::Array(items)) => items,
-        Some(Value::Null) | None => Vec::new(),
-        Some(_) => return Err(format!("`tools.{key}` must be a list of address ranges")),
-    };
-    let present = list.iter().any(|v| v.as_str() == Some(reach));
-    match (wanted, present) {
-        (true, false) => list.push(Value::String(reach.to_owned())),
-        (false, true) => list.retain(|v| v.as_str() != Some(reach)),
-        _ => return Ok(false),
-    }
-    if list.is_empty() && !wanted {
-        tools.0.retain(|(k, _)| k != key);
-    } else {
-        set_member(tools, key, Member::Value(Value::Array(list)));
-    }
-    Ok(true)
-}
-
-/// Edits `servers` in place; `changed` tells whether anything differs.
+/// Edits the servers of `document`; the outcome's `changed` tells whether anything differs.
 fn apply(
     client: Client,
-    servers: &mut Object,
+    document: &mut dyn format::ServersFile,
     managed: &BTreeSet<String>,
     entries: &BTreeMap<&str, Value>,
-) -> SyncOutcome {
+) -> Result<SyncOutcome, String> {
     let mut outcome = SyncOutcome::default();
-    servers.0.retain(|(name, member)| {
-        let remove = managed.contains(name)
+    let mut current = BTreeMap::new();
+    for (name, value) in document.entries() {
+        let remove = managed.contains(&name)
             && !entries.contains_key(name.as_str())
-            && member
-                .to_value()
-                .as_ref()
-                .is_some_and(|v| client.is_host_entry(v));
+            && value.as_ref().is_some_and(|v| client.is_host_entry(v));
         if remove {
-            outcome.removed.push(name.clone());
+            document.remove_entry(&name);
+            outcome.removed.push(name);
+        } else {
+            current.insert(name, value);
         }
-        !remove
-    });
+    }
     for (&plugin, entry) in entries {
-        match servers.position(plugin) {
-            Some(index) => {
-                let member = &mut servers.0[index].1;
-                // Compared as values: our own earlier write, reformatted by an editor, is
-                // still right and is not rewritten.
-                if member.to_value().as_ref() != Some(entry) {
-                    *member = Member::Value(entry.clone());
-                    outcome.updated.push(plugin.to_owned());
-                }
+        match current.get(plugin) {
+            // Compared as values: our own earlier write, reformatted by an editor, is
+            // still right and is not rewritten.
+            Some(Some(value)) if value == entry => {}
+            Some(_) => {
+                document.set_entry(plugin, entry)?;
+                outcome.updated.push(plugin.to_owned());
             }
             None => {
-                servers
-                    .0
-                    .push((plugin.to_owned(), Member::Value(entry.clone())));
+                document.set_entry(plugin, entry)?;
                 outcome.added.push(plugin.to_owned());
             }
         }
@@ -392,7 +335,28 @@ fn apply(
     outcome.removed.sort();
     outcome.changed =
         !(outcome.added.is_empty() && outcome.removed.is_empty() && outcome.updated.is_empty());
-    outcome
+    Ok(outcome)
+}
+
+/// Whether `dir`, the directory of a client's file inside `workspace` (`.vscode`), is
+/// there. A symbolic link there is refused like one in place of the file: following it
+/// would read and write outside the workspace.
+fn directory_exists(workspace: &Path, dir: &Path) -> Result<bool, LinkError> {
+    if dir == workspace {
+        return Ok(true);
+    }
+    match fs::symlink_metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => Ok(true),
+        Ok(_) => Err(LinkError::NotADirectory {
+            path: dir.to_owned(),
+        }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(LinkError::Io {
+            action: "inspect",
+            path: dir.to_owned(),
+            source,
+        }),
+    }
 }
 
 fn open_lock_file(path: &Path) -> Result<File, LinkError> {
@@ -500,7 +464,11 @@ fn write_atomically(
     // file's exact bits are restored below (the umask may have dropped some at creation).
     let mode = permissions.as_ref().map_or(0o666, |p| p.mode() & 0o7777);
     let mut temp = tempfile::Builder::new()
-        .prefix(".mcp.json.")
+        .prefix(&format!(
+            ".{}.",
+            path.file_name()
+                .map_or_else(|| "config".into(), |n| n.to_string_lossy())
+        ))
         .suffix(".tmp")
         .permissions(Permissions::from_mode(mode))
         .tempfile_in(dir)

@@ -165,7 +165,7 @@ const MIGRATIONS: &[&str] = &["
         CHECK ((value IS NULL) = (ciphertext IS NOT NULL))
     ) WITHOUT ROWID;
 ", "
-    -- The MCP client each agent runs (`claude-code`, `nanobot`): it decides which file in
+    -- The MCP client each agent runs (`claude-code`, `nanobot`, `codex`, `vscode`): it decides which file in
     -- the workspace the host writes the agent's plugins into, and in what shape.
     ALTER TABLE agents ADD COLUMN client TEXT NOT NULL DEFAULT 'claude-code';
 ", "
