@@ -75,6 +75,12 @@ pub struct GlobalArgs {
     /// line is visible to every user of the machine (ps)
     #[arg(long, global = true, env = "NANOFLEET_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// Log what the host does on stderr: -v for each step, -vv for details, -vvv for
+    /// everything. RUST_LOG (e.g. `nanofleet_host=debug`) takes precedence. `serve` logs
+    /// each step without it
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The commands.

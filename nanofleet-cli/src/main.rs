@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(EXIT_FAILURE));
         }
     };
+    init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,6 +82,28 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => report(&err),
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` when it is set, else by `-v`: nothing without it
+/// (a command reports what it did itself, and an error once), each step with `-v`, details
+/// with `-vv`, everything with `-vvv`. A server logs each step from the start.
+fn init_logging(cli: &Cli) {
+    let serving = u8::from(matches!(cli.command, Command::Serve(_)));
+    let filter = match cli.global.verbose.saturating_add(serving) {
+        0 => "off",
+        // rmcp logs every request's parameters at `info`: only its warnings are news.
+        1 => "info,rmcp=warn",
+        2 => "debug,rmcp=info,hyper=info,h2=info,bollard=info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// Runs the command; `Ok` carries the exit status of a command that ran to its end.

@@ -886,6 +886,8 @@ async fn settings_are_required_read_from_stdin_hidden_and_changed() {
     .await;
 }
 
+const LONG_TOOL: &str = "summarise_every_note_of_the_agent_in_one_paragraph_x";
+
 #[test]
 fn agents_get_their_plugins_in_their_clients_files() {
     let cli = Cli::without_engine();
@@ -894,8 +896,11 @@ fn agents_get_their_plugins_in_their_clients_files() {
     runtime.block_on(async {
         let store = Store::open(&cli.data_dir()).expect("store");
         let manifest: Manifest = serde_json::from_str(&good_manifest(&plugin)).expect("manifest");
+        let mut record = PluginRecord::new(manifest);
+        // A name nanobot's `mcp_<plugin>_` prefix pushes past 64 characters.
+        record.tools = vec![json!({"name": LONG_TOOL, "inputSchema": {"type": "object"}})];
         store
-            .put_plugin(&PluginRecord::new(manifest), &InternalToken::generate())
+            .put_plugin(&record, &InternalToken::generate())
             .await
             .expect("put plugin");
     });
@@ -923,7 +928,14 @@ fn agents_get_their_plugins_in_their_clients_files() {
         "nanobot",
     ])
     .expect_code(0);
-    cli.run(&["agents", "link", "nb", &plugin]).expect_code(0);
+    let linked = cli.run(&["agents", "link", "nb", &plugin]);
+    linked.expect_code(0);
+    assert!(
+        linked.stderr().contains("warning: nanobot sees tool")
+            && linked.stderr().contains(LONG_TOOL),
+        "the long tool name is warned about: {}",
+        linked.stderr()
+    );
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(home.join("config.json")).expect("config.json"),
     )
@@ -1028,4 +1040,28 @@ fn tokens_are_shown_once_kept_hashed_and_revoked() {
     );
     assert_eq!(cli.run(&["tokens", "ls", "--json"]).json(), json!([]));
     assert_eq!(cli.run(&["audit", "--json"]).json(), json!([]));
+}
+
+/// Commands log nothing of their own unless asked (`-v`, RUST_LOG): what they did is said
+/// once, in their own words.
+#[test]
+fn steps_are_logged_with_v_and_only_then() {
+    let cli = Cli::without_engine();
+    let first = cli.run(&["-v", "agents", "ls"]);
+    first.expect_code(0);
+    assert!(
+        first.stderr().contains("INFO") && first.stderr().contains("secret key"),
+        "-v logs each step: {}",
+        first.stderr()
+    );
+    let workspace = cli.workspace("quiet");
+    let quiet = cli.run(&[
+        "agents",
+        "add",
+        "q",
+        "--workspace",
+        workspace.to_str().expect("utf-8"),
+    ]);
+    quiet.expect_code(0);
+    assert!(!quiet.stderr().contains("INFO"), "{}", quiet.stderr());
 }

@@ -32,6 +32,7 @@ pub fn report_changes(events: &mut broadcast::Receiver<HostEvent>) -> usize {
                 added,
                 removed,
                 updated,
+                warnings,
             }) => {
                 changed += 1;
                 let mut what = Vec::new();
@@ -48,6 +49,9 @@ pub fn report_changes(events: &mut broadcast::Receiver<HostEvent>) -> usize {
                     clean(&agent_id),
                     what.join("; ")
                 ));
+                for warning in warnings {
+                    note(format!("warning: {}", clean(&warning)));
+                }
             }
             Ok(_) => {}
             Err(TryRecvError::Lagged(missed)) => {

@@ -30,9 +30,8 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully and exits with 0.
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
-    // The library's own warnings (a failed reconcile pass, an engine event stream that broke)
-    // go to stderr, filtered by RUST_LOG (default info).
-    nanofleet_sdk::server::init_tracing();
+    // The library's own lines (a failed reconcile pass, an engine event stream that broke)
+    // go to stderr, set up in `main` for every command (`-v`, RUST_LOG; info for a server).
     let engine = DockerRuntime::connect()?;
     engine.ping().await?;
     let gateway = engine.internal_gateway().await?;
@@ -267,11 +266,21 @@ async fn log_events(host: Host, until: impl Future<Output = ()>) {
             Ok(HostEvent::PluginStatus { plugin, status }) => {
                 note(format!("plugin {}: {status}", clean(&plugin)));
             }
-            Ok(HostEvent::AgentConfigChanged { agent_id, path, .. }) => note(format!(
-                "rewrote {} (agent {})",
-                clean(&path.display().to_string()),
-                clean(&agent_id)
-            )),
+            Ok(HostEvent::AgentConfigChanged {
+                agent_id,
+                path,
+                warnings,
+                ..
+            }) => {
+                note(format!(
+                    "rewrote {} (agent {})",
+                    clean(&path.display().to_string()),
+                    clean(&agent_id)
+                ));
+                for warning in warnings {
+                    note(format!("warning: {}", clean(&warning)));
+                }
+            }
             Ok(_) => {}
             Err(RecvError::Lagged(missed)) => note(format!("({missed} more changes not shown)")),
             Err(RecvError::Closed) => return,

@@ -239,6 +239,7 @@ impl Host {
                 added: outcome.added.clone(),
                 removed: outcome.removed.clone(),
                 updated: outcome.updated.clone(),
+                warnings,
             });
         }
         Ok(outcome)

@@ -111,6 +111,9 @@ pub enum HostEvent {
         removed: Vec<String>,
         /// Plugins whose URL changed.
         updated: Vec<String>,
+        /// What the agent's client will make of the linked plugins that the operator should
+        /// know, e.g. a tool whose name the client's prefix pushes past 64 characters.
+        warnings: Vec<String>,
     },
     /// A plugin's status changed.
     PluginStatus {
