@@ -64,8 +64,9 @@ pub struct GlobalArgs {
     )]
     pub ready_timeout: Option<u64>,
 
-    /// Talk to a running `nanofleet serve` at this http:// URL instead of the local store
-    /// and engine (install, ls, rm, restart, upgrade, enable, disable, logs, agents, keys).
+    /// Talk to a running `nanofleet serve` at this http:// or https:// URL instead of the
+    /// local store and engine (install, ls, tools, ui, rm, restart, upgrade, enable,
+    /// disable, logs, agents, keys, config, tokens, audit, policy).
     /// The API token is read from NANOFLEET_TOKEN or --token-file
     #[arg(long, global = true, env = "NANOFLEET_SERVER", value_name = "URL")]
     pub server: Option<String>,
@@ -104,7 +105,13 @@ pub enum Command {
     Install(InstallArgs),
     /// List installed plugins
     #[command(visible_alias = "list")]
-    Ls(JsonArg),
+    Ls(LsArgs),
+    /// List an installed plugin's tools, with their descriptions and input schemas
+    Tools(ToolsArgs),
+    /// Print a URL that opens a plugin's web UI through the host (a fresh UI session), or
+    /// open it in the browser with --open
+    #[command(after_help = UI_AFTER_HELP)]
+    Ui(UiArgs),
     /// Uninstall a plugin: its container and links go; its data volume stays unless --purge
     #[command(visible_alias = "uninstall")]
     Rm(RmArgs),
@@ -148,6 +155,67 @@ pub enum Command {
     /// the reconciler, until SIGINT or SIGTERM
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Print a shell completion script
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+}
+
+/// Where the UI comes from, for `ui`'s help.
+const UI_AFTER_HELP: &str = "\
+A plugin's UI is served through a running `nanofleet serve` (its UI proxy): with --server,
+that server; without, the `serve` running on this machine's data directory, whose address
+and token are read from the data directory.
+
+The URL carries a UI token for this plugin alone, valid for a few minutes: anyone holding it
+can use the plugin's UI until then, so do not share it.";
+
+/// How to install completions, for `completions`' help.
+const COMPLETIONS_AFTER_HELP: &str = "\
+Examples:
+  nanofleet completions bash > ~/.local/share/bash-completion/completions/nanofleet
+  nanofleet completions zsh > \"${fpath[1]}/_nanofleet\"
+  nanofleet completions fish > ~/.config/fish/completions/nanofleet.fish";
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print only the plugins' names, one per line
+    #[arg(long, short = 'q', conflicts_with = "json")]
+    pub quiet: bool,
+    /// Print JSON on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tools`.
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// The plugin
+    pub plugin: String,
+    /// Print the tools as JSON, as the plugin lists them (`tools/list`)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The plugin
+    pub plugin: String,
+    /// Open the URL in the default browser instead of printing it
+    #[arg(long)]
+    pub open: bool,
+    /// Print the URL, its token and when it expires as JSON
+    #[arg(long, conflicts_with = "open")]
+    pub json: bool,
 }
 
 /// How `serve` listens and authenticates, for its help.
@@ -167,8 +235,10 @@ and exits with 0.";
 const VALIDATE_AFTER_HELP: &str = "\
 Sources:
   PATH            a manifest file, or a directory searched for manifest.json and *.nanofleet.json
-  http://…        a manifest served over HTTP
+  http(s)://…     a manifest served over HTTP or HTTPS
   image:REF       the com.nanofleet.manifest label of a local image (needs the Docker engine)
+  REPO:TAG        the same, written as docker users do (nanofleet/notes:0.1.0, or @sha256:…),
+                  when no file of that name exists
 
 Exit status:
   0  no errors (warnings allowed)
@@ -179,8 +249,10 @@ Exit status:
 const SOURCE_HELP: &str = "\
 Sources:
   PATH            a manifest file, or a directory holding exactly one manifest
-  http://…        a manifest served over HTTP
-  image:REF       the com.nanofleet.manifest label of a local image; that image is run";
+  http(s)://…     a manifest served over HTTP or HTTPS
+  image:REF       the com.nanofleet.manifest label of a local image; that image is run
+  REPO:TAG        the same, written as docker users do (nanofleet/notes:0.1.0, or @sha256:…),
+                  when no file of that name exists";
 
 /// `policy`: shows the policy; with any option, changes those fields first.
 #[derive(Debug, Args)]
@@ -246,7 +318,7 @@ pub struct JsonArg {
 /// `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Manifest files, directories, http:// URLs or image:REF
+    /// Manifest files, directories, http(s):// URLs, image:REF or REPO:TAG
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<String>,
     /// Print the report as JSON: {"candidates": [...], "errors": n, "warnings": n}
@@ -257,7 +329,7 @@ pub struct ValidateArgs {
 /// `install`.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// Where the manifest is: a path, an http:// URL or image:REF
+    /// Where the manifest is: a path, an http(s):// URL, image:REF or REPO:TAG
     #[arg(value_name = "SOURCE")]
     pub source: String,
     /// Grant unrestricted network whatever the manifest declares (short for `--network true`
@@ -480,7 +552,7 @@ pub fn parse_cpus(text: &str) -> Result<Cpus, String> {
 /// `upgrade`.
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
-    /// Where the new manifest is: a path, an http:// URL or image:REF
+    /// Where the new manifest is: a path, an http(s):// URL, image:REF or REPO:TAG
     #[arg(value_name = "SOURCE")]
     pub source: String,
     /// Pull the image when it is not on this machine
@@ -505,6 +577,9 @@ pub struct RmArgs {
     /// Also remove the plugin's data volume: its data is gone for good
     #[arg(long)]
     pub purge: bool,
+    /// Print what was removed as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A command on one plugin.
@@ -528,6 +603,39 @@ pub struct LogsArgs {
     /// Keep printing new lines until Ctrl-C or the container stops
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// Only lines written since then: a duration back from now (30s, 10m, 2h, 1d) or a
+    /// time (2026-12-05T08:00:00Z)
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<i64>,
+    /// Start each line with the time it was written (RFC 3339, UTC)
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+}
+
+/// `--since`: `30s`, `10m`, `2h`, `1d` back from now, or an RFC 3339 time; Unix seconds.
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "`{text}` is neither a duration (30s, 10m, 2h, 1d) nor a time such as \
+             2026-12-05T08:00:00Z"
+        )
+    };
+    if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        return Ok(time.as_second());
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let back = number.checked_mul(seconds).ok_or_else(bad)?;
+    Ok(jiff::Timestamp::now().as_second().saturating_sub(back))
 }
 
 /// `serve`.
@@ -679,6 +787,9 @@ pub struct AgentAddArgs {
     /// The MCP client the agent runs, which decides the file written and its shape
     #[arg(long, value_name = "claude-code|nanobot|codex|vscode", default_value = "claude-code", value_parser = parse_client)]
     pub client: nanofleet_host::linking::Client,
+    /// Print the agent as JSON afterwards
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_client(text: &str) -> Result<nanofleet_host::linking::Client, String> {
@@ -699,6 +810,9 @@ fn parse_client(text: &str) -> Result<nanofleet_host::linking::Client, String> {
 pub struct AgentIdArgs {
     /// The agent's id
     pub id: String,
+    /// Print what was removed as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `agents link` and `agents unlink`.
@@ -708,6 +822,9 @@ pub struct LinkArgs {
     pub agent: String,
     /// The plugin
     pub plugin: String,
+    /// Print the agent's links and its client file afterwards, as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keys …`.
@@ -735,6 +852,9 @@ pub struct KeyNameArgs {
     /// The key's name, an environment variable name such as OPENAI_API_KEY
     #[arg(value_name = "NAME")]
     pub name: String,
+    /// Print the result as JSON (never the value)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]
@@ -746,5 +866,24 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn since_takes_durations_and_times() {
+        let now = jiff::Timestamp::now().as_second();
+        let ten_minutes = parse_since("10m").expect("10m");
+        assert!((now - 600 - 2..=now - 600 + 2).contains(&ten_minutes));
+        assert_eq!(parse_since("2026-12-05T08:00:00Z"), Ok(1_796_457_600));
+        for bad in [
+            "",
+            "m",
+            "10",
+            "10y",
+            "-5m",
+            "yesterday",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
     }
 }

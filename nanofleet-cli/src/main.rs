@@ -110,6 +110,7 @@ fn init_logging(cli: &Cli) {
 async fn run(cli: &Cli) -> Result<u8, CliError> {
     // Needs no state at all: works before any data directory exists.
     match &cli.command {
+        Command::Completions(args) => return cmd::completions::run(args),
         Command::Validate(args) => return cmd::validate::run(args).await,
         Command::New(args) => return cmd::new::run(args),
         Command::Build(args) => return cmd::build::run(args).await,
@@ -129,6 +130,9 @@ async fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Dev(args) => cmd::dev::run(&ctx, args).await,
         Command::Install(args) => cmd::plugins::install(&ctx, args).await,
         Command::Ls(args) => cmd::plugins::ls(&ctx, args).await,
+        Command::Tools(args) => cmd::tools::run(&ctx, args).await,
+        Command::Ui(args) => cmd::ui::run(&ctx, args).await,
+        Command::Completions(args) => cmd::completions::run(args),
         Command::Rm(args) => cmd::plugins::rm(&ctx, args).await,
         Command::Restart(args) => cmd::plugins::restart(&ctx, args).await,
         Command::Upgrade(args) => cmd::plugins::upgrade(&ctx, args).await,

@@ -73,7 +73,8 @@ impl Server {
                  NANOFLEET_TOKEN or the --token-file",
             ));
         }
-        let http = reqwest::Client::builder()
+        // The SDK's builder: rustls with the webpki roots, for `https://` servers.
+        let http = nanofleet_sdk::http::client_builder()
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -90,6 +91,21 @@ impl Server {
     /// The server's URL, for messages.
     pub fn url(&self) -> &str {
         &self.shown
+    }
+
+    /// `path` (a path and query the API returned, such as a UI session's
+    /// `/api/plugins/x/ui/?nf_token=…`) as a URL on this server, below its base path.
+    pub fn resolve(&self, path: &str) -> Result<Url, CliError> {
+        let mut base = self.base.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        base.join(path.trim_start_matches('/')).map_err(|e| {
+            CliError::new(format!(
+                "the server returned a path that is not a URL ({e}): {}",
+                clean(path)
+            ))
+        })
     }
 
     /// The URL of the API route made of `segments` (each percent-encoded), with `query`.
@@ -348,18 +364,11 @@ fn parse_url(url: &str) -> Result<Url, CliError> {
         ))
     })?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(CliError::usage(format!(
-                "--server `{shown}` is https, but this nanofleet speaks plain http only (it is \
-                 built without TLS); give the server's http:// address, or reach an https \
-                 server through a local tunnel"
-            )));
-        }
+        "http" | "https" => {}
         other => {
             return Err(CliError::usage(format!(
-                "--server `{shown}` has the scheme {}; give the server's http:// address, e.g. \
-                 http://127.0.0.1:8787",
+                "--server `{shown}` has the scheme {}; give the server's http:// or https:// \
+                 address, e.g. http://127.0.0.1:8787",
                 clean(other)
             )));
         }
@@ -371,8 +380,8 @@ fn parse_url(url: &str) -> Result<Url, CliError> {
         || parsed.password().is_some()
     {
         return Err(CliError::usage(format!(
-            "--server `{shown}` is not a plain server address; give http://HOST:PORT, e.g. \
-             http://127.0.0.1:8787"
+            "--server `{shown}` is not a plain server address; give http://HOST:PORT or \
+             https://HOST[:PORT], e.g. http://127.0.0.1:8787"
         )));
     }
     Ok(parsed)
@@ -399,11 +408,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_http_server_urls() {
+    fn only_plain_server_urls() {
         assert!(parse_url("http://127.0.0.1:8787").is_ok());
         assert!(parse_url("http://host/prefix/").is_ok());
-        let https = parse_url("https://host").err().map(|e| e.message);
-        assert!(https.is_some_and(|m| m.contains("plain http only")));
+        assert!(parse_url("https://host").is_ok());
         for bad in [
             "",
             "host:8787",

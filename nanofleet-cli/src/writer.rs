@@ -73,6 +73,31 @@ pub fn check_no_server(data_dir: &Path) -> Result<(), CliError> {
     )))
 }
 
+/// The API address of the `serve` running on `data_dir`, when one runs and said where.
+pub fn running_server(data_dir: &Path) -> Option<String> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+    let mut lock = RwLock::new(file);
+    if lock.try_write().is_ok() {
+        // Nobody holds it: no server runs (a dead one left the file behind).
+        return None;
+    }
+    holder_api(&path)
+}
+
+/// The API address the lock's holder wrote.
+fn holder_api(path: &Path) -> Option<String> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(512).read_to_string(&mut text))
+        .ok()?;
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("pid"), Some(_), Some("api"), Some(api)) => Some(api.to_owned()),
+        _ => None,
+    }
+}
+
 fn open(path: &PathBuf) -> Result<File, CliError> {
     OpenOptions::new()
         .create(true)
@@ -118,6 +143,10 @@ mod tests {
         );
         let second = ServeLock::acquire(dir.path(), "http://127.0.0.1:3001");
         assert!(second.is_err());
+        assert_eq!(
+            running_server(dir.path()).as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
         drop(held);
     }
 }

@@ -449,6 +449,9 @@ fn every_command_has_help() {
         &["keys", "rm"],
         &["policy"],
         &["call"],
+        &["tools"],
+        &["ui"],
+        &["completions"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -1064,4 +1067,215 @@ fn steps_are_logged_with_v_and_only_then() {
     ]);
     quiet.expect_code(0);
     assert!(!quiet.stderr().contains("INFO"), "{}", quiet.stderr());
+}
+
+/// The shell's own completion machinery loads the script: bash registers it for `nanofleet`;
+/// zsh and fish get theirs; an unknown shell is a usage error.
+#[test]
+fn completions_load_in_bash() {
+    let cli = Cli::without_engine();
+    let run = cli.run(&["completions", "bash"]);
+    run.expect_code(0);
+    let script = cli.path("nanofleet.bash");
+    write(&script, run.stdout());
+    let bash = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}' && complete -p nanofleet",
+            script.display()
+        ))
+        .output()
+        .expect("bash runs");
+    let registered = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        bash.status.success() && registered.contains("nanofleet"),
+        "{registered}{}",
+        String::from_utf8_lossy(&bash.stderr)
+    );
+    for command in ["install", "agents", "tools", "completions"] {
+        assert!(run.stdout().contains(command), "{command} is completed");
+    }
+    for (shell, marker) in [
+        ("zsh", "#compdef nanofleet"),
+        ("fish", "complete -c nanofleet"),
+    ] {
+        let run = cli.run(&["completions", shell]);
+        run.expect_code(0);
+        assert!(run.stdout().contains(marker), "{shell}: {}", run.stdout());
+    }
+    cli.run(&["completions", "tcsh"]).expect_code(2);
+}
+
+/// Every command that prints data or a result prints JSON with `--json`; `install` takes an
+/// image reference as docker users type it, reading the manifest from its label.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_prints_json_and_install_takes_an_image_reference() {
+    let rt = runtime().await;
+    hello_image().await;
+    let name = unique_plugin();
+    let image = format!("nanofleet-test/hello-labelled:{name}");
+    with_cleanup(&rt, &[&name], async {
+        let cli = Cli::new();
+        // The hello binary, labelled with a manifest as `nanofleet build` labels images.
+        let binary = tokio::task::spawn_blocking(|| cargo_build_static("hello"))
+            .await
+            .expect("join")
+            .expect("hello builds");
+        let manifest = Manifest::new(&name, "0.1.0", &image, 8080).with_description("labelled");
+        let mut build = nanofleet_build::ImageBuild::new(&image, binary);
+        build.labels = std::collections::BTreeMap::from([
+            (
+                nanofleet_host::labels::MANAGED_BY.to_owned(),
+                TEST_IMAGE_LABEL.to_owned(),
+            ),
+            (
+                nanofleet_host::labels::IMAGE_MANIFEST.to_owned(),
+                manifest.to_json_pretty(),
+            ),
+        ]);
+        nanofleet_build::build_image(&rt, &build)
+            .await
+            .expect("image builds");
+
+        let json = |run: Run| -> Value {
+            run.expect_code(0);
+            run.json()
+        };
+        let installed = json(cli.run_async(&["install", &image, "--json"]).await);
+        assert_eq!(installed["name"], name.as_str(), "{installed}");
+        assert_eq!(
+            installed["manifest"]["image"],
+            image.as_str(),
+            "{installed}"
+        );
+
+        let listed = json(cli.run_async(&["ls", "--json"]).await);
+        assert_eq!(listed[0]["name"], name.as_str(), "{listed}");
+        let quiet = cli.run_async(&["ls", "-q"]).await;
+        quiet.expect_code(0);
+        assert_eq!(quiet.stdout(), format!("{name}\n"));
+        let tools = json(cli.run_async(&["tools", &name, "--json"]).await);
+        assert_eq!(tools[0]["name"], "greet", "{tools}");
+        assert!(
+            tools[0]["inputSchema"]["properties"]["name"].is_object(),
+            "{tools}"
+        );
+        let inspected = json(cli.run_async(&["inspect", &name, "--json"]).await);
+        assert!(inspected.is_object(), "{inspected}");
+
+        let ws = cli.workspace("a");
+        let ws_arg = ws.to_str().expect("utf-8");
+        let added = json(
+            cli.run_async(&["agents", "add", "a", "--workspace", ws_arg, "--json"])
+                .await,
+        );
+        assert_eq!(added["id"], "a", "{added}");
+        let linked = json(
+            cli.run_async(&["agents", "link", "a", &name, "--json"])
+                .await,
+        );
+        assert_eq!(linked["plugins"], json!([name]), "{linked}");
+        assert_eq!(
+            linked["configPath"],
+            ws.join(".mcp.json").to_str().expect("utf-8"),
+            "{linked}"
+        );
+        let agents = json(cli.run_async(&["agents", "ls", "--json"]).await);
+        assert_eq!(agents[0]["plugins"], json!([name]), "{agents}");
+
+        let called = json(
+            cli.run_async(&[
+                "call",
+                &name,
+                "greet",
+                "--agent",
+                "a",
+                "--args",
+                r#"{"name":"Ada"}"#,
+                "--json",
+            ])
+            .await,
+        );
+        assert_eq!(called["isError"], false, "{called}");
+
+        let key = cli.run_with_stdin(&["keys", "set", "CLI_JSON_KEY", "--json"], b"v4lue\n");
+        key.expect_code(0);
+        assert_eq!(key.json()["set"], true);
+        assert!(!key.stdout().contains("v4lue"));
+        let keys = json(cli.run_async(&["keys", "ls", "--json"]).await);
+        assert_eq!(keys[0]["name"], "CLI_JSON_KEY", "{keys}");
+        let removed = json(
+            cli.run_async(&["keys", "rm", "CLI_JSON_KEY", "--json"])
+                .await,
+        );
+        assert_eq!(removed["removed"], true, "{removed}");
+
+        for verb in ["restart", "disable", "enable"] {
+            let record = json(cli.run_async(&[verb, &name, "--json"]).await);
+            assert_eq!(record["name"], name.as_str(), "{verb}: {record}");
+        }
+        let settings = json(cli.run_async(&["config", "ls", &name, "--json"]).await);
+        assert!(settings.is_object() || settings.is_array(), "{settings}");
+        let policy = json(cli.run_async(&["policy", "--json"]).await);
+        assert!(policy.is_object(), "{policy}");
+        let reconciled = json(cli.run_async(&["reconcile", "--json"]).await);
+        assert_eq!(reconciled["failed"], 0, "{reconciled}");
+        let token = json(
+            cli.run_async(&[
+                "tokens", "create", "--name", "j", "--scope", "read", "--json",
+            ])
+            .await,
+        );
+        assert!(token["token"].is_string(), "{token}");
+        json(cli.run_async(&["tokens", "ls", "--json"]).await);
+        json(cli.run_async(&["audit", "--json"]).await);
+
+        write(
+            &cli.path("next/manifest.json"),
+            Manifest::new(&name, "0.2.0", &image, 8080).to_json_pretty(),
+        );
+        let next = cli.path("next");
+        let validated = json(
+            cli.run_async(&["validate", next.to_str().expect("utf-8"), "--json"])
+                .await,
+        );
+        assert_eq!(validated["errors"], 0, "{validated}");
+        let upgraded = json(
+            cli.run_async(&["upgrade", next.to_str().expect("utf-8"), "--json"])
+                .await,
+        );
+        assert_eq!(upgraded["manifest"]["version"], "0.2.0", "{upgraded}");
+
+        let unlinked = json(
+            cli.run_async(&["agents", "unlink", "a", &name, "--json"])
+                .await,
+        );
+        assert_eq!(unlinked["plugins"], json!([]), "{unlinked}");
+        let gone = json(cli.run_async(&["agents", "rm", "a", "--json"]).await);
+        assert_eq!(gone["removed"], "a", "{gone}");
+        let uninstalled = json(cli.run_async(&["rm", &name, "--purge", "--json"]).await);
+        assert_eq!(uninstalled["removed"], name.as_str(), "{uninstalled}");
+        assert_eq!(uninstalled["volumeRemoved"], true, "{uninstalled}");
+
+        // An image reference that is not on this machine: one clear error, nothing installed.
+        let missing = cli
+            .run_async(&["install", "nanofleet-test/never-built:0.0.1"])
+            .await;
+        missing.expect_code(1);
+        assert!(
+            missing.stderr().contains("never-built"),
+            "{}",
+            missing.stderr()
+        );
+        assert_eq!(json(cli.run_async(&["ls", "--json"]).await), json!([]));
+    })
+    .await;
+    let _ = rt
+        .docker()
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
 }

@@ -280,9 +280,41 @@ async fn remote_mode_reports_what_is_wrong_in_one_line() {
         "{stderr}"
     );
 
-    let run = client.run(&["--server", "https://127.0.0.1:1", "ls"]).await;
+    // https:// is spoken: the client opens TLS naming the server (which hangs up here).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hello = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let (mut socket, _) = listener.accept().expect("accept");
+        let mut hello = vec![0; 2048];
+        let n = socket.read(&mut hello).expect("read");
+        hello.truncate(n);
+        hello
+    });
+    let https = format!("https://localhost:{port}");
+    let run = client.run(&["--server", &https, "ls"]).await;
+    run.expect_code(1);
+    let hello = hello.join().expect("hello");
+    assert_eq!(
+        hello.first(),
+        Some(&22),
+        "a TLS handshake record: {hello:?}"
+    );
+    assert_eq!(hello.get(5), Some(&1), "a ClientHello: {hello:?}");
+    assert!(hello.windows(9).any(|w| w == b"localhost"), "{hello:?}");
+    assert!(
+        run.stderr()
+            .starts_with("error: cannot reach the nanofleet server at "),
+        "{}",
+        run.stderr()
+    );
+    let run = client.run(&["--server", "ftp://127.0.0.1:1", "ls"]).await;
     run.expect_code(2);
-    assert!(run.stderr().contains("plain http only"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("http:// or https://"),
+        "{}",
+        run.stderr()
+    );
 
     let mut command = client.command(&["keys", "ls"]);
     command.env_remove("NANOFLEET_TOKEN");
@@ -359,8 +391,10 @@ async fn serve_without_an_engine_says_so() {
 async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
     let rt = runtime().await;
     hello_image().await;
+    kanban_image().await;
     let name = unique_plugin();
-    with_cleanup(&rt, &[&name], async {
+    let board = unique_plugin();
+    with_cleanup(&rt, &[&name, &board], async {
         let host_dir = tempfile::tempdir().expect("tempdir");
         let data_dir = host_dir.path().join("data");
         let instance = format!("cli-server-{:08x}", rand::random::<u32>());
@@ -493,6 +527,122 @@ async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
         let run = client.run(&["logs", &name, "--tail", "50"]).await;
         run.expect_code(0);
         assert!(run.stdout().contains("serving"), "{}", run.stdout());
+        // Since a time: an hour back has the start; a time to come has nothing yet.
+        let run = client
+            .run(&["logs", &name, "--since", "1h", "--timestamps"])
+            .await;
+        run.expect_code(0);
+        let first = run.stdout().lines().next().unwrap_or_default().to_owned();
+        let stamp = first.split_whitespace().next().unwrap_or_default();
+        assert!(
+            stamp.parse::<jiff::Timestamp>().is_ok(),
+            "a timestamp starts each line: {first}"
+        );
+        let run = client
+            .run(&["logs", &name, "--since", "2037-01-01T00:00:00Z"])
+            .await;
+        run.expect_code(0);
+        assert_eq!(run.stdout(), "", "nothing was written after 2037 yet");
+
+        // Tools, from the server, as the plugin listed them.
+        let run = client.run(&["tools", &name, "--json"]).await;
+        run.expect_code(0);
+        assert_eq!(run.json()[0]["name"], "greet", "{}", run.stdout());
+        let run = client.run(&["tools", &name]).await;
+        run.expect_code(0);
+        assert!(
+            run.stdout().contains("greet") && run.stdout().contains("name*"),
+            "{}",
+            run.stdout()
+        );
+        let run = client.run(&["ls", "-q"]).await;
+        run.expect_code(0);
+        assert_eq!(run.stdout(), format!("{name}\n"));
+
+        // A plugin UI: a fresh session URL that opens the page, from the server, or from
+        // the `serve` found on this machine's data directory without --server.
+        write(
+            &client.path("board/manifest.json"),
+            Manifest::new(&board, "0.1.0", KANBAN_IMAGE, 8080)
+                .with_ui(
+                    8081,
+                    nanofleet_sdk::manifest::Sidebar::new(
+                        "kanban",
+                        "Kanban",
+                        Manifest::default_sidebar_route(&board),
+                    ),
+                )
+                .to_json_pretty(),
+        );
+        let board_source = client.path("board");
+        client
+            .run(&["install", board_source.to_str().expect("utf-8")])
+            .await
+            .expect_code(0);
+        let run = client.run(&["ui", &board, "--json"]).await;
+        run.expect_code(0);
+        let session = run.json();
+        let remote_url = session["url"].as_str().expect("url").to_owned();
+        assert!(
+            remote_url.starts_with(&format!(
+                "{}/api/plugins/{board}/ui/?nf_token=",
+                serve.url()
+            )),
+            "{session}"
+        );
+        let mut local = nanofleet(&data_dir, &instance, &["ui", &board]);
+        local.env("DOCKER_HOST", NO_ENGINE);
+        let local = tokio::task::spawn_blocking(move || Run(local.output().expect("runs")))
+            .await
+            .expect("join");
+        local.expect_code(0);
+        let local_url = local.stdout().trim().to_owned();
+        assert_ne!(local_url, remote_url, "each session is fresh");
+        let http = nanofleet_sdk::http::client().expect("an HTTP client");
+        for url in [&remote_url, &local_url] {
+            let page = http.get(url.as_str()).send().await.expect("the UI answers");
+            assert_eq!(page.status(), 200, "{url}");
+            let html = page.text().await.expect("body");
+            assert!(html.to_lowercase().contains("<html"), "{html}");
+        }
+        // --open hands the URL to the platform's opener (here a stand-in for xdg-open).
+        let bin = client.path("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        let opened = client.path("opened.txt");
+        let opener = bin.join("xdg-open");
+        write(
+            &opener,
+            format!("#!/bin/sh\nprintf %s \"$1\" > '{}'\n", opened.display()),
+        );
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let mut command = client.command(&["ui", &board, "--open"]);
+        command.env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
+        let run = tokio::task::spawn_blocking(move || Run(command.output().expect("runs")))
+            .await
+            .expect("join");
+        run.expect_code(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let handed = loop {
+            match std::fs::read_to_string(&opened) {
+                Ok(text) if !text.is_empty() => break text,
+                _ if Instant::now() > deadline => panic!("xdg-open was not run: {}", run.stderr()),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        assert!(
+            handed.contains(&format!("/api/plugins/{board}/ui/?nf_token=")),
+            "{handed}"
+        );
+        // A plugin without a UI says so.
+        let run = client.run(&["ui", &name]).await;
+        run.expect_code(1);
+        assert!(run.stderr().starts_with("error: "), "{}", run.stderr());
+        assert!(run.stderr().contains("UI"), "{}", run.stderr());
+        client.run(&["rm", &board, "--purge"]).await.expect_code(0);
 
         // The reconciler runs inside serve: a removed container comes back.
         let container = names::Instance::new(instance.as_str())

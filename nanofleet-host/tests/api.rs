@@ -102,14 +102,14 @@ impl Runtime for FakeRuntime {
     fn logs<'a>(
         &'a self,
         _name: &'a str,
-        _tail: usize,
+        _options: nanofleet_host::runtime::LogOptions,
     ) -> BoxFut<'a, Result<Vec<String>, RuntimeError>> {
         Box::pin(async { Err(unreachable_engine()) })
     }
     fn follow_logs<'a>(
         &'a self,
         _name: &'a str,
-        _tail: usize,
+        _options: nanofleet_host::runtime::LogOptions,
     ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>> {
         Box::pin(async { Err(unreachable_engine()) })
     }

@@ -12,7 +12,7 @@ use axum::{
 };
 use futures::StreamExt as _;
 use http_body_util::BodyExt as _;
-use nanofleet_host::runtime::Runtime as _;
+use nanofleet_host::runtime::{LogOptions, Runtime as _};
 use nanofleet_host::{
     Host, HostConfig,
     api::{self, ApiConfig, BearerToken, StoreMessages},
@@ -498,7 +498,10 @@ async fn typed_settings_are_checked_delivered_hidden_and_applied() {
             )
             .await
             .text,
-            rt.logs(&container, 200).await.expect("logs").join("\n"),
+            rt.logs(&container, LogOptions::tail(200))
+                .await
+                .expect("logs")
+                .join("\n"),
         ];
         // The store keeps it sealed: not in the database file or its write-ahead log.
         for entry in std::fs::read_dir(api.dir.path().join("host"))

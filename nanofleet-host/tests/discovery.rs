@@ -287,8 +287,8 @@ mod urls {
                 get(|| async { (StatusCode::IM_A_TEAPOT, "no") }),
             )
             .route(
-                "/to-https.json",
-                get(|| async { Redirect::temporary("https://example.invalid/m.json") }),
+                "/to-ftp.json",
+                get(|| async { Redirect::temporary("ftp://example.invalid/m.json") }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -307,9 +307,10 @@ mod urls {
             format!("{base}/big.json"),
             format!("{base}/chunked.json"),
             format!("{base}/teapot.json"),
-            format!("{base}/to-https.json"),
+            format!("{base}/to-ftp.json"),
             "ftp://example.com/manifest.json".to_owned(),
-            "https://example.com/manifest.json".to_owned(),
+            // Nothing listens on port 1: with TLS, a failed connection; without, refused.
+            "https://127.0.0.1:1/manifest.json".to_owned(),
         ];
         let sources: Vec<Source> = urls.iter().map(|u| Source::parse(u)).collect();
         assert!(sources.iter().all(|s| matches!(s, Source::Url(_))));
@@ -331,9 +332,13 @@ mod urls {
             "larger than the 1048576-byte limit",
             "larger than the 1048576-byte limit",
             "the server answered 418",
-            "not an http:// URL",
+            "not a URL this build can fetch",
             "unsupported URL scheme `ftp`",
-            "this build of nanofleet-host has no TLS support",
+            if cfg!(feature = "tls") {
+                "request failed"
+            } else {
+                "this build of nanofleet-host has no TLS support"
+            },
         ];
         for (candidate, needle) in report.candidates[1..].iter().zip(expect) {
             assert_eq!(located(candidate), [(Level::Error, "")], "{needle}");
@@ -344,6 +349,38 @@ mod urls {
             );
         }
         assert_eq!(report.error_count(), 7);
+    }
+
+    /// With TLS, an `https://` manifest URL opens a TLS connection naming the host.
+    #[cfg(feature = "tls")]
+    #[tokio::test]
+    async fn https_urls_are_fetched_over_tls() {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut hello = vec![0; 2048];
+            let n = socket.read(&mut hello).await.expect("read");
+            hello.truncate(n);
+            hello
+        });
+        let url = format!("https://localhost:{port}/manifest.json");
+        let report = discover(&[Source::parse(&url)], &NoImages).await;
+        let hello = server.await.expect("server");
+        // A TLS handshake record (22) holding a ClientHello (1) that names the server.
+        assert_eq!(hello.first(), Some(&22), "{hello:?}");
+        assert_eq!(hello.get(5), Some(&1), "{hello:?}");
+        assert!(hello.windows(9).any(|w| w == b"localhost"), "{hello:?}");
+        // The server hung up: a failed request, not an unsupported scheme.
+        let candidate = &report.candidates[0];
+        assert!(
+            messages(candidate).contains("request failed"),
+            "{}",
+            messages(candidate)
+        );
     }
 }
 

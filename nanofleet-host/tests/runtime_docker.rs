@@ -23,7 +23,7 @@ use nanofleet_build::{ImageBuild, build_image};
 use nanofleet_host::labels;
 use nanofleet_host::runtime::docker::{EGRESS_NETWORK, PUBLISH_NETWORK};
 use nanofleet_host::runtime::{
-    ContainerSpec, DockerRuntime, EventAction, Runtime, RuntimeError, RuntimeEvent,
+    ContainerSpec, DockerRuntime, EventAction, LogOptions, Runtime, RuntimeError, RuntimeEvent,
 };
 use serde_json::{Value, json};
 
@@ -516,7 +516,7 @@ async fn logs_and_follow_logs_return_lines() {
         rt.create_and_start(&spec).await.expect("created");
         let deadline = Instant::now() + Duration::from_secs(20);
         let lines = loop {
-            let lines = rt.logs(&name, 50).await.expect("logs");
+            let lines = rt.logs(&name, LogOptions::tail(50)).await.expect("logs");
             if lines.iter().any(|l| l.contains("serving")) {
                 break lines;
             }
@@ -525,7 +525,10 @@ async fn logs_and_follow_logs_return_lines() {
         };
         assert!(lines.iter().all(|l| !l.contains('\n')), "{lines:?}");
 
-        let mut follow = rt.follow_logs(&name, 10).await.expect("follow");
+        let mut follow = rt
+            .follow_logs(&name, LogOptions::tail(10))
+            .await
+            .expect("follow");
         let line = tokio::time::timeout(Duration::from_secs(10), follow.next())
             .await
             .expect("a line in time")
@@ -534,7 +537,10 @@ async fn logs_and_follow_logs_return_lines() {
         assert!(line.contains("serving"), "{line}");
 
         let missing = names::container_name(&unique_plugin());
-        let err = rt.logs(&missing, 10).await.expect_err("no container");
+        let err = rt
+            .logs(&missing, LogOptions::tail(10))
+            .await
+            .expect_err("no container");
         assert!(matches!(err, RuntimeError::NotFound(_)), "{err:?}");
     })
     .await;

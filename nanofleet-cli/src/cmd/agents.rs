@@ -50,7 +50,7 @@ async fn add(ctx: &Context, args: &AgentAddArgs) -> Result<u8, CliError> {
             previous.as_ref().map(|row| &row.agent),
             &workspace,
         );
-        return Ok(0);
+        return print_row(ctx, &args.id, args.json).await;
     }
     let workspace = workspace_dir(&args.workspace)?;
     let host = ctx.host_without_engine()?;
@@ -60,6 +60,14 @@ async fn add(ctx: &Context, args: &AgentAddArgs) -> Result<u8, CliError> {
         .await?;
     note_added(&args.id, previous.as_ref(), &workspace);
     report_changes(&mut events);
+    print_row(ctx, &args.id, args.json).await
+}
+
+/// With `--json`, prints the agent as it is now.
+async fn print_row(ctx: &Context, id: &str, json: bool) -> Result<u8, CliError> {
+    if json {
+        output::json(&agent_row(ctx, id).await?)?;
+    }
     Ok(0)
 }
 
@@ -115,6 +123,35 @@ pub struct AgentRow {
     pub agent: AgentRecord,
     /// The plugins linked to it.
     pub plugins: Vec<String>,
+    /// The client file the host writes the links into (computed here, from the workspace
+    /// and the client).
+    #[serde(default)]
+    pub config_path: PathBuf,
+}
+
+impl AgentRow {
+    fn new(agent: AgentRecord, plugins: Vec<String>) -> Self {
+        Self {
+            config_path: agent.config_path(),
+            agent,
+            plugins,
+        }
+    }
+}
+
+/// The agent `id` with its links, from the server or the store, for `--json` output.
+async fn agent_row(ctx: &Context, id: &str) -> Result<AgentRow, CliError> {
+    let row = match ctx.server() {
+        Some(server) => find_remote_agent(server, id).await?,
+        None => {
+            let store = ctx.store()?;
+            match store.get_agent(id).await? {
+                Some(agent) => Some(AgentRow::new(agent, store.links_of_agent(id).await?)),
+                None => None,
+            }
+        }
+    };
+    row.ok_or_else(|| CliError::new(format!("agent `{}` vanished meanwhile", clean(id))))
 }
 
 /// The agents, as the server's API lists them.
@@ -124,7 +161,11 @@ pub async fn remote_agents(server: &Server) -> Result<Vec<AgentRow>, CliError> {
         agents: Vec<AgentRow>,
     }
     let list: AgentList = server.get(&["api", "agents"]).await?;
-    Ok(list.agents)
+    Ok(list
+        .agents
+        .into_iter()
+        .map(|row| AgentRow::new(row.agent, row.plugins))
+        .collect())
 }
 
 async fn find_remote_agent(server: &Server, id: &str) -> Result<Option<AgentRow>, CliError> {
@@ -147,9 +188,9 @@ async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
             .list_agents()
             .await?
             .into_iter()
-            .map(|agent| AgentRow {
-                plugins: links.remove(&agent.id).unwrap_or_default(),
-                agent,
+            .map(|agent| {
+                let plugins = links.remove(&agent.id).unwrap_or_default();
+                AgentRow::new(agent, plugins)
             })
             .collect()
     };
@@ -219,6 +260,13 @@ async fn rm(ctx: &Context, args: &AgentIdArgs) -> Result<u8, CliError> {
         host.remove_agent(&args.id).await?;
         (agent, plugins)
     };
+    if args.json {
+        output::json(&json!({
+            "removed": agent.id,
+            "unlinked": plugins,
+            "configPath": agent.config_path(),
+        }))?;
+    }
     let file = clean(&agent.config_path().display().to_string());
     if plugins.is_empty() {
         note(format!("removed agent {id}"));
@@ -246,7 +294,7 @@ async fn link(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
             clean(&args.agent),
             clean(&args.plugin)
         ));
-        return Ok(0);
+        return print_row(ctx, &args.agent, args.json).await;
     }
     let host = ctx.host_without_engine()?;
     let mut events = host.subscribe();
@@ -258,7 +306,7 @@ async fn link(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
             clean(&args.plugin)
         ));
     }
-    Ok(0)
+    print_row(ctx, &args.agent, args.json).await
 }
 
 async fn unlink(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
@@ -303,5 +351,5 @@ async fn unlink(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
             clean(&args.plugin)
         ));
     }
-    Ok(0)
+    print_row(ctx, &args.agent, args.json).await
 }

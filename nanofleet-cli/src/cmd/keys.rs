@@ -68,6 +68,9 @@ async fn set(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
             users.join(", ")
         ));
     }
+    if args.json {
+        output::json(&json!({ "name": name, "set": true, "requiredBy": users }))?;
+    }
     Ok(0)
 }
 
@@ -163,6 +166,9 @@ async fn rm(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
         .remove(args.name.as_str())
         .unwrap_or_default();
     note(format!("removed API key {}", args.name));
+    if args.json {
+        output::json(&json!({ "name": args.name, "removed": true, "requiredBy": users }))?;
+    }
     if !users.is_empty() {
         note(format!(
             "warning: {} {} it: running containers keep the old value, but will not start \

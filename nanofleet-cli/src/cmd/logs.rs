@@ -2,6 +2,7 @@
 //! streamed from the server's API.
 
 use futures::StreamExt as _;
+use nanofleet_host::runtime::LogOptions;
 
 use crate::{cli::LogsArgs, context::Context, error::CliError, output, remote::Server};
 
@@ -15,13 +16,18 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<u8, CliError> {
     // Says "not installed" rather than the engine's "no such container".
     host.plugin(&args.name).await?;
     let container = host.config().instance.container_name(&args.name);
+    let options = LogOptions {
+        tail: args.tail,
+        since: args.since,
+        timestamps: args.timestamps,
+    };
     if !args.follow {
-        for line in host.runtime().logs(&container, args.tail).await? {
+        for line in host.runtime().logs(&container, options).await? {
             output::line(line)?;
         }
         return Ok(0);
     }
-    let mut lines = host.runtime().follow_logs(&container, args.tail).await?;
+    let mut lines = host.runtime().follow_logs(&container, options).await?;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -39,10 +45,14 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<u8, CliError> {
 /// The server sends the lines as `text/plain`, each ending with a newline: they are
 /// copied to stdout as they arrive.
 async fn remote(server: &Server, args: &LogsArgs) -> Result<u8, CliError> {
-    let query = [
+    let mut query = vec![
         ("tail", args.tail.to_string()),
         ("follow", args.follow.to_string()),
+        ("timestamps", args.timestamps.to_string()),
     ];
+    if let Some(since) = args.since {
+        query.push(("since", since.to_string()));
+    }
     let response = server
         .stream(&["api", "plugins", &args.name, "logs"], &query)
         .await?;

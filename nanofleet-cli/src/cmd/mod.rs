@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod build;
 pub mod call;
+pub mod completions;
 pub mod config;
 pub mod dev;
 pub mod inspect;
@@ -13,6 +14,8 @@ pub mod plugins;
 pub mod policy;
 pub mod serve;
 pub mod tokens;
+pub mod tools;
+pub mod ui;
 pub mod validate;
 
 use nanofleet_host::{HostEvent, manifest::Network, store::PluginRecord};

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::{network_summary, permissions_summary, report_changes, tool_names, tools_summary};
 use crate::{
-    cli::{InstallArgs, JsonArg, NameArgs, RmArgs, UpgradeArgs},
+    cli::{InstallArgs, JsonArg, LsArgs, NameArgs, RmArgs, UpgradeArgs},
     context::Context,
     error::CliError,
     output::{self, clean, note, plural},
@@ -359,7 +359,18 @@ pub async fn remote_plugins(server: &Server) -> Result<Vec<PluginRecord>, CliErr
 }
 
 /// `ls`.
-pub async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
+pub async fn ls(ctx: &Context, args: &LsArgs) -> Result<u8, CliError> {
+    if args.quiet {
+        // Names alone, for scripts (`for p in $(nanofleet ls -q)`): the store is enough.
+        let plugins = match ctx.server() {
+            Some(server) => remote_plugins(server).await?,
+            None => ctx.store()?.list_plugins().await?,
+        };
+        for plugin in plugins {
+            output::line(&plugin.name)?;
+        }
+        return Ok(0);
+    }
     let rows = match ctx.server() {
         Some(server) => remote_rows(server).await?,
         None => local_rows(ctx).await?,
@@ -503,6 +514,13 @@ pub async fn rm(ctx: &Context, args: &RmArgs) -> Result<u8, CliError> {
         report_changes(&mut events);
     }
     let volume = ctx.config().instance.volume_name(&args.name);
+    if args.json {
+        output::json(&json!({
+            "removed": args.name,
+            "volume": volume,
+            "volumeRemoved": args.purge,
+        }))?;
+    }
     if args.purge {
         note(format!(
             "removed {} and its data volume {volume}: its data is gone",

@@ -88,11 +88,26 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for (listener, role) in listeners {
-        let addr = listener
-            .local_addr()
-            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-        note(format!("listening on http://{addr}{role}"));
+    // Everything is said before anything answers: whoever waits for `/healthz` has read it.
+    let listeners: Vec<(TcpListener, String)> = listeners
+        .into_iter()
+        .map(|(listener, role)| {
+            let addr = listener
+                .local_addr()
+                .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+            note(format!("listening on http://{addr}{role}"));
+            (listener, addr)
+        })
+        .collect();
+    note(format!(
+        "plugins reach the API at {}; reconciling every {}s and whenever a container stops",
+        clean(&host.config().api_url),
+        args.reconcile_interval
+    ));
+    note(format!(
+        "plugins with a network allow-list reach it through the egress proxy on http://{egress_addr}"
+    ));
+    for (listener, addr) in listeners {
         // Header, idle and body timeouts and a connection cap, as the plugins have.
         let serving = nanofleet_sdk::connections::serve(
             listener,
@@ -106,14 +121,6 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
                 .map_err(|e| format!("the API on {addr} stopped: {e}"))
         });
     }
-    note(format!(
-        "plugins reach the API at {}; reconciling every {}s and whenever a container stops",
-        clean(&host.config().api_url),
-        args.reconcile_interval
-    ));
-    note(format!(
-        "plugins with a network allow-list reach it through the egress proxy on http://{egress_addr}"
-    ));
     tokio::spawn(nanofleet_host::egress::serve(
         egress_listener,
         host.clone(),

@@ -27,6 +27,7 @@ use super::{ApiState, MessageHandler, auth::Principal, trust::ImagePolicy};
 use crate::{
     Host, HostError, InstallOptions, labels,
     linking::Client,
+    runtime::LogOptions,
     store::{AgentRecord, PluginRecord, Scope},
 };
 
@@ -592,7 +593,7 @@ fn tools(fleet: &Fleet) -> Vec<Tool> {
             let lines = f
                 .host
                 .runtime()
-                .logs(&container, lines)
+                .logs(&container, LogOptions::tail(lines))
                 .await
                 .map_err(err)?;
             Ok(Json(Lines { lines }))

@@ -28,7 +28,7 @@
 //! | `GET /api/plugins`, `GET /api/plugins/{name}` | Bearer | plugins (never a token or secret) |
 //! | `DELETE /api/plugins/{name}?purge=true` | Bearer | uninstall → 204 |
 //! | `POST /api/plugins/{name}/restart`, `/upgrade`, `/enable`, `/disable` | Bearer | lifecycle |
-//! | `GET /api/plugins/{name}/logs?tail=N&follow=true` | Bearer | `text/plain` lines, streamed |
+//! | `GET /api/plugins/{name}/logs?tail=N&follow=true&since=UNIX&timestamps=true` | Bearer | `text/plain` lines, streamed |
 //! | `POST /api/plugins/{name}/ui-session` | Bearer | a short-lived URL for the UI iframe |
 //! | `ANY /api/plugins/{name}/ui/{*path}` (`/ui` redirects to `/ui/`) | Bearer or UI token | the UI proxy, see [`proxy`] |
 //! | `POST /api/agents`, `GET /api/agents`, `DELETE /api/agents/{id}` | Bearer | agents |

@@ -26,6 +26,7 @@ use crate::{
     InstallOptions,
     discovery::{self, NoImages, Source},
     labels,
+    runtime::LogOptions,
     store::PluginRecord,
 };
 
@@ -178,6 +179,11 @@ pub struct LogsQuery {
     /// Keep the response open and send new lines until the container stops.
     #[serde(default)]
     pub follow: bool,
+    /// Only lines written at or after this time, in Unix seconds.
+    pub since: Option<i64>,
+    /// Start each line with the engine's RFC 3339 timestamp of it and a space.
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 /// A URL the dashboard loads in a sandboxed iframe to show a plugin's UI.
@@ -445,18 +451,22 @@ pub(crate) async fn logs(
     ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> Result<Response, ApiError> {
     state.host.plugin(&name).await?;
-    let tail = query.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL);
+    let options = LogOptions {
+        tail: query.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL),
+        since: query.since,
+        timestamps: query.timestamps,
+    };
     let container = state.host.config().instance.container_name(&name);
     let runtime = state.host.runtime();
     let body = if query.follow {
-        let lines = runtime.follow_logs(&container, tail).await?;
+        let lines = runtime.follow_logs(&container, options).await?;
         // Dropping the body (client gone) drops the stream, which ends the engine request.
         Body::from_stream(lines.map(|line| match line {
             Ok(line) => Ok(Bytes::from(with_newline(line))),
             Err(e) => Err(std::io::Error::other(e.to_string())),
         }))
     } else {
-        let lines = runtime.logs(&container, tail).await?;
+        let lines = runtime.logs(&container, options).await?;
         Body::from(lines.into_iter().map(with_newline).collect::<String>())
     };
     Ok((

@@ -10,17 +10,26 @@ const MAX_REDIRECTS: usize = 5;
 /// The one client of a discovery run, or why it could not be built.
 pub(super) type Client = Result<reqwest::Client, String>;
 
-/// A client with the discovery limits: [`FETCH_TIMEOUT`] for the whole exchange, plain
-/// `http` redirects only.
+/// Whether this build fetches `https://` URLs (the `tls` feature: rustls, with the
+/// webpki roots compiled in).
+const HTTPS: bool = cfg!(feature = "tls");
+
+/// Whether a URL of `scheme` can be fetched by this build.
+fn fetchable(scheme: &str) -> bool {
+    scheme == "http" || HTTPS && scheme == "https"
+}
+
+/// A client with the discovery limits: [`FETCH_TIMEOUT`] for the whole exchange, redirects
+/// only to what this build can fetch.
 pub(super) fn client() -> Client {
     nanofleet_sdk::ensure_crypto_provider();
-    reqwest::Client::builder()
+    nanofleet_sdk::http::client_builder()
         .timeout(FETCH_TIMEOUT)
         .user_agent(concat!("nanofleet-host/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.url().scheme() != "http" {
+            if !fetchable(attempt.url().scheme()) {
                 let message = format!(
-                    "redirected to {}, which is not an http:// URL this build can fetch",
+                    "redirected to {}, which is not a URL this build can fetch",
                     attempt.url()
                 );
                 attempt.error(message)
@@ -42,7 +51,7 @@ pub(super) async fn fetch(client: &Client, url: &str) -> Candidate {
         .map(|(scheme, _)| scheme.to_ascii_lowercase())
         .unwrap_or_default();
     match scheme.as_str() {
-        "http" => {}
+        scheme if fetchable(scheme) => {}
         "https" => {
             return fail(
                 "https:// URLs cannot be fetched: this build of nanofleet-host has no TLS \
@@ -54,7 +63,14 @@ pub(super) async fn fetch(client: &Client, url: &str) -> Candidate {
         }
         other => {
             return fail(
-                format!("unsupported URL scheme `{other}`: only http:// URLs can be fetched"),
+                format!(
+                    "unsupported URL scheme `{other}`: only {} URLs can be fetched",
+                    if HTTPS {
+                        "http:// and https://"
+                    } else {
+                        "http://"
+                    }
+                ),
                 "pass a local file as a plain path, or an image as image:<reference>",
             );
         }

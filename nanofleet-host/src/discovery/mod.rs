@@ -66,7 +66,8 @@ const IMAGE_PREFIX: &str = "image:";
 pub enum Source {
     /// A manifest file, or a directory searched for `manifest.json` and `*.nanofleet.json`.
     Path(PathBuf),
-    /// A URL serving a manifest. Only `http://` is fetched; any other scheme is reported.
+    /// A URL serving a manifest. `http://` is fetched, and `https://` with the `tls` feature;
+    /// any other scheme is reported.
     Url(String),
     /// A container image whose `com.nanofleet.manifest` label holds the manifest.
     Image(String),
@@ -79,6 +80,9 @@ impl Source {
     ///   prefix, no `docker-image://` variant: a reference already contains `:` and `/`);
     /// * anything starting with `<scheme>://` is a URL, so that `https://` and `ftp://` get
     ///   a clear diagnostic instead of "no such file";
+    /// * an image reference with its tag or digest, as docker users type it
+    ///   (`nanofleet/notes:0.1.0`, `ghcr.io/acme/kanban@sha256:…`), is an image when nothing
+    ///   of that name exists on the file system (so this reads the file system);
     /// * anything else is a path (write `./image:x` for a file really named so).
     pub fn parse(text: &str) -> Self {
         if let Some(image) = text.strip_prefix(IMAGE_PREFIX) {
@@ -87,8 +91,22 @@ impl Source {
         if has_scheme(text) {
             return Self::Url(text.to_owned());
         }
+        if is_bare_image_ref(text) && std::fs::symlink_metadata(text).is_err() {
+            return Self::Image(text.to_owned());
+        }
         Self::Path(PathBuf::from(text))
     }
+}
+
+/// Whether `text` reads as an image reference pinned by tag or digest and not as a path: a
+/// bare `notes` or `plugins/kanban` stays a path (a typo in a directory's name should say
+/// "no such file", not "no such image"), and so does anything starting like a path or
+/// naming a JSON file.
+fn is_bare_image_ref(text: &str) -> bool {
+    let path_like = text.starts_with(['.', '/', '~'])
+        || text.ends_with(".json")
+        || text.contains(std::path::MAIN_SEPARATOR) && std::path::MAIN_SEPARATOR != '/';
+    !path_like && nanofleet_contracts::ImageRef::parse(text).is_ok_and(|r| r.is_pinned())
 }
 
 /// Whether `text` starts with `scheme://`, a scheme being `[A-Za-z][A-Za-z0-9+.-]*`.
@@ -418,6 +436,25 @@ mod tests {
             "/abs/dir",
             "1http://x",
             "dir/x://y",
+        ] {
+            assert_eq!(Source::parse(path), Source::Path(path.into()), "{path}");
+        }
+        // As docker users type them, when no such file exists.
+        for image in [
+            "nanofleet/notes:0.1.0",
+            "notes:1",
+            "ghcr.io/acme/kanban:1.2.3",
+            "localhost:5000/acme/kanban@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(Source::parse(image), Source::Image(image.into()), "{image}");
+        }
+        // Unpinned names, and what looks like a path, stay paths.
+        for path in [
+            "notes",
+            "plugins/kanban",
+            "./notes:1",
+            "/x/notes:1",
+            "m:1.json",
         ] {
             assert_eq!(Source::parse(path), Source::Path(path.into()), "{path}");
         }

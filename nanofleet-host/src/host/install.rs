@@ -14,7 +14,7 @@ use crate::{
     faults::crash_point,
     linking::Credentials,
     policy::{self, Grant, GrantError, GrantRequest},
-    runtime::RuntimeError,
+    runtime::{LogOptions, RuntimeError},
     store::{Desired, PluginRecord, Status},
 };
 
@@ -214,7 +214,7 @@ impl Host {
                 last_error,
                 logs: self
                     .runtime()
-                    .logs(container, LOG_LINES_ON_FAILURE)
+                    .logs(container, LogOptions::tail(LOG_LINES_ON_FAILURE))
                     .await
                     .unwrap_or_default(),
             }),

@@ -43,8 +43,8 @@ use futures::StreamExt as _;
 use nanofleet_contracts::ImageRef;
 
 use super::{
-    BoxFut, BoxStream, ContainerSpec, ContainerState, DATA_DIR, EventAction, Runtime, RuntimeError,
-    RuntimeEvent,
+    BoxFut, BoxStream, ContainerSpec, ContainerState, DATA_DIR, EventAction, LogOptions, Runtime,
+    RuntimeError, RuntimeEvent,
 };
 use crate::labels;
 use nanofleet_sdk::manifest::Filesystem;
@@ -623,7 +623,7 @@ impl DockerRuntime {
     async fn log_stream(
         &self,
         name: &str,
-        tail: usize,
+        options: LogOptions,
         follow: bool,
     ) -> Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError> {
         if self.managed_container(name).await?.is_none() {
@@ -631,12 +631,18 @@ impl DockerRuntime {
                 "there is no container named {name}, so it has no logs"
             )));
         }
-        let options = LogsOptionsBuilder::new()
+        let mut builder = LogsOptionsBuilder::new()
             .follow(follow)
             .stdout(true)
             .stderr(true)
-            .tail(&tail.to_string())
-            .build();
+            .timestamps(options.timestamps)
+            .tail(&options.tail.to_string());
+        if let Some(since) = options.since {
+            // The engine's API takes 32-bit seconds here: before 1970 means from the start,
+            // past 2038 means nothing yet.
+            builder = builder.since(i32::try_from(since.max(0)).unwrap_or(i32::MAX));
+        }
+        let options = builder.build();
         let chunks = self.docker.logs(name, Some(options)).boxed();
         let endpoint = self.endpoint.clone();
         let operation = format!("read the logs of {name}");
@@ -645,8 +651,13 @@ impl DockerRuntime {
         }))
     }
 
-    async fn last_log_lines(&self, name: &str, tail: usize) -> Result<Vec<String>, RuntimeError> {
-        let mut stream = self.log_stream(name, tail, false).await?;
+    async fn last_log_lines(
+        &self,
+        name: &str,
+        options: LogOptions,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let tail = options.tail;
+        let mut stream = self.log_stream(name, options, false).await?;
         let mut out = VecDeque::new();
         while let Some(line) = stream.next().await {
             out.push_back(line?);
@@ -850,17 +861,17 @@ impl Runtime for DockerRuntime {
     fn logs<'a>(
         &'a self,
         name: &'a str,
-        tail: usize,
+        options: LogOptions,
     ) -> BoxFut<'a, Result<Vec<String>, RuntimeError>> {
-        Box::pin(self.last_log_lines(name, tail))
+        Box::pin(self.last_log_lines(name, options))
     }
 
     fn follow_logs<'a>(
         &'a self,
         name: &'a str,
-        tail: usize,
+        options: LogOptions,
     ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>> {
-        Box::pin(self.log_stream(name, tail, true))
+        Box::pin(self.log_stream(name, options, true))
     }
 
     fn remove_volume<'a>(

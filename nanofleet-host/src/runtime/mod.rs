@@ -30,6 +30,28 @@ pub use docker::DockerRuntime;
 pub use futures::stream::BoxStream;
 pub use offline::Offline;
 
+/// Which of a container's log lines to read, as `docker logs` selects them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// At most this many of the last lines.
+    pub tail: usize,
+    /// Only lines written at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Each line starts with the engine's RFC 3339 timestamp of it and a space.
+    pub timestamps: bool,
+}
+
+impl LogOptions {
+    /// The last `tail` lines, without timestamps.
+    pub fn tail(tail: usize) -> Self {
+        Self {
+            tail,
+            since: None,
+            timestamps: false,
+        }
+    }
+}
+
 /// A boxed, sendable future: what every [`Runtime`] method returns, so the trait stays
 /// object-safe (`Arc<dyn Runtime>`) without an `async_trait` dependency.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -467,19 +489,20 @@ pub trait Runtime: Send + Sync {
         name: &'a str,
     ) -> BoxFut<'a, Result<Option<ContainerState>, RuntimeError>>;
 
-    /// The last `tail` lines of a container's output (stdout and stderr, interleaved).
+    /// The last lines of a container's output (stdout and stderr, interleaved), as
+    /// `options` select them.
     fn logs<'a>(
         &'a self,
         name: &'a str,
-        tail: usize,
+        options: LogOptions,
     ) -> BoxFut<'a, Result<Vec<String>, RuntimeError>>;
 
-    /// The last `tail` lines of a container's output, then each new line as it comes. The
-    /// stream ends when the container stops.
+    /// The last lines of a container's output, as `options` select them, then each new line
+    /// as it comes. The stream ends when the container stops.
     fn follow_logs<'a>(
         &'a self,
         name: &'a str,
-        tail: usize,
+        options: LogOptions,
     ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>>;
 
     /// Removes the data volume of `plugin` in `instance`: its data is gone. Missing: `Ok`.

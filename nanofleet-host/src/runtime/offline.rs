@@ -112,7 +112,7 @@ impl Runtime for Offline {
     fn logs<'a>(
         &'a self,
         _name: &'a str,
-        _tail: usize,
+        _options: super::LogOptions,
     ) -> BoxFut<'a, Result<Vec<String>, RuntimeError>> {
         self.fail()
     }
@@ -120,7 +120,7 @@ impl Runtime for Offline {
     fn follow_logs<'a>(
         &'a self,
         _name: &'a str,
-        _tail: usize,
+        _options: super::LogOptions,
     ) -> BoxFut<'a, Result<BoxStream<'static, Result<String, RuntimeError>>, RuntimeError>> {
         self.fail()
     }
