@@ -658,6 +658,21 @@ pub struct ServeArgs {
     /// free one when the API's port is 0]
     #[arg(long, value_name = "PORT")]
     pub egress_port: Option<u16>,
+    /// An origin besides this server's own that may frame its dashboard and plugin UIs
+    /// (an application embedding them in its own pages), e.g. https://app.example.com;
+    /// repeat for each, or separate them with commas in the environment variable
+    #[arg(
+        long = "frame-ancestor",
+        value_name = "ORIGIN",
+        env = "NANOFLEET_FRAME_ANCESTORS",
+        value_delimiter = ',',
+        value_parser = parse_frame_ancestor
+    )]
+    pub frame_ancestors: Vec<nanofleet_host::api::FrameAncestor>,
+}
+
+fn parse_frame_ancestor(text: &str) -> Result<nanofleet_host::api::FrameAncestor, String> {
+    nanofleet_host::api::FrameAncestor::parse(text)
 }
 
 /// `new`.

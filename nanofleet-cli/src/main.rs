@@ -13,6 +13,7 @@ mod cmd;
 mod context;
 mod error;
 mod output;
+mod progress;
 mod remote;
 mod secret_input;
 mod source;

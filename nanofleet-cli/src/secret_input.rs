@@ -1,7 +1,7 @@
 //! Reading a secret from stdin: typed at a terminal without echo, or piped in. Never from the
 //! command line, where shell history and `ps` would show it.
 
-use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
+use std::io::{self, IsTerminal as _, Read as _};
 use std::process::{Command, Stdio};
 
 use nanofleet_host::store::MAX_API_KEY_VALUE_BYTES;
@@ -11,8 +11,8 @@ use crate::{error::CliError, output::note};
 /// Exit status after Ctrl-C, as shells report a SIGINT death.
 const EXIT_INTERRUPTED: u8 = 130;
 
-/// The value on stdin: one line typed at a terminal (not echoed, when `stty` can turn echo
-/// off), or everything piped in, less one trailing newline.
+/// The value on stdin: one line typed at a terminal (not echoed), or everything piped in,
+/// less one trailing newline.
 pub async fn read(subject: &str, example: &str) -> Result<String, CliError> {
     let interactive = io::stdin().is_terminal();
     let reading = tokio::task::spawn_blocking(move || {
@@ -26,7 +26,7 @@ pub async fn read(subject: &str, example: &str) -> Result<String, CliError> {
         read = reading => read.map_err(|e| CliError::new(format!("reading stdin failed: {e}")))??,
         _ = tokio::signal::ctrl_c() => {
             if interactive {
-                set_echo(true);
+                echo_on();
                 note("");
             }
             return Err(CliError::new(format!("interrupted; {subject} was not set")).with_code(EXIT_INTERRUPTED));
@@ -46,28 +46,11 @@ pub async fn read(subject: &str, example: &str) -> Result<String, CliError> {
     Ok(value)
 }
 
+/// One line from the terminal, not echoed (rpassword: the terminal's own no-echo mode, put
+/// back when the line is read).
 fn read_line_hidden() -> Result<String, CliError> {
-    let hidden = set_echo(false);
-    let prompt = if hidden {
-        "value (not shown): "
-    } else {
-        "value: "
-    };
-    {
-        use std::io::Write as _;
-        let mut err = io::stderr().lock();
-        let _ = write!(err, "{prompt}");
-        let _ = err.flush();
-    }
-    let mut line = String::new();
-    let read = io::stdin().lock().read_line(&mut line);
-    if hidden {
-        set_echo(true);
-        // The Enter that ended the line was not echoed either.
-        note("");
-    }
-    read.map_err(|e| CliError::new(format!("cannot read the value from the terminal: {e}")))?;
-    Ok(line)
+    rpassword::prompt_password("value (not shown): ")
+        .map_err(|e| CliError::new(format!("cannot read the value from the terminal: {e}")))
 }
 
 fn read_piped() -> Result<String, CliError> {
@@ -92,13 +75,13 @@ fn read_piped() -> Result<String, CliError> {
     })
 }
 
-/// Turns the terminal's echo off or on with `stty`; whether it worked.
-fn set_echo(on: bool) -> bool {
-    Command::new("stty")
-        .arg(if on { "echo" } else { "-echo" })
+/// Turns the terminal's echo back on with `stty`, after Ctrl-C interrupted a hidden read
+/// (whose own restoring never runs: its thread is still blocked reading).
+fn echo_on() {
+    let _ = Command::new("stty")
+        .arg("echo")
         .stdin(Stdio::inherit())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .status();
 }

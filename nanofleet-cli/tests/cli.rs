@@ -1279,3 +1279,36 @@ async fn every_command_prints_json_and_install_takes_an_image_reference() {
         )
         .await;
 }
+
+/// At a terminal (a real pty, from util-linux's `script`), a key's value is read without
+/// being echoed, and stored.
+#[test]
+fn a_key_typed_at_a_terminal_is_not_echoed() {
+    let cli = Cli::without_engine();
+    let command = format!(
+        "{BIN} --data-dir '{}' --instance {} keys set TTY_TYPED_KEY",
+        cli.data_dir().display(),
+        cli.instance
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("DOCKER_HOST", NO_ENGINE)
+        .env_remove(SECRET_KEY_ENV)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // After the prompt is up: typed, as a person would.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stdin.write_all(b"s3cret-typed-value\n").expect("type");
+    let run = Run(child.wait_with_output().expect("script ends"));
+    let screen = run.stdout();
+    assert!(run.code() == Some(0), "{screen}{}", run.stderr());
+    assert!(screen.contains("value (not shown)"), "{screen}");
+    assert!(!screen.contains("s3cret"), "the value was echoed: {screen}");
+    let keys = cli.run(&["keys", "ls", "--json"]);
+    keys.expect_code(0);
+    assert_eq!(keys.json()[0]["name"], "TTY_TYPED_KEY", "{}", keys.stdout());
+}

@@ -358,6 +358,49 @@ async fn healthz_is_open_and_every_api_route_wants_the_token() {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
 }
 
+/// The dashboard's page and assets need no token (the page signs in itself), and carry a
+/// policy: their own script only, framed by this origin alone.
+#[tokio::test]
+async fn the_dashboard_is_served_with_its_policy() {
+    let app = app().await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/app.css", "text/css"),
+    ] {
+        let request = Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let reply = app.send(request).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let header = |name: &str| reply.headers[name].to_str().expect("ascii").to_owned();
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'self'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header("x-frame-options"), "SAMEORIGIN", "{path}");
+    }
+    let page = app
+        .send(
+            Request::builder()
+                .uri("/")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    // No inline script: the policy would refuse it.
+    assert!(!page.text.contains("<script>"), "{}", page.text);
+    assert!(page.text.contains(r#"<script src="/dashboard/app.js""#));
+}
+
 #[tokio::test]
 async fn the_api_token_file_is_private_created_once_and_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -411,6 +454,17 @@ async fn agents_and_links_work_and_refuse_unknowns() {
     let list = app.call(Method::GET, "/api/agents", None).await.json();
     assert_eq!(list["agents"][0]["id"], "ada");
     assert_eq!(list["agents"][0]["plugins"], json!(["notes"]));
+    // The client file as it is on disk, for the dashboard.
+    let config = app
+        .call(Method::GET, "/api/agents/ada/client-config", None)
+        .await;
+    assert_eq!(config.status, StatusCode::OK, "{}", config.text);
+    assert_eq!(config.json()["client"], "claude-code");
+    assert_eq!(config.json()["content"], mcp.as_str());
+    let unknown = app
+        .call(Method::GET, "/api/agents/nobody/client-config", None)
+        .await;
+    assert_eq!(unknown.code(), "agent_not_found");
 
     for (method, uri, code) in [
         (

@@ -24,6 +24,7 @@ use crate::{
     context::Context,
     error::CliError,
     output::{self, clean, note, plural},
+    progress::Step,
     remote::Server,
     source::{self, EngineImages},
 };
@@ -41,7 +42,7 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
     }
     let config = super::config::values_of(&manifest.name, &args.config).await?;
     pull_if_asked(&host, &manifest.image, args.pull).await?;
-    note_installing(&manifest, None);
+    let step = installing(&manifest, None);
     let mut events = host.subscribe();
     let started = Instant::now();
     let options = InstallOptions {
@@ -52,6 +53,7 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
         config,
     };
     let record = host.install(manifest, options).await?;
+    drop(step);
     note_ready(&record, started);
     report_changes(&mut events);
     finish(&record, args.json)
@@ -78,14 +80,14 @@ async fn install_remote(server: &Server, args: &InstallArgs) -> Result<u8, CliEr
             Err(failure) => return Err(failure.into()),
         }
     }
-    match &manifest {
-        Some(manifest) => note_installing(manifest, Some(server)),
-        None => note(format!(
-            "installing from {} on {}…",
+    let step = match &manifest {
+        Some(manifest) => installing(manifest, Some(server)),
+        None => Step::start(format!(
+            "installing from {} on {}",
             clean(&args.source),
             server.url()
         )),
-    }
+    };
     let started = Instant::now();
     let record: PluginRecord = server
         .call(Method::POST, &["api", "plugins"], Some(&body))
@@ -102,6 +104,7 @@ async fn install_remote(server: &Server, args: &InstallArgs) -> Result<u8, CliEr
                 failure.into()
             }
         })?;
+    drop(step);
     note_ready(&record, started);
     finish(&record, args.json)
 }
@@ -120,16 +123,17 @@ fn not_installed(name: &str, source: &str) -> CliError {
     ))
 }
 
-fn note_installing(manifest: &Manifest, server: Option<&Server>) {
-    note(format!(
-        "installing {} {} from {}{}…",
+/// Says what is being installed, with a spinner at a terminal until the step is dropped.
+fn installing(manifest: &Manifest, server: Option<&Server>) -> Step {
+    Step::start(format!(
+        "installing {} {} from {}{}",
         manifest.name,
         clean(&manifest.version),
         clean(&manifest.image),
         server
             .map(|s| format!(" on {}", s.url()))
             .unwrap_or_default()
-    ));
+    ))
 }
 
 fn note_ready(record: &PluginRecord, started: Instant) {
@@ -202,8 +206,8 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
     };
     let config = super::config::values_of(&manifest.name, &args.config).await?;
     pull_if_asked(&host, &manifest.image, args.pull).await?;
-    note_upgrading(&old, &manifest, None);
     note_tool_plan(&host, &manifest).await;
+    let step = upgrading(&old, &manifest, None);
     let mut events = host.subscribe();
     let started = Instant::now();
     let options = InstallOptions {
@@ -214,6 +218,7 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
         config,
     };
     let record = host.upgrade(manifest, options).await?;
+    drop(step);
     note_upgraded(&record, started);
     report_changes(&mut events);
     finish(&record, args.json)
@@ -245,7 +250,7 @@ async fn upgrade_remote(server: &Server, args: &UpgradeArgs) -> Result<u8, CliEr
                 failure.into()
             }
         })?;
-    note_upgrading(&old, &manifest, Some(server));
+    let step = upgrading(&old, &manifest, Some(server));
     let started = Instant::now();
     let record: PluginRecord = server
         .call(
@@ -254,13 +259,15 @@ async fn upgrade_remote(server: &Server, args: &UpgradeArgs) -> Result<u8, CliEr
             Some(&body),
         )
         .await?;
+    drop(step);
     note_upgraded(&record, started);
     finish(&record, args.json)
 }
 
-fn note_upgrading(old: &PluginRecord, manifest: &Manifest, server: Option<&Server>) {
-    note(format!(
-        "upgrading {} {} → {} from {}{}…",
+/// Says what is being upgraded, with a spinner at a terminal until the step is dropped.
+fn upgrading(old: &PluginRecord, manifest: &Manifest, server: Option<&Server>) -> Step {
+    Step::start(format!(
+        "upgrading {} {} → {} from {}{}",
         old.name,
         clean(&old.manifest.version),
         clean(&manifest.version),
@@ -268,7 +275,7 @@ fn note_upgrading(old: &PluginRecord, manifest: &Manifest, server: Option<&Serve
         server
             .map(|s| format!(" on {}", s.url()))
             .unwrap_or_default()
-    ));
+    ))
 }
 
 /// What the upgrade does to the tools, from the new image's tool label, before it starts.
@@ -308,14 +315,19 @@ async fn pull_if_asked(host: &Host, image: &str, pull: bool) -> Result<(), CliEr
     if !pull || host.runtime().image_exists(image).await? {
         return Ok(());
     }
-    note(format!("pulling {}…", clean(image)));
+    let step = Step::start(format!("pulling {}", clean(image)));
     // The engine repeats a status for every chunk; show each change once.
     let last = Mutex::new(String::new());
-    let progress = move |line: String| {
+    let shown = clean(image);
+    let progress = |line: String| {
         if let Ok(mut last) = last.lock()
             && *last != line
         {
-            note(format!("  {}", clean(&line)));
+            if step.animated() {
+                step.set(format!("pulling {shown}: {}", clean(&line)));
+            } else {
+                note(format!("  {}", clean(&line)));
+            }
             *last = line;
         }
     };
@@ -538,7 +550,7 @@ pub async fn rm(ctx: &Context, args: &RmArgs) -> Result<u8, CliError> {
 
 /// `restart`.
 pub async fn restart(ctx: &Context, args: &NameArgs) -> Result<u8, CliError> {
-    note(format!("restarting {}…", clean(&args.name)));
+    let step = Step::start(format!("restarting {}", clean(&args.name)));
     let started = Instant::now();
     let record = match ctx.server() {
         Some(server) => {
@@ -558,6 +570,7 @@ pub async fn restart(ctx: &Context, args: &NameArgs) -> Result<u8, CliError> {
             record
         }
     };
+    drop(step);
     note(format!(
         "{} is running again after {:.1}s, {}",
         record.name,

@@ -83,7 +83,10 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
         host.clone(),
         Arc::new(bearer),
         Arc::new(StoreMessages::new(host.store().clone())),
-        ApiConfig::new(&data_dir),
+        ApiConfig {
+            frame_ancestors: args.frame_ancestors.clone(),
+            ..ApiConfig::new(&data_dir)
+        },
     );
 
     let (stop, stopped) = watch::channel(false);
@@ -99,6 +102,11 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
             (listener, addr)
         })
         .collect();
+    if let Some((_, addr)) = listeners.first() {
+        note(format!(
+            "the dashboard is at http://{addr}/ (sign in with the API token)"
+        ));
+    }
     note(format!(
         "plugins reach the API at {}; reconciling every {}s and whenever a container stops",
         clean(&host.config().api_url),

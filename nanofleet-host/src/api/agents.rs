@@ -272,3 +272,53 @@ pub(crate) async fn messages(
         next,
     }))
 }
+
+/// The client file the host writes an agent's links into, as it is on disk.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfigInfo {
+    /// The client the file is for (`claude-code`, `nanobot`, `codex`, `vscode`).
+    pub client: String,
+    /// The file's absolute path.
+    pub path: String,
+    /// Its text; `null` while the file does not exist (no links yet).
+    pub content: Option<String>,
+}
+
+/// The most of a client file returned: more is not a file the host wrote.
+const MAX_CLIENT_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The client file of an agent as it is on disk: the host's entries and the user's own.
+#[utoipa::path(
+    get, path = "/api/agents/{id}/client-config", tag = "agents",
+    params(("id" = String, Path, description = "agent id")),
+    responses((status = 200, body = ClientConfigInfo), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn client_config(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClientConfigInfo>, ApiError> {
+    let agent = known_agent(&state, &id).await?;
+    let path = agent.config_path();
+    let content = match tokio::fs::metadata(&path).await {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(ApiError::internal("read the client file", &e)),
+        Ok(meta) if meta.len() > MAX_CLIENT_CONFIG_BYTES => {
+            return Err(ApiError::internal(
+                "read the client file",
+                &format!("{} is larger than 1 MiB", path.display()),
+            ));
+        }
+        Ok(_) => Some(
+            tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|e| ApiError::internal("read the client file", &e))?,
+        ),
+    };
+    Ok(Json(ClientConfigInfo {
+        client: agent.client.to_string(),
+        path: path.display().to_string(),
+        content,
+    }))
+}

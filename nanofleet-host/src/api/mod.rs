@@ -22,6 +22,7 @@
 //!
 //! | route | auth | what |
 //! |---|---|---|
+//! | `GET /` (and `/dashboard/app.js`, `/dashboard/app.css`) | none (it signs in itself) | the [`dashboard`] |
 //! | `GET /healthz` | none | `{"status":"ok"}` |
 //! | `GET /api/openapi.json` | none | this API as OpenAPI 3.1, generated from the handlers |
 //! | `POST /api/plugins` | Bearer | install from `{"manifest"}`, `{"url"}` or `{"image"}` (+ `egress`, `pull`, `overrides`, `allowMore`) → 201 |
@@ -34,6 +35,7 @@
 //! | `POST /api/agents`, `GET /api/agents`, `DELETE /api/agents/{id}` | Bearer | agents |
 //! | `PUT`/`DELETE /api/agents/{id}/links/{plugin}` | Bearer | links (204) |
 //! | `GET /api/agents/{id}/messages` | Bearer | what plugins told the agent |
+//! | `GET /api/agents/{id}/client-config` | Bearer | the client file the host writes the agent's links into |
 //! | `PUT /api/keys/{name}` `{"value"}`, `GET /api/keys`, `DELETE /api/keys/{name}` | Bearer | API keys (names only out) |
 //! | `GET /api/policy`, `PUT /api/policy` | Bearer | the operator's maxima and prohibitions on plugins' permissions |
 //! | `GET /internal/agents`, `GET /internal/agents/{id}`, `POST /internal/agents/{id}/messages` | plugin token | plugin callbacks, see [`internal`] |
@@ -55,6 +57,7 @@
 pub mod agents;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod internal;
 pub mod keys;
@@ -95,6 +98,59 @@ pub struct ApiConfig {
     /// The largest JSON body the admin API reads. Default 1 MiB. (The UI proxy streams bodies
     /// and does not buffer them; callbacks accept messages up to the store's 256 KiB.)
     pub max_body_bytes: usize,
+    /// Origins besides the host's own that may frame plugin UIs and the dashboard (an
+    /// application embedding the host in its own dashboard), each checked by
+    /// [`FrameAncestor::parse`]. Empty by default: `frame-ancestors 'self'` and
+    /// `X-Frame-Options: SAMEORIGIN`.
+    pub frame_ancestors: Vec<FrameAncestor>,
+}
+
+/// An origin allowed to frame the host's pages: `scheme://host[:port]`, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameAncestor(String);
+
+impl FrameAncestor {
+    /// Reads an origin such as `https://app.example.com` or `http://127.0.0.1:5173`.
+    ///
+    /// # Errors
+    ///
+    /// When `text` is not an `http`/`https` origin alone (a path, query, credentials or a
+    /// wildcard would widen or break the policy).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+            format!("`{text}` is not an origin ({e}), e.g. https://app.example.com")
+        })?;
+        let origin = url.origin();
+        let plain = matches!(url.scheme(), "http" | "https")
+            && url.username().is_empty()
+            && url.password().is_none()
+            && matches!(url.path(), "" | "/")
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && origin.is_tuple();
+        if !plain {
+            return Err(format!(
+                "`{text}` is not an http(s) origin alone: give scheme://host[:port], e.g. \
+                 https://app.example.com"
+            ));
+        }
+        Ok(Self(origin.ascii_serialization()))
+    }
+
+    /// The origin, as it appears in the policy.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `frame-ancestors 'self' <origins>`.
+pub(crate) fn frame_ancestors_directive(origins: &[FrameAncestor]) -> String {
+    let mut directive = "frame-ancestors 'self'".to_owned();
+    for origin in origins {
+        directive.push(' ');
+        directive.push_str(origin.as_str());
+    }
+    directive
 }
 
 impl ApiConfig {
@@ -106,6 +162,7 @@ impl ApiConfig {
             ui_token_ttl: DEFAULT_UI_TOKEN_TTL,
             proxy_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            frame_ancestors: Vec::new(),
         }
     }
 }
@@ -188,7 +245,48 @@ pub fn router(
     };
     routes
         .merge(proxy::routes())
+        .merge(dashboard::routes())
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_are_origins_alone() {
+        for (text, origin) in [
+            ("https://app.example.com", "https://app.example.com"),
+            ("https://App.Example.com/", "https://app.example.com"),
+            ("http://127.0.0.1:5173", "http://127.0.0.1:5173"),
+            ("https://app.example.com:443", "https://app.example.com"),
+        ] {
+            let parsed = FrameAncestor::parse(text).expect(text);
+            assert_eq!(parsed.as_str(), origin, "{text}");
+        }
+        for bad in [
+            "",
+            "*",
+            "app.example.com",
+            "ftp://app.example.com",
+            "https://app.example.com/path",
+            "https://app.example.com/?q=1",
+            "https://user@app.example.com",
+            "https://app.example.com; script-src *",
+            "'self'",
+        ] {
+            assert!(FrameAncestor::parse(bad).is_err(), "{bad}");
+        }
+        let origins = [
+            FrameAncestor::parse("https://a.example").expect("a"),
+            FrameAncestor::parse("http://127.0.0.1:8080").expect("b"),
+        ];
+        assert_eq!(
+            frame_ancestors_directive(&origins),
+            "frame-ancestors 'self' https://a.example http://127.0.0.1:8080"
+        );
+        assert_eq!(frame_ancestors_directive(&[]), "frame-ancestors 'self'");
+    }
 }

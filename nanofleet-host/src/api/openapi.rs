@@ -42,6 +42,7 @@ pub(crate) fn registrations() -> Registrations {
         .routes(routes!(agents::remove))
         .routes(routes!(agents::link, agents::unlink))
         .routes(routes!(agents::messages))
+        .routes(routes!(agents::client_config))
         .routes(routes!(keys::list))
         .routes(routes!(keys::set, keys::remove))
         .routes(routes!(policy::get, policy::set))

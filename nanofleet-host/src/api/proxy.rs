@@ -73,7 +73,10 @@ pub const UI_INDEX: &str = "/api/plugins/{name}/ui/";
 /// `/api/plugins/{name}/ui/{*path}`: everything below it.
 pub const UI_PATH: &str = "/api/plugins/{name}/ui/{*path}";
 
-/// The CSP added to every proxied response.
+/// The CSP added to every proxied response (with [`ApiConfig::frame_ancestors`]'s origins
+/// after `'self'` when there are any).
+///
+/// [`ApiConfig::frame_ancestors`]: super::ApiConfig::frame_ancestors
 pub const UI_SANDBOX_CSP: &str =
     "sandbox allow-scripts allow-forms allow-popups allow-downloads; frame-ancestors 'self'";
 
@@ -235,7 +238,7 @@ async fn forward(State(state): State<ApiState>, request: Request) -> Result<Resp
         };
 
     let status = response.status();
-    let headers = response_headers(response.headers());
+    let headers = response_headers(response.headers(), &state.config.frame_ancestors);
     let mut out = Response::new(Body::from_stream(response.bytes_stream()));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
@@ -357,15 +360,27 @@ fn request_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-fn response_headers(headers: &HeaderMap) -> HeaderMap {
+fn response_headers(headers: &HeaderMap, embedders: &[super::FrameAncestor]) -> HeaderMap {
     let mut out = strip_hop_by_hop(headers);
     out.remove(header::SET_COOKIE);
-    out.append(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(UI_SANDBOX_CSP),
-    );
-    out.entry(header::X_FRAME_OPTIONS)
-        .or_insert(HeaderValue::from_static("SAMEORIGIN"));
+    if embedders.is_empty() {
+        out.append(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(UI_SANDBOX_CSP),
+        );
+        out.entry(header::X_FRAME_OPTIONS)
+            .or_insert(HeaderValue::from_static("SAMEORIGIN"));
+    } else {
+        // X-Frame-Options cannot name origins: the CSP alone says who may frame.
+        let csp = format!(
+            "sandbox allow-scripts allow-forms allow-popups allow-downloads; {}",
+            super::frame_ancestors_directive(embedders)
+        );
+        // Origins are checked ASCII; were one not, the strict policy is the safe fallback.
+        let value = HeaderValue::from_str(&csp)
+            .unwrap_or_else(|_| HeaderValue::from_static(UI_SANDBOX_CSP));
+        out.append(header::CONTENT_SECURITY_POLICY, value);
+    }
     out.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -401,4 +416,30 @@ fn preflight() -> Response {
         (header::ACCESS_CONTROL_MAX_AGE, "600"),
     ];
     (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_is_the_hosts_origin_unless_the_operator_names_others() {
+        let plugin = HeaderMap::new();
+        let strict = response_headers(&plugin, &[]);
+        assert_eq!(strict[header::CONTENT_SECURITY_POLICY], UI_SANDBOX_CSP);
+        assert_eq!(strict[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+
+        let app = super::super::FrameAncestor::parse("https://app.example.com").expect("origin");
+        let named = response_headers(&plugin, &[app]);
+        let csp = named[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert!(csp.starts_with("sandbox allow-scripts"), "{csp}");
+        assert!(
+            csp.ends_with("frame-ancestors 'self' https://app.example.com"),
+            "{csp}"
+        );
+        // X-Frame-Options cannot name an origin: it would refuse the one allowed.
+        assert!(named.get(header::X_FRAME_OPTIONS).is_none());
+    }
 }
