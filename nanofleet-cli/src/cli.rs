@@ -659,7 +659,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PORT")]
     pub egress_port: Option<u16>,
     /// An origin besides this server's own that may frame its dashboard and plugin UIs
-    /// (an application embedding them in its own pages), e.g. https://app.example.com;
+    /// (an application embedding them in its own pages), e.g. `https://app.example.com`;
     /// repeat for each, or separate them with commas in the environment variable
     #[arg(
         long = "frame-ancestor",
