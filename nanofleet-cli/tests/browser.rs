@@ -172,12 +172,18 @@ impl Browser {
         }
     }
 
+    /// Clicks `css`; found again if the page redrew it in between (data changed).
     async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+        let mut attempts = 0;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(e) if attempts < 3 && e.to_string().contains("stale element") => {
+                    attempts += 1;
+                }
+                Err(e) => panic!("cannot click `{css}`: {e}"),
+            }
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -311,33 +317,167 @@ fn mcp_url(workspace: &Path, plugin: &str) -> Option<String> {
     doc["mcpServers"][plugin]["url"].as_str().map(str::to_owned)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_dashboard_runs_the_fleet_in_a_browser() {
-    let rt = runtime().await;
+/// The kanban binary as `image`, labelled with a manifest naming it `board`, as `nanofleet
+/// build` labels images.
+async fn labelled_kanban(rt: &nanofleet_host::runtime::DockerRuntime, board: &str, image: &str) {
     kanban_image().await;
+    let binary = tokio::task::spawn_blocking(|| cargo_build_static("kanban"))
+        .await
+        .expect("join")
+        .expect("kanban builds");
+    let manifest = Manifest::new(board, "0.1.0", image, 8080)
+        .with_description("A task board, for the browser tests")
+        .with_ui(
+            8081,
+            Sidebar::new("kanban", "Board", Manifest::default_sidebar_route(board)),
+        );
+    let mut build = nanofleet_build::ImageBuild::new(image, binary);
+    build.expose = vec![8080, 8081];
+    build.labels = BTreeMap::from([
+        (labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned()),
+        (labels::IMAGE_MANIFEST.to_owned(), manifest.to_json_pretty()),
+    ]);
+    nanofleet_build::build_image(rt, &build)
+        .await
+        .expect("image builds");
+}
+
+/// `method path` on the host's API with the operator's token; the JSON answer (`null` for
+/// none).
+async fn api(
+    serve: &Serve,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> Value {
+    let mut request = nanofleet_sdk::http::client()
+        .expect("client")
+        .request(method.clone(), format!("{}{path}", serve.url()))
+        .bearer_auth(token);
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    assert!(status.is_success(), "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// The kanban UI on its own, through the host's proxy as a top-level page: what an agent does
+/// through MCP shows on the board, and what the board's user does reaches the agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kanban_board_works_through_the_proxy() {
+    let rt = runtime().await;
     let board = unique_plugin();
     let image = format!("nanofleet-test/kanban-labelled:{board}");
     with_cleanup(&rt, &[&board], async {
-        // The kanban binary, labelled with its manifest as `nanofleet build` labels images.
-        let binary = tokio::task::spawn_blocking(|| cargo_build_static("kanban"))
+        labelled_kanban(&rt, &board, &image).await;
+        let home = tempfile::tempdir().expect("tempdir");
+        let instance = format!("browser-{:08x}", rand::random::<u32>());
+        let mut serve = Serve::start_with(&home.path().join("data"), &instance, &["--dev"]);
+        serve.wait_healthy().await;
+        let token = serve.token().expect("the token");
+        use reqwest::Method;
+        api(
+            &serve,
+            &token,
+            Method::POST,
+            "/api/plugins",
+            json!({ "image": image }),
+        )
+        .await;
+        let workspace = home.path().join("agents/bob");
+        std::fs::create_dir_all(&workspace).expect("workspace");
+        api(
+            &serve,
+            &token,
+            Method::POST,
+            "/api/agents",
+            json!({ "id": "bob", "name": "Bob", "workspaceDir": workspace }),
+        )
+        .await;
+        api(
+            &serve,
+            &token,
+            Method::PUT,
+            &format!("/api/agents/bob/links/{board}"),
+            Value::Null,
+        )
+        .await;
+        let agent_url = mcp_url(&workspace, &board).expect("bob's .mcp.json names the board");
+        call(
+            &agent_url,
+            "create_task",
+            json!({"title": "Written through MCP"}),
+        )
+        .await;
+
+        let mut browser = Browser::start("kanban").await;
+        // Without a UI session: the host's 401, in its words.
+        browser
+            .client
+            .goto(&format!("{}/api/plugins/{board}/ui/", serve.url()))
             .await
-            .expect("join")
-            .expect("kanban builds");
-        let manifest = Manifest::new(&board, "0.1.0", &image, 8080)
-            .with_description("A task board, for the browser tests")
-            .with_ui(
-                8081,
-                Sidebar::new("kanban", "Board", Manifest::default_sidebar_route(&board)),
-            );
-        let mut build = nanofleet_build::ImageBuild::new(&image, binary);
-        build.expose = vec![8080, 8081];
-        build.labels = BTreeMap::from([
-            (labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned()),
-            (labels::IMAGE_MANIFEST.to_owned(), manifest.to_json_pretty()),
-        ]);
-        nanofleet_build::build_image(&rt, &build)
-            .await
-            .expect("image builds");
+            .expect("the proxy answers");
+        browser
+            .text_until("body", |t| t.contains("unauthorized"))
+            .await;
+        browser.shot("no-session").await;
+
+        let page = ui_session(&serve, &token, &board).await;
+        browser.client.goto(&page).await.expect("the board");
+        let task = "section[data-column=\"todo\"] article";
+        browser
+            .text_until(task, |t| t.contains("Written through MCP"))
+            .await;
+        browser
+            .text_until("#status", |t| t.starts_with("Signed in as"))
+            .await;
+        browser.shot("task-from-mcp").await;
+
+        // Moved on the board, moved for the agent.
+        browser
+            .click(&format!("{task} button[title=\"Move to doing\"]"))
+            .await;
+        browser
+            .text_until("section[data-column=\"doing\"]", |t| {
+                t.contains("Written through MCP")
+            })
+            .await;
+        browser.shot("moved-on-the-board").await;
+        let doing = call(&agent_url, "list_tasks", json!({"column": "doing"})).await;
+        assert_eq!(
+            doing["structuredContent"]["tasks"][0]["title"], "Written through MCP",
+            "{doing}"
+        );
+        let status = serve.terminate().await;
+        assert_eq!(status.code(), Some(0), "{}", serve.stderr());
+    })
+    .await;
+    remove_image(&rt, &image).await;
+}
+
+/// Removes a test's labelled image.
+async fn remove_image(rt: &nanofleet_host::runtime::DockerRuntime, image: &str) {
+    let _ = rt
+        .docker()
+        .remove_image(
+            image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_runs_the_fleet_in_a_browser() {
+    let rt = runtime().await;
+    let board = unique_plugin();
+    let image = format!("nanofleet-test/kanban-labelled:{board}");
+    with_cleanup(&rt, &[&board], async {
+        labelled_kanban(&rt, &board, &image).await;
 
         let home = tempfile::tempdir().expect("tempdir");
         let data_dir = home.path().join("data");
@@ -488,23 +628,6 @@ async fn the_dashboard_runs_the_fleet_in_a_browser() {
             .collect();
         assert!(titles.contains(&"Written in the browser"), "{listed}");
 
-        // And the other way: a task created through MCP shows on the board, opened as a
-        // top-level page through the proxy.
-        call(
-            &agent_url,
-            "create_task",
-            json!({"title": "Written through MCP"}),
-        )
-        .await;
-        let page = ui_session(&serve, &token, &board).await;
-        browser.client.goto(&page).await.expect("the board");
-        browser
-            .text_until("section[data-column=\"todo\"]", |t| {
-                t.contains("Written through MCP")
-            })
-            .await;
-        browser.shot("board-top-level").await;
-
         // Framed by a page on another origin: refused...
         let foreign = foreign_origin().await;
         browser
@@ -628,12 +751,5 @@ async fn the_dashboard_runs_the_fleet_in_a_browser() {
         assert_eq!(status.code(), Some(0), "{}", serve.stderr());
     })
     .await;
-    let _ = rt
-        .docker()
-        .remove_image(
-            &image,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
+    remove_image(&rt, &image).await;
 }

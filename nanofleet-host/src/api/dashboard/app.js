@@ -20,6 +20,7 @@ const state = {
   route: null,
   // What the current view rendered from, to redraw only what changed.
   drawn: "",
+  sidebarDrawn: "",
   poller: null,
   uiTimer: null,
 };
@@ -254,6 +255,10 @@ function hasUi(record) {
 function drawSidebar() {
   const withUi = state.plugins.filter(hasUi);
   const current = state.route?.view === "ui" ? state.route.name : null;
+  // Redrawn only when it changes: a redraw would take the keyboard focus from a link.
+  const key = JSON.stringify([current, withUi.map((p) => [p.name, p.manifest.sidebar.label])]);
+  if (key === state.sidebarDrawn) return;
+  state.sidebarDrawn = key;
   fill($("sidebar"),
     ...(withUi.length
       ? withUi.map((p) => h("li", {}, h("a", {
@@ -289,7 +294,10 @@ function route() {
   drawSidebar();
   state.drawn = "";
   drawData();
-  main.focus();
+  // For screen readers and the keyboard, the new view is where focus is; the page starts at
+  // its top.
+  main.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
 }
 
 function drawData() {
