@@ -1,15 +1,9 @@
 //! Reading the one manifest `install` and `upgrade` are given, through discovery, so that a
 //! broken manifest is reported exactly as `validate` reports it.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
 use nanofleet_host::{
     discovery::{self, ImageManifests, Source},
-    labels,
     manifest::{Manifest, rules},
-    runtime::Runtime,
 };
 
 use crate::{
@@ -17,27 +11,14 @@ use crate::{
     output::{clean, note, plural},
 };
 
-/// Image manifests read from the engine's image labels.
-pub struct EngineImages(pub Arc<dyn Runtime>);
-
-impl ImageManifests for EngineImages {
-    fn manifest_label<'a>(
-        &'a self,
-        image: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>> {
-        Box::pin(async move {
-            self.0
-                .image_label(image, labels::IMAGE_MANIFEST)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// The manifest at `text` (a path, a URL or `image:REF`, whose label is read from `images`).
+/// The manifest at `text` (a path, a URL or `image:REF`, whose label is read from `images`:
+/// the engine, or [`Offline`](nanofleet_host::runtime::Offline) where there is none).
 /// Its warnings are printed on stderr; errors, or anything but exactly one manifest, fail
 /// with every diagnostic.
-pub async fn load_manifest(text: &str, images: &dyn ImageManifests) -> Result<Manifest, CliError> {
+pub async fn load_manifest<I: ImageManifests + ?Sized>(
+    text: &str,
+    images: &I,
+) -> Result<Manifest, CliError> {
     let source = Source::parse(text);
     let report = discovery::discover(std::slice::from_ref(&source), images).await;
     let shown = clean(text);

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::pin::Pin;
 
 use nanofleet_host::discovery::{
-    Candidate, EXIT_ERRORS, EXIT_OK, ImageManifests, MAX_MANIFEST_BYTES, NoImages, Source,
-    discover, render_text,
+    Candidate, EXIT_ERRORS, EXIT_OK, ImageManifests, MAX_MANIFEST_BYTES, Source, discover,
+    render_text,
 };
 use nanofleet_host::manifest::Level;
+use nanofleet_host::runtime::Offline;
 use serde_json::{Value, json};
 
 fn manifest(name: &str) -> Value {
@@ -84,7 +85,7 @@ async fn a_tree_is_searched_and_every_manifest_reported() {
     // A link back up the tree is entered once, not forever.
     std::os::unix::fs::symlink(root, root.join("g-loop")).expect("symlink");
 
-    let report = discover(&[Source::Path(root.to_owned())], &NoImages).await;
+    let report = discover(&[Source::Path(root.to_owned())], &Offline::not_configured()).await;
     let sources: Vec<String> = report
         .candidates
         .iter()
@@ -163,7 +164,11 @@ async fn a_clean_set_exits_zero_even_with_warnings() {
     let mut warned = manifest("notes");
     warned["mountShared"] = json!(true);
     write_json(&dir.path().join("manifest.json"), &warned);
-    let report = discover(&[Source::Path(dir.path().to_owned())], &NoImages).await;
+    let report = discover(
+        &[Source::Path(dir.path().to_owned())],
+        &Offline::not_configured(),
+    )
+    .await;
     assert_eq!((report.error_count(), report.warning_count()), (0, 1));
     assert_eq!(report.exit_code(), EXIT_OK);
     assert!(render_text(&report).contains("ok (notes 0.1.0), 1 warning"));
@@ -180,7 +185,11 @@ async fn equal_sidebar_routes_are_an_error_on_the_second() {
         &dir.path().join("two.nanofleet.json"),
         &with_ui("two", "/plugins/shared/ui"),
     );
-    let report = discover(&[Source::Path(dir.path().to_owned())], &NoImages).await;
+    let report = discover(
+        &[Source::Path(dir.path().to_owned())],
+        &Offline::not_configured(),
+    )
+    .await;
     let [first, second] = &report.candidates[..] else {
         panic!("two candidates: {report:#?}");
     };
@@ -213,7 +222,7 @@ async fn unreadable_inputs_are_diagnostics_not_aborts() {
         // The same file again, through its directory: reported once.
         Source::Path(good.parent().expect("dir").to_owned()),
     ];
-    let report = discover(&sources, &NoImages).await;
+    let report = discover(&sources, &Offline::not_configured()).await;
     assert_eq!(report.candidates.len(), 5, "{report:#?}");
     let expect = [
         "over the 1048576-byte limit",
@@ -243,7 +252,11 @@ async fn the_search_stops_at_the_depth_limit() {
     }
     write_json(&deep.join("manifest.json"), &manifest("deep"));
     write_json(&dir.path().join("l0/manifest.json"), &manifest("shallow"));
-    let report = discover(&[Source::Path(dir.path().to_owned())], &NoImages).await;
+    let report = discover(
+        &[Source::Path(dir.path().to_owned())],
+        &Offline::not_configured(),
+    )
+    .await;
     let [shallow, summary] = &report.candidates[..] else {
         panic!("{report:#?}");
     };
@@ -314,7 +327,7 @@ mod urls {
         ];
         let sources: Vec<Source> = urls.iter().map(|u| Source::parse(u)).collect();
         assert!(sources.iter().all(|s| matches!(s, Source::Url(_))));
-        let report = discover(&sources, &NoImages).await;
+        let report = discover(&sources, &Offline::not_configured()).await;
         assert_eq!(report.candidates.len(), urls.len());
         for (candidate, url) in report.candidates.iter().zip(&urls) {
             assert_eq!(&candidate.source, url);
@@ -368,7 +381,7 @@ mod urls {
             hello
         });
         let url = format!("https://localhost:{port}/manifest.json");
-        let report = discover(&[Source::parse(&url)], &NoImages).await;
+        let report = discover(&[Source::parse(&url)], &Offline::not_configured()).await;
         let hello = server.await.expect("server");
         // A TLS handshake record (22) holding a ClientHello (1) that names the server.
         assert_eq!(hello.first(), Some(&22), "{hello:?}");

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use nanofleet_host::{
     Host, InstallOptions,
-    discovery::{NoImages, Source},
+    discovery::Source,
     host::{Action, UpgradePlan},
     manifest::Manifest,
     runtime::{DockerRuntime, Offline, Runtime},
@@ -26,7 +26,7 @@ use crate::{
     output::{self, clean, note, plural},
     progress::Step,
     remote::Server,
-    source::{self, EngineImages},
+    source,
 };
 
 /// `install`.
@@ -35,8 +35,7 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
         return install_remote(server, args).await;
     }
     let host = ctx.host().await?;
-    let images = EngineImages(Arc::clone(host.runtime()));
-    let manifest = source::load_manifest(&args.source, &images).await?;
+    let manifest = source::load_manifest(&args.source, host.runtime().as_ref()).await?;
     if host.store().get_plugin(&manifest.name).await?.is_some() {
         return Err(already_installed(&manifest.name, &args.source));
     }
@@ -158,12 +157,12 @@ async fn request_body(
 ) -> Result<(serde_json::Value, Option<Manifest>), CliError> {
     match Source::parse(text) {
         Source::Path(_) => {
-            let manifest = source::load_manifest(text, &NoImages).await?;
+            let manifest = source::load_manifest(text, &Offline::not_configured()).await?;
             Ok((json!({ "manifest": manifest }), Some(manifest)))
         }
         Source::Url(url) => {
             let manifest = if need_manifest {
-                Some(source::load_manifest(text, &NoImages).await?)
+                Some(source::load_manifest(text, &Offline::not_configured()).await?)
             } else {
                 None
             };
@@ -175,7 +174,7 @@ async fn request_body(
                     Ok(engine) => Arc::new(engine),
                     Err(err) => Arc::new(Offline::new(err)),
                 };
-                let manifest = source::load_manifest(text, &EngineImages(engine))
+                let manifest = source::load_manifest(text, engine.as_ref())
                     .await
                     .map_err(|e| {
                         let hint = "  (with --server, an upgrade reads the image's label on \
@@ -199,8 +198,7 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
         return upgrade_remote(server, args).await;
     }
     let host = ctx.host().await?;
-    let images = EngineImages(Arc::clone(host.runtime()));
-    let manifest = source::load_manifest(&args.source, &images).await?;
+    let manifest = source::load_manifest(&args.source, host.runtime().as_ref()).await?;
     let Some(old) = host.store().get_plugin(&manifest.name).await? else {
         return Err(not_installed(&manifest.name, &args.source));
     };

@@ -156,7 +156,7 @@ impl Fleet {
                 super::trust::check_manifest_url(url).map_err(api_err)?;
                 let report = crate::discovery::discover(
                     &[crate::discovery::Source::Url(url.clone())],
-                    &crate::discovery::NoImages,
+                    self.host.runtime().as_ref(),
                 )
                 .await;
                 let Some(candidate) = report.candidates.into_iter().next() else {

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     InstallOptions,
-    discovery::{self, NoImages, Source},
+    discovery::{self, Source},
     labels,
     runtime::LogOptions,
     store::PluginRecord,
@@ -223,7 +223,8 @@ async fn resolve_manifest(
     }
     if let Some(url) = &request.url {
         check_manifest_url(url)?;
-        let report = discovery::discover(&[Source::Url(url.clone())], &NoImages).await;
+        let report =
+            discovery::discover(&[Source::Url(url.clone())], state.host.runtime().as_ref()).await;
         let candidate = report.candidates.into_iter().next().ok_or_else(|| {
             ApiError::internal("discovery returned nothing", &"no candidate for a URL")
         })?;

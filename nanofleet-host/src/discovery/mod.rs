@@ -37,6 +37,7 @@ use serde::Serialize;
 use serde::ser::SerializeStruct as _;
 
 use crate::labels;
+use crate::runtime::Runtime;
 pub use render::render_text;
 
 /// The largest manifest read from a file, a URL or an image label.
@@ -207,17 +208,19 @@ pub trait ImageManifests: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
 }
 
-/// An [`ImageManifests`] for hosts without a container engine: every image source is
-/// reported as not inspectable.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoImages;
-
-impl ImageManifests for NoImages {
+/// Every container runtime reads image labels: the engine, and
+/// [`Offline`](crate::runtime::Offline), the one stand-in for a missing engine, whose every
+/// image source says why it cannot be read.
+impl<R: Runtime + ?Sized> ImageManifests for R {
     fn manifest_label<'a>(
         &'a self,
-        _image: &'a str,
+        image: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>> {
-        Box::pin(async { Err("no container engine configured".to_owned()) })
+        Box::pin(async move {
+            self.image_label(image, labels::IMAGE_MANIFEST)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -226,7 +229,7 @@ impl ImageManifests for NoImages {
 /// Never fails: every problem is a diagnostic on the candidate it concerns. Sources are
 /// read concurrently; the report keeps their order. A file reached twice (listed twice, or
 /// through a symbolic link) is reported once.
-pub async fn discover(sources: &[Source], images: &dyn ImageManifests) -> Report {
+pub async fn discover<I: ImageManifests + ?Sized>(sources: &[Source], images: &I) -> Report {
     // One client (one connection pool) for every URL; none built when there is no URL.
     let client = if sources.iter().any(|s| matches!(s, Source::Url(_))) {
         fetch::client()
@@ -325,7 +328,7 @@ fn parse_text(source: String, bytes: Vec<u8>) -> Candidate {
     }
 }
 
-async fn from_image(images: &dyn ImageManifests, image: &str) -> Candidate {
+async fn from_image<I: ImageManifests + ?Sized>(images: &I, image: &str) -> Candidate {
     let source = format!("{IMAGE_PREFIX}{image}");
     if image.trim().is_empty() {
         return problem(
@@ -473,7 +476,11 @@ mod tests {
 
     #[tokio::test]
     async fn no_images_says_why() {
-        let report = discover(&[Source::parse("image:x:1")], &NoImages).await;
+        let report = discover(
+            &[Source::parse("image:x:1")],
+            &crate::runtime::Offline::not_configured(),
+        )
+        .await;
         let message = report.candidates[0]
             .diagnostics
             .iter()

@@ -42,6 +42,14 @@ impl Offline {
         Self { error }
     }
 
+    /// No engine at all (a host that serves without one, a command that needs none): every
+    /// operation says no container engine is configured.
+    pub fn not_configured() -> Self {
+        Self {
+            error: Unreachable::Other("no container engine configured".to_owned()),
+        }
+    }
+
     fn error(&self) -> RuntimeError {
         match &self.error {
             Unreachable::Engine {
