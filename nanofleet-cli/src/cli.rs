@@ -223,6 +223,9 @@ const SERVE_AFTER_HELP: &str = "\
 The API listens on --listen and on the gateway of the plugins' internal network (same port),
 where plugins call back; unless --api-url is given, plugins get NANO_API_URL=http://GATEWAY:PORT.
 
+The dashboard is at the same address (`/`): sign in there with the token. Another origin may
+frame it and plugin UIs only if named with --frame-ancestor.
+
 Every /api route needs `Authorization: Bearer <token>`. The token is created on the first
 start, printed once on stderr and kept in DATA_DIR/api-token (mode 0600). Other commands use
 it with `--server`:
@@ -391,6 +394,9 @@ pub struct TokenCreateArgs {
 pub struct TokenNameArgs {
     /// The token's name
     pub name: String,
+    /// Print what was revoked as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `audit`.

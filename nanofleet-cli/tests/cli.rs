@@ -1228,6 +1228,8 @@ async fn every_command_prints_json_and_install_takes_an_image_reference() {
         );
         assert!(token["token"].is_string(), "{token}");
         json(cli.run_async(&["tokens", "ls", "--json"]).await);
+        let revoked = json(cli.run_async(&["tokens", "revoke", "j", "--json"]).await);
+        assert_eq!(revoked["revoked"], "j", "{revoked}");
         json(cli.run_async(&["audit", "--json"]).await);
 
         write(

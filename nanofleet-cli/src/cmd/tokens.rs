@@ -123,6 +123,9 @@ async fn revoke(ctx: &Context, args: &TokenNameArgs) -> Result<u8, CliError> {
         return Err(not_found());
     }
     note(format!("revoked token {}", clean(&args.name)));
+    if args.json {
+        output::json(&serde_json::json!({ "revoked": args.name }))?;
+    }
     Ok(0)
 }
 
