@@ -41,6 +41,6 @@ pub use inspect::{ImageInfo, inspect_image};
 /// What an upgrade changes in a plugin's tools (defined by the host, which shows it before an
 /// upgrade starts).
 pub use nanofleet_host::host::ToolChanges;
-pub use plugin::{PluginBuild, PluginImage, build_plugin};
+pub use plugin::{BuildStage, PluginBuild, PluginImage, build_plugin, build_plugin_with};
 /// A tool as `tools/list` describes it (rmcp's type).
 pub use rmcp::model::Tool;

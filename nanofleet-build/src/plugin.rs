@@ -33,6 +33,21 @@ impl PluginBuild {
     }
 }
 
+/// The step [`build_plugin_with`] is at, for progress shown while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildStage<'a> {
+    /// cargo compiles the static binary (its own output shows how far it is).
+    Compiling,
+    /// The binary is asked for its manifest and its tools.
+    Inspecting,
+    /// The image is being built and tagged as `tag`.
+    BuildingImage {
+        /// The manifest's `image`.
+        tag: &'a str,
+    },
+}
+
 /// A plugin image [`build_plugin`] made or found up to date.
 #[derive(Debug, Clone)]
 pub struct PluginImage {
@@ -70,10 +85,26 @@ pub async fn build_plugin(
     docker: &DockerRuntime,
     build: &PluginBuild,
 ) -> Result<PluginImage, BuildError> {
+    build_plugin_with(docker, build, &|_| {}).await
+}
+
+/// [`build_plugin`], telling `progress` each [`BuildStage`] as it starts (a command line
+/// shows a spinner on the image step, which cargo's own output does not cover).
+///
+/// # Errors
+///
+/// As [`build_plugin`].
+pub async fn build_plugin_with(
+    docker: &DockerRuntime,
+    build: &PluginBuild,
+    progress: &(dyn Fn(BuildStage<'_>) + Sync),
+) -> Result<PluginImage, BuildError> {
+    progress(BuildStage::Compiling);
     let cargo = build.cargo.clone();
     let BuiltBinary { krate, path } = tokio::task::spawn_blocking(move || build_static(&cargo))
         .await
         .map_err(|e| BuildError::Cargo(format!("the build thread failed: {e}")))??;
+    progress(BuildStage::Inspecting);
     let manifest = plugin_manifest(&path)?;
     let tools = plugin_tools(&path)?;
     let mut warnings = version_warnings(&manifest, &krate.version);
@@ -123,6 +154,7 @@ pub async fn build_plugin(
                 .unwrap_or_default(),
         )
     } else {
+        progress(BuildStage::BuildingImage { tag: &tag });
         let mut image = ImageBuild::new(&tag, &path);
         image.extra_tags = tags[1..].to_vec();
         image.expose = std::iter::once(manifest.mcp_port)

@@ -97,12 +97,28 @@ impl Context {
     /// links): without an engine it still works, and says so only if the engine is needed.
     pub fn host_without_engine(&self) -> Result<Host, CliError> {
         crate::writer::check_no_server(&self.config.data_dir)?;
+        self.host_for_reading()
+    }
+
+    /// The host for reading, and for changes that touch the store alone (keys, tokens, the
+    /// policy), which a running `serve` sees at once: the engine is asked only when a listing
+    /// wants a container's state, and one that does not answer leaves that state unknown.
+    pub fn host_for_reading(&self) -> Result<Host, CliError> {
         let store = self.store()?;
-        let engine: Arc<dyn Runtime> = match DockerRuntime::connect() {
-            Ok(engine) => Arc::new(engine),
-            Err(err) => Arc::new(Offline::new(err)),
-        };
-        Ok(Host::with_store(self.config.clone(), engine, store))
+        Ok(Host::with_store(
+            self.config.clone(),
+            engine_or_offline(),
+            store,
+        ))
+    }
+}
+
+/// This machine's engine (`DOCKER_HOST` or the default socket), or the stand-in saying why
+/// there is none: connecting does not talk to the engine yet.
+pub fn engine_or_offline() -> Arc<dyn Runtime> {
+    match DockerRuntime::connect() {
+        Ok(engine) => Arc::new(engine),
+        Err(err) => Arc::new(Offline::new(err)),
     }
 }
 

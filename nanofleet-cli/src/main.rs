@@ -12,6 +12,7 @@ mod cli;
 mod cmd;
 mod context;
 mod error;
+mod fleet;
 mod output;
 mod progress;
 mod remote;

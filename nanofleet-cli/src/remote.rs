@@ -282,29 +282,45 @@ impl ApiFailure {
     }
 }
 
-/// Why a call to the server failed.
+/// Why an operation of [`Fleet`](crate::fleet::Fleet) failed, in either mode: with the
+/// API's error code whenever the host gave one, so that a command can tell "not found" from
+/// other failures the same way locally and remotely.
 #[derive(Debug)]
 pub enum Failure {
     /// The API answered with an error.
     Api(ApiFailure),
+    /// The host on this machine failed, with the code the API would have answered.
+    Local {
+        /// The API's code for the error, e.g. `plugin_not_found`.
+        code: &'static str,
+        /// The error as the command prints it.
+        error: CliError,
+    },
     /// No usable answer: the server is unreachable, refused the token, or is not a nanofleet
     /// server.
     Other(CliError),
 }
 
 impl Failure {
-    /// The API's error code, when the API answered with an error.
+    /// A local failure with the API's `code` for it.
+    pub fn local(code: &'static str, error: CliError) -> Self {
+        Self::Local { code, error }
+    }
+
+    /// The API's error code, when the host (local or remote) gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Api(failure) => Some(failure.code()),
+            Self::Local { code, .. } => Some(code),
             Self::Other(_) => None,
         }
     }
 
-    /// The plugin the API's error message names, if any.
+    /// The plugin the error's message names, if any.
     pub fn plugin(&self) -> Option<String> {
         match self {
             Self::Api(failure) => plugin_in(&failure.error.message),
+            Self::Local { error, .. } => plugin_in(&error.message),
             Self::Other(_) => None,
         }
     }
@@ -320,7 +336,7 @@ impl From<Failure> for CliError {
     fn from(failure: Failure) -> Self {
         let ApiFailure { status, error } = match failure {
             Failure::Api(failure) => failure,
-            Failure::Other(error) => return error,
+            Failure::Local { error, .. } | Failure::Other(error) => return error,
         };
         match (error.code.as_str(), error.diagnostics, error.missing) {
             ("invalid_manifest", Some(diagnostics), _) => {

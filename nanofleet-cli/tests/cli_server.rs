@@ -417,6 +417,37 @@ async fn serve_runs_the_api_and_the_reconciler_for_remote_commands() {
         run.expect_code(0);
         assert_eq!(run.stdout(), format!("{name}\n"));
 
+        // One operations layer: every listing says the same through the server and from the
+        // data directory itself (reading needs no ownership of it), byte for byte.
+        for args in [
+            vec!["ls", "--json"],
+            vec!["ls"],
+            vec!["ls", "-q"],
+            vec!["agents", "ls", "--json"],
+            vec!["agents", "ls"],
+            vec!["keys", "ls", "--json"],
+            vec!["keys", "ls"],
+            vec!["tools", &name, "--json"],
+            vec!["tools", &name],
+            vec!["config", "ls", &name, "--json"],
+            vec!["policy", "--json"],
+            vec!["tokens", "ls", "--json"],
+            vec!["tools", "no-such-plugin"],
+            vec!["config", "ls", "no-such-plugin"],
+        ] {
+            let remote = client.run(&args).await;
+            let mut local = nanofleet(&data_dir, &instance, &args);
+            let local = tokio::task::spawn_blocking(move || Run(local.output().expect("runs")))
+                .await
+                .expect("join");
+            assert_eq!(
+                (remote.0.status.code(), remote.stdout(), remote.stderr()),
+                (local.0.status.code(), local.stdout(), local.stderr()),
+                "`nanofleet {}` differs with --server (left) and without (right)",
+                args.join(" ")
+            );
+        }
+
         // A plugin UI: a fresh session URL that opens the page, from the server, or from
         // the `serve` found on this machine's data directory without --server.
         write(

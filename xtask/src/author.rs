@@ -205,8 +205,18 @@ fn author_path(work: &Path, target: &Path) -> Result<()> {
     std::fs::copy(crate::root().join("Cargo.lock"), krate.join("Cargo.lock"))?;
     check(command(&cargo, &krate, target).args(["test", "--quiet"]))?;
 
-    let built = output(at(&krate).args(["build", "--json"]))?;
-    let built: Value = serde_json::from_str(&built).context("build --json")?;
+    let build = at(&krate)
+        .args(["build", "--json"])
+        .output()
+        .context("cannot run nanofleet build")?;
+    let said = String::from_utf8_lossy(&build.stderr).into_owned();
+    eprint!("{said}");
+    ensure!(build.status.success(), "nanofleet build failed: {said}");
+    let built: Value = serde_json::from_slice(&build.stdout).context("build --json")?;
+    ensure!(
+        built["rebuilt"] == false || said.contains("building image "),
+        "the image step was not shown while it ran: {said}"
+    );
     let image = built["image"]
         .as_str()
         .context("no image in build --json")?

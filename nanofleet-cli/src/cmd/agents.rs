@@ -2,22 +2,18 @@
 //! linking in development mode (the URL is the plugin's published port). With `--server`
 //! they go through the server's API, with the same output.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use nanofleet_host::store::AgentRecord;
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use nanofleet_host::api::agents::{AgentInfo, AgentRequest};
 use serde_json::json;
 
-use super::report_changes;
 use crate::{
     cli::{AgentAddArgs, AgentIdArgs, AgentsCommand, JsonArg, LinkArgs},
     context::Context,
     error::CliError,
+    fleet::Fleet,
     output::{self, clean, note},
-    remote::Server,
 };
 
 /// Runs an `agents` subcommand.
@@ -32,46 +28,41 @@ pub async fn run(ctx: &Context, command: &AgentsCommand) -> Result<u8, CliError>
 }
 
 async fn add(ctx: &Context, args: &AgentAddArgs) -> Result<u8, CliError> {
-    let name = args.name.clone().unwrap_or_else(|| args.id.clone());
-    if let Some(server) = ctx.server() {
-        let workspace = remote_workspace_dir(&args.workspace)?;
-        let previous = find_remote_agent(server, &args.id).await?;
-        let body = json!({
-            "id": args.id,
-            "name": name,
-            "workspaceDir": workspace,
-            "client": args.client,
-        });
-        let _: AgentRow = server
-            .call(Method::POST, &["api", "agents"], Some(&body))
-            .await?;
-        note_added(
-            &args.id,
-            previous.as_ref().map(|row| &row.agent),
-            &workspace,
-        );
-        return print_row(ctx, &args.id, args.json).await;
-    }
-    let workspace = workspace_dir(&args.workspace)?;
-    let host = ctx.host_without_engine()?;
-    let previous = host.store().get_agent(&args.id).await?;
-    let mut events = host.subscribe();
-    host.register_agent(AgentRecord::new(&args.id, name, &workspace).with_client(args.client))
+    let fleet = Fleet::new(ctx);
+    let workspace = match &fleet {
+        Fleet::Local(_) => workspace_dir(&args.workspace)?,
+        Fleet::Remote(_) => remote_workspace_dir(&args.workspace)?,
+    };
+    let previous = fleet.agent(&args.id).await?;
+    let agent = fleet
+        .register_agent(AgentRequest {
+            id: args.id.clone(),
+            name: args.name.clone().unwrap_or_else(|| args.id.clone()),
+            workspace_dir: workspace.clone(),
+            client: args.client,
+        })
         .await?;
     note_added(&args.id, previous.as_ref(), &workspace);
-    report_changes(&mut events);
-    print_row(ctx, &args.id, args.json).await
+    print_agent(&agent, args.json)
 }
 
 /// With `--json`, prints the agent as it is now.
-async fn print_row(ctx: &Context, id: &str, json: bool) -> Result<u8, CliError> {
+fn print_agent(agent: &AgentInfo, json: bool) -> Result<u8, CliError> {
     if json {
-        output::json(&agent_row(ctx, id).await?)?;
+        output::json(agent)?;
     }
     Ok(0)
 }
 
-fn note_added(id: &str, previous: Option<&AgentRecord>, workspace: &Path) {
+/// The agent `id` as it is after a change.
+async fn agent_now(fleet: &Fleet<'_>, id: &str) -> Result<AgentInfo, CliError> {
+    fleet
+        .agent(id)
+        .await?
+        .ok_or_else(|| CliError::new(format!("agent `{}` vanished meanwhile", clean(id))))
+}
+
+fn note_added(id: &str, previous: Option<&AgentInfo>, workspace: &Path) {
     let shown = clean(&workspace.display().to_string());
     match previous {
         None => note(format!(
@@ -114,108 +105,30 @@ fn workspace_dir(dir: &Path) -> Result<PathBuf, CliError> {
     }
 }
 
-/// An agent as `agents ls --json` shows it (and as the API lists it).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentRow {
-    /// The agent.
-    #[serde(flatten)]
-    pub agent: AgentRecord,
-    /// The plugins linked to it.
-    pub plugins: Vec<String>,
-    /// The client file the host writes the links into (computed here, from the workspace
-    /// and the client).
-    #[serde(default)]
-    pub config_path: PathBuf,
-}
-
-impl AgentRow {
-    fn new(agent: AgentRecord, plugins: Vec<String>) -> Self {
-        Self {
-            config_path: agent.config_path(),
-            agent,
-            plugins,
-        }
-    }
-}
-
-/// The agent `id` with its links, from the server or the store, for `--json` output.
-async fn agent_row(ctx: &Context, id: &str) -> Result<AgentRow, CliError> {
-    let row = match ctx.server() {
-        Some(server) => find_remote_agent(server, id).await?,
-        None => {
-            let store = ctx.store()?;
-            match store.get_agent(id).await? {
-                Some(agent) => Some(AgentRow::new(agent, store.links_of_agent(id).await?)),
-                None => None,
-            }
-        }
-    };
-    row.ok_or_else(|| CliError::new(format!("agent `{}` vanished meanwhile", clean(id))))
-}
-
-/// The agents, as the server's API lists them.
-pub async fn remote_agents(server: &Server) -> Result<Vec<AgentRow>, CliError> {
-    #[derive(Deserialize)]
-    struct AgentList {
-        agents: Vec<AgentRow>,
-    }
-    let list: AgentList = server.get(&["api", "agents"]).await?;
-    Ok(list
-        .agents
-        .into_iter()
-        .map(|row| AgentRow::new(row.agent, row.plugins))
-        .collect())
-}
-
-async fn find_remote_agent(server: &Server, id: &str) -> Result<Option<AgentRow>, CliError> {
-    Ok(remote_agents(server)
-        .await?
-        .into_iter()
-        .find(|row| row.agent.id == id))
-}
-
 async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
-    let rows = if let Some(server) = ctx.server() {
-        remote_agents(server).await?
-    } else {
-        let store = ctx.store()?;
-        let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for link in store.list_links().await? {
-            links.entry(link.agent_id).or_default().push(link.plugin);
-        }
-        store
-            .list_agents()
-            .await?
-            .into_iter()
-            .map(|agent| {
-                let plugins = links.remove(&agent.id).unwrap_or_default();
-                AgentRow::new(agent, plugins)
-            })
-            .collect()
-    };
+    let agents = Fleet::new(ctx).agents().await?;
     if args.json {
-        output::json(&rows)?;
+        output::json(&agents)?;
         return Ok(0);
     }
-    if rows.is_empty() {
+    if agents.is_empty() {
         output::line(
             "no agents registered; add one with `nanofleet agents add <id> --workspace <dir>`",
         )?;
         return Ok(0);
     }
-    let table: Vec<Vec<String>> = rows
+    let table: Vec<Vec<String>> = agents
         .iter()
-        .map(|row| {
+        .map(|agent| {
             vec![
-                clean(&row.agent.id),
-                clean(&row.agent.name),
-                clean(&row.agent.workspace_dir.display().to_string()),
-                row.agent.client.to_string(),
-                if row.plugins.is_empty() {
+                clean(&agent.id),
+                clean(&agent.name),
+                clean(&agent.workspace_dir.display().to_string()),
+                agent.client.to_string(),
+                if agent.plugins.is_empty() {
                     "-".to_owned()
                 } else {
-                    row.plugins.join(", ")
+                    agent.plugins.join(", ")
                 },
             ]
         })
@@ -234,116 +147,69 @@ async fn rm(ctx: &Context, args: &AgentIdArgs) -> Result<u8, CliError> {
             "agent `{id}` is not registered; see `nanofleet agents ls`"
         ))
     };
-    let (agent, plugins) = if let Some(server) = ctx.server() {
-        let row = find_remote_agent(server, &args.id)
-            .await?
-            .ok_or_else(not_registered)?;
-        server
-            .call_empty(Method::DELETE, &["api", "agents", &args.id], &[], None)
-            .await
-            .map_err(|failure| {
-                if failure.code() == Some("agent_not_found") {
-                    not_registered()
-                } else {
-                    failure.into()
-                }
-            })?;
-        (row.agent, row.plugins)
-    } else {
-        let host = ctx.host_without_engine()?;
-        let agent = host
-            .store()
-            .get_agent(&args.id)
-            .await?
-            .ok_or_else(not_registered)?;
-        let plugins = host.store().links_of_agent(&args.id).await?;
-        host.remove_agent(&args.id).await?;
-        (agent, plugins)
-    };
+    let fleet = Fleet::new(ctx);
+    let agent = fleet.agent(&args.id).await?.ok_or_else(not_registered)?;
+    fleet.remove_agent(&args.id).await.map_err(|failure| {
+        if failure.code() == Some("agent_not_found") {
+            not_registered()
+        } else {
+            failure.into()
+        }
+    })?;
     if args.json {
         output::json(&json!({
             "removed": agent.id,
-            "unlinked": plugins,
-            "configPath": agent.config_path(),
+            "unlinked": agent.plugins,
+            "configPath": agent.config_path,
         }))?;
     }
-    let file = clean(&agent.config_path().display().to_string());
-    if plugins.is_empty() {
+    let file = clean(&agent.config_path.display().to_string());
+    if agent.plugins.is_empty() {
         note(format!("removed agent {id}"));
     } else {
         note(format!(
             "removed agent {id}; {file} no longer lists {}",
-            plugins.join(", ")
+            agent.plugins.join(", ")
         ));
     }
     Ok(0)
 }
 
 async fn link(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
-    if let Some(server) = ctx.server() {
-        server
-            .call_empty(
-                Method::PUT,
-                &["api", "agents", &args.agent, "links", &args.plugin],
-                &[],
-                None,
-            )
-            .await?;
+    let fleet = Fleet::new(ctx);
+    let changed = fleet.link(&args.agent, &args.plugin).await?;
+    if let Some(server) = fleet.server_url() {
         note(format!(
-            "linked agent {} to {}; the server wrote it into the agent's client config",
+            "linked agent {} to {}; {server} wrote it into the agent's client config",
             clean(&args.agent),
             clean(&args.plugin)
         ));
-        return print_row(ctx, &args.agent, args.json).await;
-    }
-    let host = ctx.host_without_engine()?;
-    let mut events = host.subscribe();
-    host.link(&args.agent, &args.plugin).await?;
-    if report_changes(&mut events) == 0 {
+    } else if changed == 0 {
         note(format!(
             "agent {} is linked to {}; its client config already said so",
             clean(&args.agent),
             clean(&args.plugin)
         ));
     }
-    print_row(ctx, &args.agent, args.json).await
+    print_agent(&agent_now(&fleet, &args.agent).await?, args.json)
 }
 
 async fn unlink(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
-    let not_linked = || {
-        CliError::new(format!(
-            "agent `{}` was not linked to `{}`; see `nanofleet agents ls`",
-            clean(&args.agent),
-            clean(&args.plugin)
-        ))
-    };
-    let changed = if let Some(server) = ctx.server() {
-        server
-            .call_empty(
-                Method::DELETE,
-                &["api", "agents", &args.agent, "links", &args.plugin],
-                &[],
-                None,
-            )
-            .await
-            .map_err(|failure| {
-                if failure.code() == Some("link_not_found") {
-                    not_linked()
-                } else {
-                    failure.into()
-                }
-            })?;
-        0
-    } else {
-        let host = ctx.host_without_engine()?;
-        let mut events = host.subscribe();
-        let existed = host.unlink(&args.agent, &args.plugin).await?;
-        let changed = report_changes(&mut events);
-        if !existed {
-            return Err(not_linked());
-        }
-        changed
-    };
+    let fleet = Fleet::new(ctx);
+    let changed = fleet
+        .unlink(&args.agent, &args.plugin)
+        .await
+        .map_err(|failure| {
+            if failure.code() == Some("link_not_found") {
+                CliError::new(format!(
+                    "agent `{}` was not linked to `{}`; see `nanofleet agents ls`",
+                    clean(&args.agent),
+                    clean(&args.plugin)
+                ))
+            } else {
+                failure.into()
+            }
+        })?;
     if changed == 0 {
         note(format!(
             "unlinked agent {} from {}",
@@ -351,5 +217,5 @@ async fn unlink(ctx: &Context, args: &LinkArgs) -> Result<u8, CliError> {
             clean(&args.plugin)
         ));
     }
-    print_row(ctx, &args.agent, args.json).await
+    print_agent(&agent_now(&fleet, &args.agent).await?, args.json)
 }

@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use nanofleet_build::{CargoBuild, CargoOutput, PluginBuild, PluginImage, build_plugin};
+use std::sync::Mutex;
+
+use nanofleet_build::{
+    BuildStage, CargoBuild, CargoOutput, PluginBuild, PluginImage, build_plugin_with,
+};
 use nanofleet_host::runtime::{DockerRuntime, Runtime as _};
 use serde_json::json;
 
@@ -11,6 +15,7 @@ use crate::{
     cli::{BuildArgs, CrateArgs},
     error::CliError,
     output::{self, clean, note},
+    progress::Step,
 };
 
 /// The cargo build `args` describe.
@@ -35,12 +40,31 @@ pub async fn run(args: &BuildArgs) -> Result<u8, CliError> {
     let mut build = PluginBuild::new(cargo_build(&args.krate));
     build.extra_tags.clone_from(&args.tag);
     let started = Instant::now();
-    let image = build_plugin(&docker, &build).await?;
+    let image = build_with_progress(&docker, &build).await?;
     report(&image, started);
     if args.json {
         output::json(&summary(&image))?;
     }
     Ok(0)
+}
+
+/// Builds the plugin with a spinner on the image step (cargo shows its own progress before).
+pub async fn build_with_progress(
+    docker: &DockerRuntime,
+    build: &PluginBuild,
+) -> Result<PluginImage, CliError> {
+    let step: Mutex<Option<Step>> = Mutex::new(None);
+    let progress = |stage: BuildStage<'_>| {
+        if let BuildStage::BuildingImage { tag } = stage
+            && let Ok(mut step) = step.lock()
+        {
+            *step = Some(Step::start(format!("building image {}", clean(tag))));
+        }
+    };
+    let image = build_plugin_with(docker, build, &progress).await;
+    // The spinner goes before anything is said of the result.
+    drop(step);
+    Ok(image?)
 }
 
 /// Prints what was built, and the warnings, on stderr.

@@ -2,30 +2,21 @@
 //! and upgrade. Sensitive values are never printed; one given without `=` is read from stdin.
 //! With `--server` they go through the server's API, with the same output.
 
-use std::collections::BTreeMap;
-
 use nanofleet_host::{
-    host::{ConfigEntry, ConfigSource, config_entries, display_value},
+    api::config::ConfigList,
+    host::{ConfigSource, display_value},
     manifest::config::{ConfigValues, check_key},
 };
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     cli::{ConfigCommand, ConfigLsArgs, ConfigRmArgs, ConfigSetArgs, ConfigValueArgs},
     context::Context,
     error::CliError,
+    fleet::Fleet,
     output::{self, clean, note},
     secret_input,
 };
-
-/// What `config ls --json` (and `set`/`rm --json`) prints, as the API's `ConfigList`.
-#[derive(Debug, Serialize, Deserialize)]
-struct ConfigList {
-    plugin: String,
-    settings: Vec<ConfigEntry>,
-}
 
 /// Runs a `config` subcommand.
 pub async fn run(ctx: &Context, command: &ConfigCommand) -> Result<u8, CliError> {
@@ -37,30 +28,14 @@ pub async fn run(ctx: &Context, command: &ConfigCommand) -> Result<u8, CliError>
 }
 
 async fn ls(ctx: &Context, args: &ConfigLsArgs) -> Result<u8, CliError> {
-    let settings = if let Some(server) = ctx.server() {
-        let list: ConfigList = server
-            .get(&["api", "plugins", &args.plugin, "config"])
-            .await?;
-        list.settings
-    } else {
-        // The store alone: listing needs no engine.
-        let store = ctx.store()?;
-        let Some(record) = store.get_plugin(&args.plugin).await? else {
-            return Err(CliError::new(format!(
-                "plugin `{}` is not installed",
-                clean(&args.plugin)
-            )));
-        };
-        let values = store.plugin_config(&args.plugin).await?;
-        config_entries(&record.manifest.config, &values)
-    };
-    print(&args.plugin, settings, args.json)
+    let list = Fleet::new(ctx).settings(&args.plugin).await?;
+    print(&list, args.json)
 }
 
 async fn set(ctx: &Context, args: &ConfigSetArgs) -> Result<u8, CliError> {
     let values = read_assignments(&args.plugin, &args.values).await?;
     let changes = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    let settings = apply(ctx, &args.plugin, changes).await?;
+    let list = Fleet::new(ctx).configure(&args.plugin, changes).await?;
     let keys: Vec<&str> = args
         .values
         .iter()
@@ -71,7 +46,7 @@ async fn set(ctx: &Context, args: &ConfigSetArgs) -> Result<u8, CliError> {
         keys.join(", "),
         clean(&args.plugin)
     ));
-    print(&args.plugin, settings, args.json)
+    print(&list, args.json)
 }
 
 async fn rm(ctx: &Context, args: &ConfigRmArgs) -> Result<u8, CliError> {
@@ -81,43 +56,19 @@ async fn rm(ctx: &Context, args: &ConfigRmArgs) -> Result<u8, CliError> {
         })?;
     }
     let changes = args.keys.iter().map(|k| (k.clone(), None)).collect();
-    let settings = apply(ctx, &args.plugin, changes).await?;
+    let list = Fleet::new(ctx).configure(&args.plugin, changes).await?;
     note(format!(
         "removed the values of {} from {}; defaults apply",
         args.keys.join(", "),
         clean(&args.plugin)
     ));
-    print(&args.plugin, settings, args.json)
+    print(&list, args.json)
 }
 
-/// Changes the settings locally (then reconciles the plugin) or through the server.
-async fn apply(
-    ctx: &Context,
-    plugin: &str,
-    changes: BTreeMap<String, Option<Value>>,
-) -> Result<Vec<ConfigEntry>, CliError> {
-    if let Some(server) = ctx.server() {
-        let body = json!({ "values": changes });
-        drop(changes);
-        let list: ConfigList = server
-            .call(
-                Method::PATCH,
-                &["api", "plugins", plugin, "config"],
-                Some(&body),
-            )
-            .await?;
-        return Ok(list.settings);
-    }
-    let host = ctx.host().await?;
-    Ok(host.configure(plugin, changes).await?)
-}
-
-fn print(plugin: &str, settings: Vec<ConfigEntry>, as_json: bool) -> Result<u8, CliError> {
+fn print(list: &ConfigList, as_json: bool) -> Result<u8, CliError> {
+    let ConfigList { plugin, settings } = list;
     if as_json {
-        output::json(&ConfigList {
-            plugin: plugin.to_owned(),
-            settings,
-        })?;
+        output::json(list)?;
         return Ok(0);
     }
     if settings.is_empty() {

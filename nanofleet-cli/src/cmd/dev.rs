@@ -25,7 +25,7 @@ use axum::{
 };
 use futures::TryStreamExt as _;
 use nanofleet_build::{
-    CargoOutput, PluginBuild, PluginImage, Profile, ToolChanges, build_plugin,
+    CargoOutput, PluginBuild, PluginImage, Profile, ToolChanges,
     cargo::locate,
     image::{remove_tag, tag_image},
 };
@@ -134,7 +134,8 @@ async fn build(
     cargo: &nanofleet_build::CargoBuild,
     generation: u32,
 ) -> Result<(PluginImage, Manifest), CliError> {
-    let mut image = build_plugin(docker, &PluginBuild::new(cargo.clone())).await?;
+    let mut image =
+        super::build::build_with_progress(docker, &PluginBuild::new(cargo.clone())).await?;
     let reference = ImageRef::parse(&image.tag).map_err(|v| CliError::new(v.to_string()))?;
     let tag = reference.with_tag(&format!("dev-{generation}"));
     tag_image(docker, image.id.as_str(), &tag).await?;

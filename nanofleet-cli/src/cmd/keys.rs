@@ -4,16 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use nanofleet_host::{manifest::rules, store::PluginRecord};
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use nanofleet_host::{
+    api::{keys::KeyValue, plugins::PluginInfo},
+    manifest::rules,
+};
+use serde::Serialize;
 use serde_json::json;
 
-use super::plugins::remote_plugins;
 use crate::{
     cli::{JsonArg, KeyNameArgs, KeysCommand},
     context::Context,
     error::CliError,
+    fleet::Fleet,
     output::{self, clean, note},
     secret_input,
 };
@@ -33,30 +35,14 @@ async fn set(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
     rules::check_env_var_name(name)
         .and_then(|()| rules::check_env_var_not_reserved(name))
         .map_err(|v| CliError::usage(format!("invalid API key name: {v}")))?;
-    let plugins = if let Some(server) = ctx.server() {
-        let value = secret_input::read(
-            &format!("API key {name}"),
-            &format!("nanofleet keys set {name}"),
-        )
-        .await?;
-        let body = json!({ "value": value });
-        drop(value);
-        server
-            .call_empty(Method::PUT, &["api", "keys", name], &[], Some(&body))
-            .await?;
-        drop(body);
-        remote_plugins(server).await?
-    } else {
-        let store = ctx.store()?;
-        let value = secret_input::read(
-            &format!("API key {name}"),
-            &format!("nanofleet keys set {name}"),
-        )
-        .await?;
-        store.set_api_key(name, &value).await?;
-        drop(value);
-        store.list_plugins().await?
-    };
+    let fleet = Fleet::new(ctx);
+    let value = secret_input::read(
+        &format!("API key {name}"),
+        &format!("nanofleet keys set {name}"),
+    )
+    .await?;
+    fleet.set_key(name, KeyValue { value }).await?;
+    let plugins = fleet.plugins().await?;
     let users = required_by(&plugins)
         .remove(name.as_str())
         .unwrap_or_default();
@@ -85,17 +71,9 @@ struct KeyRow {
 }
 
 async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
-    let (names, plugins) = if let Some(server) = ctx.server() {
-        #[derive(Deserialize)]
-        struct KeyList {
-            keys: Vec<String>,
-        }
-        let list: KeyList = server.get(&["api", "keys"]).await?;
-        (list.keys, remote_plugins(server).await?)
-    } else {
-        let store = ctx.store()?;
-        (store.api_key_names().await?, store.list_plugins().await?)
-    };
+    let fleet = Fleet::new(ctx);
+    let names = fleet.key_names().await?;
+    let plugins = fleet.plugins().await?;
     let mut required = required_by(&plugins);
     let mut rows: Vec<KeyRow> = names
         .into_iter()
@@ -143,25 +121,15 @@ async fn rm(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
             clean(&args.name)
         ))
     };
-    let plugins = if let Some(server) = ctx.server() {
-        server
-            .call_empty(Method::DELETE, &["api", "keys", &args.name], &[], None)
-            .await
-            .map_err(|failure| {
-                if failure.code() == Some("key_not_found") {
-                    not_set()
-                } else {
-                    failure.into()
-                }
-            })?;
-        remote_plugins(server).await?
-    } else {
-        let store = ctx.store()?;
-        if !store.delete_api_key(&args.name).await? {
-            return Err(not_set());
+    let fleet = Fleet::new(ctx);
+    fleet.remove_key(&args.name).await.map_err(|failure| {
+        if failure.code() == Some("key_not_found") {
+            not_set()
+        } else {
+            failure.into()
         }
-        store.list_plugins().await?
-    };
+    })?;
+    let plugins = fleet.plugins().await?;
     let users = required_by(&plugins)
         .remove(args.name.as_str())
         .unwrap_or_default();
@@ -185,7 +153,7 @@ async fn rm(ctx: &Context, args: &KeyNameArgs) -> Result<u8, CliError> {
 }
 
 /// Key name → the installed plugins requiring it.
-fn required_by(plugins: &[PluginRecord]) -> BTreeMap<String, Vec<String>> {
+fn required_by(plugins: &[PluginInfo]) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for plugin in plugins {
         for key in &plugin.manifest.required_env_vars {

@@ -18,7 +18,7 @@ pub mod tools;
 pub mod ui;
 pub mod validate;
 
-use nanofleet_host::{HostEvent, manifest::Network, store::PluginRecord};
+use nanofleet_host::{HostEvent, api::plugins::PluginInfo, manifest::Network};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::output::{clean, note, plural};
@@ -66,7 +66,7 @@ pub fn report_changes(events: &mut broadcast::Receiver<HostEvent>) -> usize {
 }
 
 /// The names of a plugin's tools.
-pub fn tool_names(record: &PluginRecord) -> Vec<&str> {
+pub fn tool_names(record: &PluginInfo) -> Vec<&str> {
     record
         .tools
         .iter()
@@ -75,7 +75,7 @@ pub fn tool_names(record: &PluginRecord) -> Vec<&str> {
 }
 
 /// `3 tools: add_note, list_notes, delete_note`.
-pub fn tools_summary(record: &PluginRecord) -> String {
+pub fn tools_summary(record: &PluginInfo) -> String {
     let names = tool_names(record);
     let count = plural(names.len(), "tool", "tools");
     if names.is_empty() {
@@ -95,8 +95,8 @@ pub fn network_summary(network: &Network) -> String {
 }
 
 /// A plugin's grant in one line: network, data volume, processes, resources.
-pub fn permissions_summary(record: &PluginRecord) -> String {
-    let p = record.permissions();
+pub fn permissions_summary(record: &PluginInfo) -> String {
+    let p = &record.permissions;
     let mut parts = vec![format!("network {}", clean(&p.network.to_string()))];
     parts.push(format!("data {}", p.filesystem));
     parts.push(

@@ -2,43 +2,24 @@
 //! Locally or, with `--server`, through the server's API: the same policy either way.
 
 use nanofleet_host::policy::Policy;
-use reqwest::Method;
 
 use crate::{
     cli::PolicyArgs,
     context::Context,
     error::CliError,
+    fleet::Fleet,
     output::{self, note},
 };
 
 /// Runs `policy`.
 pub async fn run(ctx: &Context, args: &PolicyArgs) -> Result<u8, CliError> {
     let changing = asks_for_changes(args);
-    let policy = match ctx.server() {
-        Some(server) => {
-            let mut policy: Policy = server.get(&["api", "policy"]).await?;
-            if changing {
-                apply(args, &mut policy);
-                let body = serde_json::to_value(&policy).unwrap_or_default();
-                policy = server
-                    .call(Method::PUT, &["api", "policy"], Some(&body))
-                    .await?;
-            }
-            policy
-        }
-        None => {
-            let store = ctx.store()?;
-            let mut policy = store.policy().await?;
-            if changing {
-                apply(args, &mut policy);
-                policy
-                    .validate()
-                    .map_err(|why| CliError::usage(format!("the policy is not valid: {why}")))?;
-                store.set_policy(&policy).await?;
-            }
-            policy
-        }
-    };
+    let fleet = Fleet::new(ctx);
+    let mut policy = fleet.policy().await?;
+    if changing {
+        apply(args, &mut policy);
+        policy = fleet.set_policy(&policy).await?;
+    }
     if changing {
         note("policy updated; it applies to the next install or upgrade");
     }

@@ -2,18 +2,13 @@
 //! they read and write the store (no engine needed); with `--server`, the server's API, where
 //! only the operator token manages tokens.
 
-use nanofleet_host::{
-    api::tokens::new_token,
-    store::{AuditEntry, Scope, TokenRecord},
-};
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use nanofleet_host::{api::tokens::TokenRequest, store::Scope};
 
 use crate::{
     cli::{AuditArgs, JsonArg, TokenCreateArgs, TokenNameArgs, TokensCommand},
     context::Context,
     error::CliError,
+    fleet::Fleet,
     output::{self, clean, note},
 };
 
@@ -26,28 +21,15 @@ pub async fn run(ctx: &Context, command: &TokensCommand) -> Result<u8, CliError>
     }
 }
 
-/// A token just created, as `--json` prints it (the API's answer).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Created {
-    #[serde(flatten)]
-    record: TokenRecord,
-    token: String,
-}
-
 async fn create(ctx: &Context, args: &TokenCreateArgs) -> Result<u8, CliError> {
     let scope = Scope::parse(&args.scope)
         .ok_or_else(|| CliError::usage(format!("unknown scope `{}`", clean(&args.scope))))?;
-    let created = if let Some(server) = ctx.server() {
-        let body = json!({"name": args.name, "scope": scope});
-        server
-            .call::<Created>(Method::POST, &["api", "tokens"], Some(&body))
-            .await?
-    } else {
-        let token = new_token();
-        let record = ctx.store()?.create_token(&args.name, scope, &token).await?;
-        Created { record, token }
-    };
+    let created = Fleet::new(ctx)
+        .create_token(TokenRequest {
+            name: args.name.clone(),
+            scope,
+        })
+        .await?;
     if args.json {
         output::json(&created)?;
     } else {
@@ -63,15 +45,7 @@ async fn create(ctx: &Context, args: &TokenCreateArgs) -> Result<u8, CliError> {
 }
 
 async fn ls(ctx: &Context, args: &JsonArg) -> Result<u8, CliError> {
-    let tokens = if let Some(server) = ctx.server() {
-        #[derive(Deserialize)]
-        struct List {
-            tokens: Vec<TokenRecord>,
-        }
-        server.get::<List>(&["api", "tokens"]).await?.tokens
-    } else {
-        ctx.store()?.list_tokens().await?
-    };
+    let tokens = Fleet::new(ctx).tokens().await?;
     if args.json {
         output::json(&tokens)?;
         return Ok(0);
@@ -108,20 +82,16 @@ async fn revoke(ctx: &Context, args: &TokenNameArgs) -> Result<u8, CliError> {
             clean(&args.name)
         ))
     };
-    if let Some(server) = ctx.server() {
-        server
-            .call_empty(Method::DELETE, &["api", "tokens", &args.name], &[], None)
-            .await
-            .map_err(|failure| {
-                if failure.code() == Some("token_not_found") {
-                    not_found()
-                } else {
-                    failure.into()
-                }
-            })?;
-    } else if !ctx.store()?.revoke_token(&args.name).await? {
-        return Err(not_found());
-    }
+    Fleet::new(ctx)
+        .revoke_token(&args.name)
+        .await
+        .map_err(|failure| {
+            if failure.code() == Some("token_not_found") {
+                not_found()
+            } else {
+                failure.into()
+            }
+        })?;
     note(format!("revoked token {}", clean(&args.name)));
     if args.json {
         output::json(&serde_json::json!({ "revoked": args.name }))?;
@@ -131,18 +101,7 @@ async fn revoke(ctx: &Context, args: &TokenNameArgs) -> Result<u8, CliError> {
 
 /// `audit`.
 pub async fn audit(ctx: &Context, args: &AuditArgs) -> Result<u8, CliError> {
-    let entries = if let Some(server) = ctx.server() {
-        #[derive(Deserialize)]
-        struct List {
-            entries: Vec<AuditEntry>,
-        }
-        server
-            .get_query::<List>(&["api", "audit"], &[("limit", args.limit.to_string())])
-            .await?
-            .entries
-    } else {
-        ctx.store()?.audit_log(args.limit).await?
-    };
+    let entries = Fleet::new(ctx).audit(args.limit).await?;
     if args.json {
         output::json(&entries)?;
         return Ok(0);

@@ -1,31 +1,31 @@
 //! `nanofleet tools <plugin>`: an installed plugin's tools as the host recorded them from
 //! the plugin's own `tools/list` (at install, upgrade and every start), without calling it.
 
-use nanofleet_host::store::PluginRecord;
 use serde_json::Value;
 
 use crate::{
     cli::ToolsArgs,
     context::Context,
     error::CliError,
+    fleet::Fleet,
     output::{self, clean, plural},
 };
 
 /// Prints the tools: a table, or with `--json` the tool objects exactly as listed.
 pub async fn run(ctx: &Context, args: &ToolsArgs) -> Result<u8, CliError> {
-    let record: PluginRecord = match ctx.server() {
-        Some(server) => server.get(&["api", "plugins", &args.plugin]).await?,
-        None => ctx
-            .store()?
-            .get_plugin(&args.plugin)
-            .await?
-            .ok_or_else(|| {
+    let record = Fleet::new(ctx)
+        .plugin(&args.plugin)
+        .await
+        .map_err(|failure| {
+            if failure.code() == Some("plugin_not_found") {
                 CliError::new(format!(
                     "plugin `{}` is not installed; `nanofleet ls` lists those that are",
                     clean(&args.plugin)
                 ))
-            })?,
-    };
+            } else {
+                failure.into()
+            }
+        })?;
     if args.json {
         output::json(&record.tools)?;
         return Ok(0);

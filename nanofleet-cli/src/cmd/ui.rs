@@ -1,8 +1,9 @@
 //! `nanofleet ui <plugin>`: a URL opening the plugin's web UI through the host's UI proxy,
 //! with a fresh UI session (a short-lived token for that plugin alone).
 
+use nanofleet_host::api::plugins::UiSession;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     cli::UiArgs,
@@ -11,15 +12,6 @@ use crate::{
     output::{self, clean, note},
     remote::Server,
 };
-
-/// A UI session as the API returns it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UiSession {
-    url: String,
-    token: String,
-    expires_at: u64,
-}
 
 /// What `ui --json` prints.
 #[derive(Debug, Serialize)]

@@ -12,10 +12,13 @@ use super::{
     ApiState,
     error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody},
 };
-use crate::store::{AgentRecord, MessageRecord};
+use crate::{
+    Host,
+    store::{AgentRecord, MessageRecord, StoreError},
+};
 
 /// An agent to register.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentRequest {
     /// The agent's id, sent to plugins as `agent_id`.
@@ -32,8 +35,8 @@ pub struct AgentRequest {
     pub client: crate::linking::Client,
 }
 
-/// An agent as the admin API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// An agent as the admin API shows it (and the command line, in both its modes).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentInfo {
     /// The agent's id.
@@ -53,14 +56,54 @@ pub struct AgentInfo {
 }
 
 /// `{"agents": [...]}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentList {
     /// Every registered agent.
     pub agents: Vec<AgentInfo>,
 }
 
+impl AgentInfo {
+    fn new(record: AgentRecord, plugins: Vec<String>) -> Self {
+        Self {
+            config_path: record.config_path(),
+            client: record.client,
+            id: record.id,
+            name: record.name,
+            workspace_dir: record.workspace_dir,
+            plugins,
+        }
+    }
+
+    /// The agent `id` with its links; `None` when it is not registered.
+    pub async fn get(host: &Host, id: &str) -> Result<Option<Self>, StoreError> {
+        let Some(record) = host.store().get_agent(id).await? else {
+            return Ok(None);
+        };
+        let plugins = host.store().links_of_agent(id).await?;
+        Ok(Some(Self::new(record, plugins)))
+    }
+
+    /// Every registered agent with its links.
+    pub async fn list(host: &Host) -> Result<Vec<Self>, StoreError> {
+        let store = host.store();
+        let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for link in store.list_links().await? {
+            links.entry(link.agent_id).or_default().push(link.plugin);
+        }
+        Ok(store
+            .list_agents()
+            .await?
+            .into_iter()
+            .map(|a| {
+                let plugins = links.remove(&a.id).unwrap_or_default();
+                Self::new(a, plugins)
+            })
+            .collect())
+    }
+}
+
 /// A message a plugin sent to an agent.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageInfo {
     /// Increasing in the order messages were recorded.
@@ -85,7 +128,7 @@ impl From<MessageRecord> for MessageInfo {
 }
 
 /// `{"messages": [...], "next": ...}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MessageList {
     /// The agent's messages, oldest first.
     pub messages: Vec<MessageInfo>,
@@ -135,17 +178,7 @@ pub(crate) async fn register(
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        Json(AgentInfo {
-            config_path: record.config_path(),
-            client: record.client,
-            id: record.id,
-            name: record.name,
-            workspace_dir: record.workspace_dir,
-            plugins,
-        }),
-    ))
+    Ok((status, Json(AgentInfo::new(record, plugins))))
 }
 
 /// Lists the agents and their links.
@@ -155,25 +188,9 @@ pub(crate) async fn register(
     security(("bearer" = []))
 )]
 pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<AgentList>, ApiError> {
-    let store = state.host.store();
-    let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for link in store.list_links().await? {
-        links.entry(link.agent_id).or_default().push(link.plugin);
-    }
-    let agents = store
-        .list_agents()
-        .await?
-        .into_iter()
-        .map(|a| AgentInfo {
-            plugins: links.remove(&a.id).unwrap_or_default(),
-            config_path: a.config_path(),
-            client: a.client,
-            id: a.id,
-            name: a.name,
-            workspace_dir: a.workspace_dir,
-        })
-        .collect();
-    Ok(Json(AgentList { agents }))
+    Ok(Json(AgentList {
+        agents: AgentInfo::list(&state.host).await?,
+    }))
 }
 
 /// Removes an agent; the host's entries leave its `.mcp.json`.
@@ -274,7 +291,7 @@ pub(crate) async fn messages(
 }
 
 /// The client file the host writes an agent's links into, as it is on disk.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientConfigInfo {
     /// The client the file is for (`claude-code`, `nanobot`, `codex`, `vscode`).

@@ -24,7 +24,7 @@ pub struct ConfigList {
 }
 
 /// Changes to a plugin's settings.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     /// New values by key, like a JSON merge patch: a value sets the setting (a string is read

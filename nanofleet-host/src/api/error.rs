@@ -18,7 +18,7 @@ use nanofleet_sdk::manifest::{Diagnostic, Diagnostics};
 use serde::{Serialize, de::DeserializeOwned};
 use utoipa::ToSchema;
 
-use crate::{HostError, policy::GrantError, runtime::RuntimeError, store::StoreError};
+use crate::{HostError, runtime::RuntimeError, store::StoreError};
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -125,63 +125,21 @@ impl IntoResponse for ApiError {
 
 impl From<HostError> for ApiError {
     fn from(error: HostError) -> Self {
-        let message = error.to_string();
-        let new = Self::new;
         match error {
             HostError::InvalidManifest(diagnostics) => Self::invalid_manifest(diagnostics),
-            HostError::InvalidConfig(_) => new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "invalid_host_config",
-                message,
-            ),
-            HostError::AlreadyInstalled(_) => {
-                new(StatusCode::CONFLICT, "already_installed", message)
-            }
-            HostError::NotInstalled(_) => Self::not_found("plugin_not_found", message),
-            HostError::NameMismatch { .. } => {
-                new(StatusCode::UNPROCESSABLE_ENTITY, "name_mismatch", message)
-            }
-            HostError::MissingApiKeys { missing, .. } => {
-                let mut e = new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "missing_api_keys",
-                    message,
-                );
-                e.body.missing = Some(missing);
-                e
-            }
-            HostError::Config { problems, .. } => {
-                let only_missing = problems.invalid.is_empty() && problems.unknown.is_empty();
-                let code = if only_missing {
-                    "missing_config"
-                } else {
-                    "invalid_config"
-                };
-                let mut e = new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
-                if !problems.missing.is_empty() {
-                    e.body.missing = Some(problems.missing);
-                }
-                e
-            }
-            HostError::NotReady { .. } => new(StatusCode::BAD_GATEWAY, "plugin_not_ready", message),
-            HostError::NotRunning(_) => new(StatusCode::CONFLICT, "plugin_not_running", message),
-            HostError::UnknownAgent(_) => Self::not_found("agent_not_found", message),
-            HostError::Call(_) => new(StatusCode::BAD_GATEWAY, "call_failed", message),
             HostError::Runtime(e) => e.into(),
             HostError::Store(e) => e.into(),
-            HostError::Link(_) => new(StatusCode::CONFLICT, "link_failed", message),
-            HostError::Grant(e) => {
-                let (status, code) = match e {
-                    GrantError::HostTooOld { .. } => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "host_too_old")
+            other => {
+                let code = other.code();
+                let mut e = Self::new(status_of(code), code, other.to_string());
+                match other {
+                    HostError::MissingApiKeys { missing, .. } => e.body.missing = Some(missing),
+                    HostError::Config { problems, .. } if !problems.missing.is_empty() => {
+                        e.body.missing = Some(problems.missing);
                     }
-                    GrantError::InvalidOverrides { .. } => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_overrides")
-                    }
-                    GrantError::Widening { .. } => (StatusCode::FORBIDDEN, "permissions_widened"),
-                    GrantError::Policy { .. } => (StatusCode::FORBIDDEN, "refused_by_policy"),
-                };
-                new(status, code, message)
+                    _ => {}
+                }
+                e
             }
         }
     }
@@ -189,46 +147,34 @@ impl From<HostError> for ApiError {
 
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
-        let message = error.to_string();
-        let new = Self::new;
-        match error {
-            RuntimeError::Unreachable { .. } => new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "engine_unavailable",
-                message,
-            ),
-            RuntimeError::NotFound(_) => Self::not_found("not_found", message),
-            RuntimeError::Conflict(_) => new(StatusCode::CONFLICT, "conflict", message),
-            RuntimeError::ImageMissing { .. } => {
-                new(StatusCode::UNPROCESSABLE_ENTITY, "image_missing", message)
-            }
-            RuntimeError::InvalidSpec(_) => {
-                new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec", message)
-            }
-            RuntimeError::Engine { .. } => new(StatusCode::BAD_GATEWAY, "engine_error", message),
-        }
+        let code = error.code();
+        Self::new(status_of(code), code, error.to_string())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let message = error.to_string();
-        let unprocessable =
-            |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone());
-        match error {
-            StoreError::UnknownPlugin { .. } => Self::not_found("plugin_not_found", message),
-            StoreError::UnknownAgent { .. } => Self::not_found("agent_not_found", message),
-            StoreError::InvalidPlugin { .. } => unprocessable("invalid_plugin"),
-            StoreError::InvalidAgent { .. } => unprocessable("invalid_agent"),
-            StoreError::InvalidApiKeyName { .. } => unprocessable("invalid_api_key_name"),
-            StoreError::InvalidApiKeyValue { .. } => unprocessable("invalid_api_key_value"),
-            StoreError::InvalidConfig { .. } => unprocessable("invalid_config"),
-            StoreError::InvalidToken { .. } => unprocessable("invalid_token"),
-            StoreError::MessageTooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", message)
-            }
-            _ => Self::internal("the host store failed", &message),
+        match error.code() {
+            "internal_error" => Self::internal("the host store failed", &error),
+            code => Self::new(status_of(code), code, error.to_string()),
         }
+    }
+}
+
+/// The status of an error with `code` (from [`HostError::code`], [`RuntimeError::code`] or
+/// [`StoreError::code`]): one table, so that a code always comes with the same status.
+fn status_of(code: &str) -> StatusCode {
+    match code {
+        "plugin_not_found" | "agent_not_found" | "not_found" => StatusCode::NOT_FOUND,
+        "already_installed" | "plugin_not_running" | "link_failed" | "conflict" => {
+            StatusCode::CONFLICT
+        }
+        "permissions_widened" | "refused_by_policy" => StatusCode::FORBIDDEN,
+        "plugin_not_ready" | "call_failed" | "engine_error" => StatusCode::BAD_GATEWAY,
+        "engine_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_host_config" | "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

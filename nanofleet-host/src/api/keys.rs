@@ -11,7 +11,7 @@ use super::{
 };
 
 /// The value of an API key.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyValue {
     /// The secret; stored encrypted, never returned.
@@ -26,7 +26,7 @@ impl std::fmt::Debug for KeyValue {
 }
 
 /// `{"keys": ["NAME", ...]}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct KeyList {
     /// The names of the keys that are set.
     pub keys: Vec<String>,

@@ -1,6 +1,7 @@
 //! `/api/plugins`: install, list, inspect, remove, restart, upgrade, enable, disable, logs, and
 //! the UI session the dashboard frames a plugin's UI with.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
@@ -23,11 +24,11 @@ use super::{
     trust::check_manifest_url,
 };
 use crate::{
-    InstallOptions,
+    Host, HostError, InstallOptions,
     discovery::{self, Source},
     labels,
-    runtime::LogOptions,
-    store::PluginRecord,
+    runtime::{ContainerState, LogOptions},
+    store::{Desired, PluginRecord, Status},
 };
 
 /// The default and largest number of log lines one request returns before following.
@@ -35,16 +36,19 @@ const DEFAULT_TAIL: usize = 100;
 const MAX_TAIL: usize = 10_000;
 
 /// What to install (or upgrade to): exactly one of `manifest`, `url` or `image`.
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstallRequest {
     /// The manifest itself (`manifest.json` as JSON).
     #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<serde_json::Value>,
     /// An `http://` or `https://` URL serving the manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// An image whose `com.nanofleet.manifest` label holds the manifest; the image run is
     /// this reference, whatever the label's `image` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Grant unrestricted network whatever the manifest declares (recorded as a widening).
     /// Default `false`.
@@ -89,19 +93,22 @@ impl std::fmt::Debug for InstallRequest {
 }
 
 /// An installed plugin as the API shows it. Built field by field from the store's record:
-/// no token, API key value or other secret can travel with it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// no token, API key value or other secret can travel with it. The command line prints the
+/// same type in both its modes (`--server` or not).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginInfo {
     /// The plugin's name, its id on the host.
     pub name: String,
     /// The manifest it was installed from.
     #[schema(value_type = Object)]
-    pub manifest: serde_json::Value,
+    pub manifest: Manifest,
     /// What the user wants: `running` or `stopped`.
-    pub desired: String,
+    #[schema(value_type = String)]
+    pub desired: Desired,
     /// What the host last observed: `installing`, `running`, `stopped`, `error`, `upgrading`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: Status,
     /// Why the status is what it is.
     pub status_message: Option<String>,
     /// The MCP tools the plugin lists, as `tools/list` returned them.
@@ -126,36 +133,137 @@ pub struct PluginInfo {
     pub created_at: i64,
     /// When its record last changed (Unix seconds).
     pub updated_at: i64,
+    /// The agents linked to it, by id.
+    #[serde(default)]
+    pub linked_agents: Vec<String>,
+    /// Its container as the engine reports it; `null` when the engine could not be asked.
+    #[serde(default)]
+    pub container: Option<ContainerInfo>,
 }
 
-impl From<PluginRecord> for PluginInfo {
-    fn from(record: PluginRecord) -> Self {
+/// A plugin's container as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInfo {
+    /// The container's name (`nanofleet-plugin-<name>`).
+    pub name: String,
+    /// Whether it runs now.
+    pub running: bool,
+    /// The engine's state word (`running`, `exited`, `restarting`, …), or `missing` when the
+    /// engine has no container for the plugin: the reconciler creates it again.
+    pub state: String,
+}
+
+impl ContainerInfo {
+    fn of(state: Option<ContainerState>, name: String) -> Self {
+        match state {
+            Some(c) => Self {
+                name: c.name,
+                running: c.running,
+                state: c.status,
+            },
+            None => Self {
+                name,
+                running: false,
+                state: "missing".to_owned(),
+            },
+        }
+    }
+}
+
+impl PluginInfo {
+    /// The record alone: no links, no container.
+    fn from_record(record: PluginRecord) -> Self {
         let ui_path = record
             .manifest
             .ui_port
             .map(|_| format!("/api/plugins/{}/ui/", record.name));
         let permissions = record.permissions();
         Self {
-            manifest: serde_json::to_value(&record.manifest).unwrap_or_default(),
             egress: permissions.network == Network::Unrestricted,
             permissions,
             overrides: record.overrides,
             allowed_more: record.allowed_more,
             name: record.name,
-            desired: record.desired.to_string(),
-            status: record.status.to_string(),
+            manifest: record.manifest,
+            desired: record.desired,
+            status: record.status,
             status_message: record.status_message,
             tools: record.tools,
             require_signature: record.require_signature,
             ui_path,
             created_at: record.created_at,
             updated_at: record.updated_at,
+            linked_agents: Vec::new(),
+            container: None,
         }
+    }
+
+    /// `record` with its links and, when the engine answers, its container.
+    pub async fn of(host: &Host, record: PluginRecord) -> Result<Self, HostError> {
+        let container_name = host.config().instance.container_name(&record.name);
+        let container = host
+            .runtime()
+            .inspect(&container_name)
+            .await
+            .ok()
+            .map(|state| ContainerInfo::of(state, container_name));
+        let linked_agents = host
+            .store()
+            .list_links()
+            .await?
+            .into_iter()
+            .filter(|link| link.plugin == record.name)
+            .map(|link| link.agent_id)
+            .collect();
+        Ok(Self {
+            linked_agents,
+            container,
+            ..Self::from_record(record)
+        })
+    }
+
+    /// Every installed plugin, by name, with its links and, when the engine answers, its
+    /// container: one store query for each and one engine call for all.
+    pub async fn list(host: &Host) -> Result<Vec<Self>, HostError> {
+        let plugins = host.store().list_plugins().await?;
+        let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for link in host.store().list_links().await? {
+            links.entry(link.plugin).or_default().push(link.agent_id);
+        }
+        let instance = &host.config().instance;
+        // An engine that does not answer leaves every container unknown, not missing.
+        let mut containers: Option<BTreeMap<String, ContainerState>> =
+            host.runtime().list_managed().await.ok().map(|all| {
+                all.into_iter()
+                    .filter(|c| {
+                        instance.owns(c.instance.as_deref())
+                            && c.name == instance.container_name(&c.plugin)
+                    })
+                    .map(|c| (c.plugin.clone(), c))
+                    .collect()
+            });
+        Ok(plugins
+            .into_iter()
+            .map(|record| {
+                let container = containers.as_mut().map(|all| {
+                    ContainerInfo::of(
+                        all.remove(&record.name),
+                        instance.container_name(&record.name),
+                    )
+                });
+                Self {
+                    linked_agents: links.remove(&record.name).unwrap_or_default(),
+                    container,
+                    ..Self::from_record(record)
+                }
+            })
+            .collect())
     }
 }
 
 /// `{"plugins": [...]}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PluginList {
     /// Every installed plugin, by name.
     pub plugins: Vec<PluginInfo>,
@@ -187,7 +295,7 @@ pub struct LogsQuery {
 }
 
 /// A URL the dashboard loads in a sandboxed iframe to show a plugin's UI.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UiSession {
     /// The URL to load, relative to the host: `/api/plugins/{name}/ui/?nf_token=...`.
@@ -275,13 +383,16 @@ async fn resolve_manifest(
     Ok(manifest)
 }
 
-fn options(request: &InstallRequest) -> InstallOptions {
-    InstallOptions {
-        egress: request.egress,
-        pull: request.pull,
-        overrides: request.overrides.clone(),
-        allow_more: request.allow_more,
-        config: request.config.clone(),
+impl InstallRequest {
+    /// The host's options for this request: everything but the manifest's source.
+    pub fn options(&self) -> InstallOptions {
+        InstallOptions {
+            egress: self.egress,
+            pull: self.pull,
+            overrides: self.overrides.clone(),
+            allow_more: self.allow_more,
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -307,8 +418,11 @@ pub(crate) async fn install(
 ) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
     let manifest = resolve_manifest(&state, &request).await?;
     state.config.image_policy.enforce(&manifest.image)?;
-    let record = state.host.install(manifest, options(&request)).await?;
-    Ok((StatusCode::CREATED, Json(record.into())))
+    let record = state.host.install(manifest, request.options()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PluginInfo::of(&state.host, record).await?),
+    ))
 }
 
 /// Lists the installed plugins.
@@ -318,9 +432,8 @@ pub(crate) async fn install(
     security(("bearer" = []))
 )]
 pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<PluginList>, ApiError> {
-    let plugins = state.host.store().list_plugins().await?;
     Ok(Json(PluginList {
-        plugins: plugins.into_iter().map(PluginInfo::from).collect(),
+        plugins: PluginInfo::list(&state.host).await?,
     }))
 }
 
@@ -335,7 +448,8 @@ pub(crate) async fn get(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(state.host.plugin(&name).await?.into()))
+    let record = state.host.plugin(&name).await?;
+    Ok(Json(PluginInfo::of(&state.host, record).await?))
 }
 
 /// Uninstalls a plugin; `?purge=true` also removes its data.
@@ -365,7 +479,8 @@ pub(crate) async fn restart(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(state.host.restart(&name).await?.into()))
+    let record = state.host.restart(&name).await?;
+    Ok(Json(PluginInfo::of(&state.host, record).await?))
 }
 
 /// Upgrades a plugin (same body forms as install); the old version serves until the new one
@@ -398,13 +513,8 @@ pub(crate) async fn upgrade(
         .into());
     }
     state.config.image_policy.enforce(&manifest.image)?;
-    Ok(Json(
-        state
-            .host
-            .upgrade(manifest, options(&request))
-            .await?
-            .into(),
-    ))
+    let record = state.host.upgrade(manifest, request.options()).await?;
+    Ok(Json(PluginInfo::of(&state.host, record).await?))
 }
 
 /// Starts a plugin and keeps it running across host restarts.
@@ -418,7 +528,8 @@ pub(crate) async fn enable(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(state.host.set_enabled(&name, true).await?.into()))
+    let record = state.host.set_enabled(&name, true).await?;
+    Ok(Json(PluginInfo::of(&state.host, record).await?))
 }
 
 /// Stops a plugin and keeps it stopped; its links stay.
@@ -432,7 +543,8 @@ pub(crate) async fn disable(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(state.host.set_enabled(&name, false).await?.into()))
+    let record = state.host.set_enabled(&name, false).await?;
+    Ok(Json(PluginInfo::of(&state.host, record).await?))
 }
 
 /// The plugin container's output as `text/plain` lines; with `follow=true` the response

@@ -24,7 +24,7 @@ pub fn new_token() -> String {
 }
 
 /// A token to create.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// Its name: letters, digits, `-`, `_`, `.`; unique.
@@ -34,7 +34,7 @@ pub struct TokenRequest {
 }
 
 /// A token just created: the only time its value is shown.
-#[derive(Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewToken {
     /// The token as listed.
@@ -54,14 +54,14 @@ impl std::fmt::Debug for NewToken {
 }
 
 /// `{"tokens": [...]}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenList {
     /// The scoped tokens, by name; never their values.
     pub tokens: Vec<TokenRecord>,
 }
 
 /// `{"entries": [...]}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditList {
     /// The audited calls, newest first.
     pub entries: Vec<AuditEntry>,

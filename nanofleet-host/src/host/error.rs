@@ -90,3 +90,38 @@ pub enum HostError {
     #[error(transparent)]
     Grant(#[from] GrantError),
 }
+
+impl HostError {
+    /// The stable, snake_case identifier of the error, as the API answers it (`code` of its
+    /// error body) and as the command line matches on it, in either mode.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidManifest(_) => "invalid_manifest",
+            Self::InvalidConfig(_) => "invalid_host_config",
+            Self::AlreadyInstalled(_) => "already_installed",
+            Self::NotInstalled(_) => "plugin_not_found",
+            Self::NameMismatch { .. } => "name_mismatch",
+            Self::MissingApiKeys { .. } => "missing_api_keys",
+            Self::Config { problems, .. } => {
+                if problems.invalid.is_empty() && problems.unknown.is_empty() {
+                    "missing_config"
+                } else {
+                    "invalid_config"
+                }
+            }
+            Self::NotReady { .. } => "plugin_not_ready",
+            Self::NotRunning(_) => "plugin_not_running",
+            Self::UnknownAgent(_) => "agent_not_found",
+            Self::Call(_) => "call_failed",
+            Self::Runtime(e) => e.code(),
+            Self::Store(e) => e.code(),
+            Self::Link(_) => "link_failed",
+            Self::Grant(e) => match e {
+                GrantError::HostTooOld { .. } => "host_too_old",
+                GrantError::InvalidOverrides { .. } => "invalid_overrides",
+                GrantError::Widening { .. } => "permissions_widened",
+                GrantError::Policy { .. } => "refused_by_policy",
+            },
+        }
+    }
+}

@@ -444,6 +444,20 @@ pub enum RuntimeError {
     },
 }
 
+impl RuntimeError {
+    /// The stable, snake_case identifier of the error, as the API answers it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "engine_unavailable",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::ImageMissing { .. } => "image_missing",
+            Self::InvalidSpec(_) => "invalid_spec",
+            Self::Engine { .. } => "engine_error",
+        }
+    }
+}
+
 /// A container engine, as the host uses it. Object-safe: hold it as `Arc<dyn Runtime>`.
 ///
 /// Names are container names ([`ContainerState::name`]). Operations on a container refuse

@@ -366,6 +366,25 @@ pub enum StoreError {
     Worker(String),
 }
 
+impl StoreError {
+    /// The stable, snake_case identifier of the error, as the API answers it:
+    /// `internal_error` for the store's own failures, which are the host's, not the caller's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownPlugin { .. } => "plugin_not_found",
+            Self::UnknownAgent { .. } => "agent_not_found",
+            Self::InvalidPlugin { .. } => "invalid_plugin",
+            Self::InvalidAgent { .. } => "invalid_agent",
+            Self::InvalidApiKeyName { .. } => "invalid_api_key_name",
+            Self::InvalidApiKeyValue { .. } => "invalid_api_key_value",
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::InvalidToken { .. } => "invalid_token",
+            Self::MessageTooLarge { .. } => "message_too_large",
+            _ => "internal_error",
+        }
+    }
+}
+
 /// What to add to a SQLite error for an operator: a failed write to the disk is theirs to fix.
 fn sqlite_hint(error: &rusqlite::Error) -> &'static str {
     use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
