@@ -90,8 +90,7 @@ fn plugin() -> Result<Plugin, Error> {
                         )));
                     }
                     let notes = call.extract::<AgentStore>()?.collection::<String>(NOTES);
-                    let id = notes.insert(&args.text).await?;
-                    let count = notes.len().await?;
+                    let (id, count) = notes.insert_counted(&args.text).await?;
                     Ok(Json(Added { id, count }))
                 }),
         )

@@ -76,8 +76,7 @@ impl Notes {
             .store
             .for_agent(agent(&parts)?)
             .collection::<String>("notes");
-        let id = notes.insert(&args.text).await.map_err(internal)?;
-        let count = notes.len().await.map_err(internal)?;
+        let (id, count) = notes.insert_counted(&args.text).await.map_err(internal)?;
         Ok(Json(Added { id, count }))
     }
 

@@ -76,13 +76,12 @@ impl Notes {
                 text.len()
             )));
         }
-        let notes = store.collection::<String>(NOTES);
-        let id = notes.insert(&text).await?;
+        let (id, count) = store
+            .collection::<String>(NOTES)
+            .insert_counted(&text)
+            .await?;
         updates.changed(&note_uri(id)).await;
-        Ok(Added {
-            id,
-            count: notes.len().await?,
-        })
+        Ok(Added { id, count })
     }
 
     /// Lists the calling agent's notes, oldest first.

@@ -12,13 +12,22 @@
 use std::{
     marker::PhantomData,
     path::{Path, PathBuf},
-    sync::{Arc, mpsc},
+    sync::Arc,
 };
 
-use rusqlite::{Connection, OptionalExtension, config::DbConfig, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::agent::AgentId;
+
+mod data_dir;
+mod migrations;
+mod sql;
+mod thread;
+
+use data_dir::{check_data_dir, not_writable_message};
+pub use migrations::{MigrationError, apply_migrations};
+pub use thread::{CallError, ConnectionThread};
 
 /// The file name of the store inside the data directory.
 pub const STORE_FILE: &str = "nanofleet-store.sqlite3";
@@ -28,27 +37,6 @@ pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The longest key or collection name accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
-
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE kv (
-         agent TEXT NOT NULL,
-         key   TEXT NOT NULL,
-         value TEXT NOT NULL,
-         PRIMARY KEY (agent, key)
-     ) WITHOUT ROWID;
-     CREATE TABLE docs (
-         agent TEXT NOT NULL,
-         coll  TEXT NOT NULL,
-         id    INTEGER NOT NULL,
-         value TEXT NOT NULL,
-         PRIMARY KEY (agent, coll, id)
-     ) WITHOUT ROWID;
-     CREATE TABLE seq (
-         agent TEXT NOT NULL,
-         coll  TEXT NOT NULL,
-         next  INTEGER NOT NULL,
-         PRIMARY KEY (agent, coll)
-     ) WITHOUT ROWID;"];
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +122,9 @@ pub enum StoreError {
     /// The store's worker thread failed.
     #[error("plugin store worker failed: {0}")]
     Worker(String),
+    /// The transaction holding a write failed to commit; the write was not stored.
+    #[error("plugin store: {0}")]
+    Commit(String),
 }
 
 /// The shared database behind every [`AgentStore`] of a plugin.
@@ -148,90 +139,6 @@ pub struct Store {
 struct StoreInner {
     path: PathBuf,
     conn: ConnectionThread,
-}
-
-/// One SQLite connection owned by a thread of its own, which runs calls in arrival order.
-///
-/// SQLite serialises writers anyway, so one connection does all of a store's work. Compared
-/// with a mutex-guarded connection on Tokio's blocking pool, concurrent callers queue instead
-/// of parking pool threads on the lock, and the connection never changes threads
-/// (`cargo xtask bench` measures the difference). The plugin store and the host's store both
-/// run on it. The thread ends when the last clone is dropped and the queue is empty.
-#[derive(Clone)]
-pub struct ConnectionThread {
-    jobs: mpsc::Sender<Job>,
-}
-
-/// A unit of work for a [`ConnectionThread`].
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
-
-/// Why a [`ConnectionThread::call`] produced no value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// The call panicked. Its open transaction, if any, was rolled back, and the thread
-    /// serves the next call.
-    #[error("a store call panicked")]
-    Panicked,
-    /// The thread is gone, so nothing can be run on the connection any more.
-    #[error("the store thread has stopped")]
-    Stopped,
-}
-
-impl ConnectionThread {
-    /// Moves `conn` to a new thread called `name`.
-    ///
-    /// It also turns on SQLite's query planner stability guarantee on `conn`: the bundled
-    /// SQLite is built with `STAT4`, under which a cached statement whose parameter meets an
-    /// index is prepared again at every new binding, which callgrind showed as 11% of a
-    /// tool call's instructions. Store queries are simple key lookups whose plan does not
-    /// depend on the values.
-    ///
-    /// # Errors
-    ///
-    /// When SQLite refuses the setting or the operating system refuses a thread.
-    pub fn spawn(name: &str, mut conn: Connection) -> std::io::Result<Self> {
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-            .map_err(std::io::Error::other)?;
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    job(&mut conn);
-                }
-            })?;
-        Ok(Self { jobs })
-    }
-
-    /// Runs `f` on the connection, after every call queued before it, and returns its value.
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::Panicked`] when `f` panicked, [`CallError::Stopped`] when the thread is gone.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, CallError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> T + Send + 'static,
-    {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // A panicking call must not take the thread (and every later call) with it; an
-            // open rusqlite transaction rolls back as the panic unwinds through it.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-                .map_err(|_| CallError::Panicked);
-            // The caller may have gone away (its request was cancelled): nothing to tell.
-            let _ = reply.send(outcome);
-        });
-        self.jobs.send(job).map_err(|_| CallError::Stopped)?;
-        answer.await.map_err(|_| CallError::Stopped)?
-    }
-}
-
-impl std::fmt::Debug for ConnectionThread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionThread").finish_non_exhaustive()
-    }
 }
 
 impl std::fmt::Debug for Store {
@@ -319,103 +226,24 @@ impl Store {
             .await
             .map_err(|e| StoreError::Worker(e.to_string()))?
     }
-}
 
-/// Makes sure `dir` exists and the plugin may write to it, telling a directory that is missing
-/// (no volume mounted) from one the plugin's user may not write to (a volume owned by another
-/// user), since the two have different fixes.
-fn check_data_dir(dir: &Path) -> Result<(), StoreError> {
-    match std::fs::metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDirMissing {
-                dir: dir.to_owned(),
-                source,
-            });
-        }
-        // Not a directory, or not reachable: opening the database reports it.
-        Err(_) => return Ok(()),
-        Ok(meta) if !meta.is_dir() => return Ok(()),
-        Ok(_) => {}
-    }
-    check_writable(dir)
-}
-
-#[cfg(not(unix))]
-fn check_writable(_dir: &Path) -> Result<(), StoreError> {
-    Ok(())
-}
-
-/// Asks the kernel whether the plugin's user may create files in `dir`.
-#[cfg(unix)]
-fn check_writable(dir: &Path) -> Result<(), StoreError> {
-    let refused = match rustix::fs::access(
-        dir,
-        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-    ) {
-        Ok(()) => return Ok(()),
-        Err(e) => e,
-    };
-    if ![
-        rustix::io::Errno::ACCESS,
-        rustix::io::Errno::PERM,
-        rustix::io::Errno::ROFS,
-    ]
-    .contains(&refused)
+    /// Runs the write `f` with group commit (see [`ConnectionThread`]): it answers once the
+    /// transaction holding it has committed.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        return Ok(());
+        match self.inner.conn.write(f).await {
+            Ok(outcome) => outcome,
+            Err(CallError::Commit(why)) => Err(StoreError::Commit(why)),
+            Err(e) => Err(StoreError::Worker(e.to_string())),
+        }
     }
-    Err(not_writable(dir, refused == rustix::io::Errno::ROFS))
-}
-
-#[cfg(unix)]
-fn not_writable(dir: &Path, read_only_fs: bool) -> StoreError {
-    use std::os::unix::fs::MetadataExt;
-    let (owner_uid, owner_gid, mode) = std::fs::metadata(dir)
-        .map(|m| (m.uid(), m.gid(), m.mode() & 0o7777))
-        .unwrap_or_default();
-    StoreError::DataDirNotWritable {
-        dir: dir.to_owned(),
-        uid: rustix::process::geteuid().as_raw(),
-        gid: rustix::process::getegid().as_raw(),
-        owner_uid,
-        owner_gid,
-        mode,
-        read_only_fs,
-    }
-}
-
-fn not_writable_message(err: &StoreError) -> String {
-    let StoreError::DataDirNotWritable {
-        dir,
-        uid,
-        gid,
-        owner_uid,
-        owner_gid,
-        mode,
-        read_only_fs,
-    } = err
-    else {
-        return String::new();
-    };
-    let dir = dir.display();
-    if *read_only_fs {
-        return format!(
-            "the plugin's data directory {dir} exists but is on a read-only file system: mount \
-             a writable volume there (the NanoFleet host mounts one at /data) or set \
-             NANOFLEET_DATA_DIR to a writable directory"
-        );
-    }
-    format!(
-        "the plugin's data directory {dir} exists but is not writable by the plugin, which runs \
-         as uid {uid}, gid {gid}; the directory is owned by uid {owner_uid}, gid {owner_gid}, \
-         with mode {mode:04o}. A volume created for an image that does not own /data is \
-         root's: build the image with `nanofleet build`, which makes /data owned by the \
-         plugin's user, or give the volume to that user (`chown -R {uid}:{gid}` on it)"
-    )
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    apply_migrations(conn, MIGRATIONS).map_err(|e| match e {
+    apply_migrations(conn, sql::MIGRATIONS).map_err(|e| match e {
         MigrationError::TooNew { found, known } => StoreError::TooNew {
             path: path.to_owned(),
             found,
@@ -423,49 +251,6 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         },
         MigrationError::Sqlite(e) => StoreError::Sqlite(e),
     })
-}
-
-/// Why [`apply_migrations`] failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MigrationError {
-    /// The database was written by a newer version: it has more migrations than are known.
-    #[error("the database has schema version {found}, newer than the {known} known here")]
-    TooNew {
-        /// The version in the file.
-        found: usize,
-        /// How many migrations this build knows.
-        known: usize,
-    },
-    /// SQLite failed.
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
-}
-
-/// Brings a SQLite database to the latest of `migrations` (applied in order; `PRAGMA
-/// user_version` records how many ran). One definition for every store of the project: the
-/// plugin's and `nanofleet-host`'s.
-///
-/// It runs in one IMMEDIATE transaction, which takes the write lock before reading the
-/// version, so two processes opening the same file at once cannot both apply a migration.
-pub fn apply_migrations(conn: &mut Connection, migrations: &[&str]) -> Result<(), MigrationError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    // A negative or huge user_version is not ours: treat it as "newer than known".
-    let version = usize::try_from(version).unwrap_or(usize::MAX);
-    if version > migrations.len() {
-        return Err(MigrationError::TooNew {
-            found: version,
-            known: migrations.len(),
-        });
-    }
-    for sql in &migrations[version..] {
-        tx.execute_batch(sql)?;
-    }
-    let latest = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
-    tx.pragma_update(None, "user_version", latest)?;
-    tx.commit()?;
-    Ok(())
 }
 
 fn check_key(key: &str) -> Result<(), StoreError> {
@@ -546,11 +331,9 @@ impl Bucket {
         let text: Option<String> = self
             .store
             .run(move |c| {
-                Ok(
-                    c.prepare_cached("SELECT value FROM kv WHERE agent = ?1 AND key = ?2")?
-                        .query_row(params![&*agent, key], |r| r.get(0))
-                        .optional()?,
-                )
+                Ok(c.prepare_cached(sql::KV_GET)?
+                    .query_row(params![&*agent, key], |r| r.get(0))
+                    .optional()?)
             })
             .await?;
         text.map(|t| serde_json::from_str(&t).map_err(StoreError::from))
@@ -563,12 +346,9 @@ impl Bucket {
         let text = encode(value)?;
         let (agent, key) = (Arc::clone(&self.scope), key.to_owned());
         self.store
-            .run(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO kv (agent, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![&*agent, key, text])?;
+            .write(move |c| {
+                c.prepare_cached(sql::KV_PUT)?
+                    .execute(params![&*agent, key, text])?;
                 Ok(())
             })
             .await
@@ -579,12 +359,10 @@ impl Bucket {
         check_key(key)?;
         let (agent, key) = (Arc::clone(&self.scope), key.to_owned());
         self.store
-            .run(move |c| {
-                Ok(
-                    c.prepare_cached("DELETE FROM kv WHERE agent = ?1 AND key = ?2")?
-                        .execute(params![&*agent, key])?
-                        > 0,
-                )
+            .write(move |c| {
+                Ok(c.prepare_cached(sql::KV_REMOVE)?
+                    .execute(params![&*agent, key])?
+                    > 0)
             })
             .await
     }
@@ -598,14 +376,18 @@ impl Bucket {
         let rows: Vec<(String, String)> = self
             .store
             .run(move |c| {
-                // substr() rather than LIKE: keys may contain `%` and `_`.
-                let mut stmt = c.prepare_cached(
-                    "SELECT key, value FROM kv WHERE agent = ?1
-                     AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
-                )?;
-                let rows = stmt
-                    .query_map(params![&*agent, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let end = sql::prefix_end(&prefix);
+                let mut stmt = c.prepare_cached(if end.is_some() {
+                    sql::KV_LIST_RANGE
+                } else {
+                    sql::KV_LIST_FROM
+                })?;
+                let map = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+                let rows = match end {
+                    Some(end) => stmt.query_map(params![&*agent, prefix, end], map)?,
+                    None => stmt.query_map(params![&*agent, prefix], map)?,
+                }
+                .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await?;
@@ -659,25 +441,27 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collection<T> {
 
     /// Adds `value` and returns its new id.
     pub async fn insert(&self, value: &T) -> Result<u64, StoreError> {
+        Ok(self.insert_counted(value).await?.0)
+    }
+
+    /// Adds `value` and returns its new id and how many records the collection holds with
+    /// it, both from the write itself: one call where [`insert`](Self::insert) then
+    /// [`len`](Self::len) take two.
+    pub async fn insert_counted(&self, value: &T) -> Result<(u64, u64), StoreError> {
         let text = encode(value)?;
         let (agent, coll) = self.parts()?;
         self.store
             .store
-            .run(move |c| {
-                let tx = c.transaction()?;
-                let id: i64 = tx
-                    .prepare_cached(
-                        "INSERT INTO seq (agent, coll, next) VALUES (?1, ?2, 2)
-                         ON CONFLICT (agent, coll) DO UPDATE SET next = next + 1
-                         RETURNING next - 1",
-                    )?
-                    .query_row(params![&*agent, &*coll], |r| r.get(0))?;
-                tx.prepare_cached(
-                    "INSERT INTO docs (agent, coll, id, value) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![&*agent, &*coll, id, text])?;
-                tx.commit()?;
-                Ok(u64::try_from(id).unwrap_or_default())
+            .write(move |c| {
+                let (id, count): (i64, i64) = c
+                    .prepare_cached(sql::SEQ_NEXT)?
+                    .query_row(params![&*agent, &*coll], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                c.prepare_cached(sql::DOC_INSERT)?
+                    .execute(params![&*agent, &*coll, id, text])?;
+                Ok((
+                    u64::try_from(id).unwrap_or_default(),
+                    u64::try_from(count).unwrap_or_default(),
+                ))
             })
             .await
     }
@@ -692,11 +476,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collection<T> {
             .store
             .store
             .run(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT value FROM docs WHERE agent = ?1 AND coll = ?2 AND id = ?3",
-                )?
-                .query_row(params![&*agent, &*coll, id], |r| r.get(0))
-                .optional()?)
+                Ok(c.prepare_cached(sql::DOC_GET)?
+                    .query_row(params![&*agent, &*coll, id], |r| r.get(0))
+                    .optional()?)
             })
             .await?;
         text.map(|t| serde_json::from_str(&t).map_err(StoreError::from))
@@ -712,11 +494,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collection<T> {
         };
         self.store
             .store
-            .run(move |c| {
-                Ok(c.prepare_cached(
-                    "UPDATE docs SET value = ?4 WHERE agent = ?1 AND coll = ?2 AND id = ?3",
-                )?
-                .execute(params![&*agent, &*coll, id, text])?
+            .write(move |c| {
+                Ok(c.prepare_cached(sql::DOC_UPDATE)?
+                    .execute(params![&*agent, &*coll, id, text])?
                     > 0)
             })
             .await
@@ -730,14 +510,16 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collection<T> {
         };
         self.store
             .store
-            .run(move |c| {
-                Ok(
-                    c.prepare_cached(
-                        "DELETE FROM docs WHERE agent = ?1 AND coll = ?2 AND id = ?3",
-                    )?
+            .write(move |c| {
+                let removed = c
+                    .prepare_cached(sql::DOC_REMOVE)?
                     .execute(params![&*agent, &*coll, id])?
-                        > 0,
-                )
+                    > 0;
+                if removed {
+                    c.prepare_cached(sql::SEQ_UNCOUNT)?
+                        .execute(params![&*agent, &*coll])?;
+                }
+                Ok(removed)
             })
             .await
     }
@@ -749,9 +531,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collection<T> {
             .store
             .store
             .run(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT id, value FROM docs WHERE agent = ?1 AND coll = ?2 ORDER BY id",
-                )?;
+                let mut stmt = c.prepare_cached(sql::DOC_LIST)?;
                 let rows = stmt
                     .query_map(params![&*agent, &*coll], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -768,16 +548,18 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collection<T> {
             .collect()
     }
 
-    /// How many records there are.
+    /// How many records there are: kept with the records, so this costs the same for ten
+    /// records as for a million.
     pub async fn len(&self) -> Result<u64, StoreError> {
         let (agent, coll) = self.parts()?;
         self.store
             .store
             .run(move |c| {
-                let n: i64 = c
-                    .prepare_cached("SELECT count(*) FROM docs WHERE agent = ?1 AND coll = ?2")?
-                    .query_row(params![&*agent, &*coll], |r| r.get(0))?;
-                Ok(u64::try_from(n).unwrap_or_default())
+                let n: Option<i64> = c
+                    .prepare_cached(sql::SEQ_COUNT)?
+                    .query_row(params![&*agent, &*coll], |r| r.get(0))
+                    .optional()?;
+                Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or_default())
             })
             .await
     }
@@ -852,6 +634,43 @@ mod tests {
                 .collection::<u32>("n");
             assert_eq!(notes.len().await?, 16);
         }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn counts_are_kept_with_the_records() -> Result<(), StoreError> {
+        let store = Store::in_memory()?;
+        let notes = store.for_agent(agent("a")).collection::<String>("notes");
+        assert_eq!(notes.len().await?, 0, "a collection never written to");
+        assert_eq!(notes.insert_counted(&"one".into()).await?, (1, 1));
+        assert_eq!(notes.insert_counted(&"two".into()).await?, (2, 2));
+        assert!(notes.remove(1).await?);
+        assert!(!notes.remove(1).await?, "a second removal counts nothing");
+        assert!(!notes.remove(99).await?);
+        assert_eq!(notes.len().await?, 1);
+        assert_eq!(notes.insert_counted(&"three".into()).await?, (3, 2));
+        let other = store.for_agent(agent("a")).collection::<String>("other");
+        assert_eq!(other.len().await?, 0, "counts are per collection");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_counts_gets_them_when_opened() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Worker(e.to_string()))?;
+        {
+            // Schema version 1, as an earlier SDK left it: three records, one removed.
+            let mut conn = Connection::open(dir.path().join(STORE_FILE))?;
+            apply_migrations(&mut conn, &sql::MIGRATIONS[..1])
+                .map_err(|e| StoreError::Worker(e.to_string()))?;
+            conn.execute_batch(
+                "INSERT INTO seq VALUES ('a', 'notes', 4);
+                 INSERT INTO docs VALUES ('a', 'notes', 1, '\"x\"'), ('a', 'notes', 3, '\"y\"');",
+            )?;
+        }
+        let store = Store::open(dir.path())?;
+        let notes = store.for_agent(agent("a")).collection::<String>("notes");
+        assert_eq!(notes.len().await?, 2);
+        assert_eq!(notes.insert_counted(&"z".into()).await?, (4, 3));
         Ok(())
     }
 
