@@ -27,10 +27,36 @@ enum Launch {
     AddrAndData(&'static str),
     /// A binary taking `<addr>`.
     Addr(&'static str),
+    /// A binary taking `<addr> :memory:` (its notes in memory, no data directory).
+    AddrInMemory(&'static str),
     /// The Python peer: `<python> notes_python.py --port <port>`.
     Python { python: PathBuf, script: PathBuf },
     /// The TypeScript peer: `node server.mjs --port <port>` in its directory.
     Node { dir: PathBuf },
+}
+
+/// What a contender does with the notes: contenders are compared with those doing the same
+/// work, so that a ratio measures frameworks, not storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Work {
+    /// Notes kept in memory (a map), as the Python and TypeScript peers keep them.
+    InMemory,
+    /// Notes kept in SQLite, durable (WAL), as `examples/notes` keeps them.
+    Durable,
+    /// No MCP, no notes: a fixed reply, the HTTP ceiling of the machine.
+    Ceiling,
+}
+
+impl Work {
+    /// As the tables head it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::InMemory => "same work, notes in memory",
+            Self::Durable => "same work, notes in SQLite (durable)",
+            Self::Ceiling => "the machine's HTTP ceiling",
+        }
+    }
 }
 
 /// A server under test.
@@ -40,8 +66,10 @@ pub struct Contender {
     pub name: &'static str,
     /// A short identifier (file names, JSON).
     pub key: &'static str,
-    /// Whether it is the reference every ratio is taken against.
+    /// Whether it is the reference the ratios of its [`Work`] are taken against.
     pub ours: bool,
+    /// What it does with the notes.
+    pub work: Work,
     /// Whether it is another SDK run by another language runtime (slow; see `--quick`).
     pub peer: bool,
     launch: Launch,
@@ -71,9 +99,26 @@ pub struct PeerSources {
 pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>) {
     let mut list = vec![
         Contender {
-            name: "nanofleet macros",
+            name: "nanofleet macros, in memory",
+            key: "nanofleet-memory",
+            ours: true,
+            work: Work::InMemory,
+            peer: false,
+            launch: Launch::Sdk("notes-memory"),
+        },
+        Contender {
+            name: "plain rmcp, in memory",
+            key: "plain-rmcp-memory",
+            ours: false,
+            work: Work::InMemory,
+            peer: false,
+            launch: Launch::AddrInMemory("plain-rmcp-notes"),
+        },
+        Contender {
+            name: "nanofleet macros (examples/notes)",
             key: "nanofleet-macros",
             ours: true,
+            work: Work::Durable,
             peer: false,
             launch: Launch::Sdk("notes"),
         },
@@ -81,6 +126,7 @@ pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>
             name: "nanofleet programmatic",
             key: "nanofleet-programmatic",
             ours: false,
+            work: Work::Durable,
             peer: false,
             launch: Launch::Sdk("notes-programmatic"),
         },
@@ -88,6 +134,7 @@ pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>
             name: "plain rmcp",
             key: "plain-rmcp",
             ours: false,
+            work: Work::Durable,
             peer: false,
             launch: Launch::AddrAndData("plain-rmcp-notes"),
         },
@@ -113,6 +160,7 @@ pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>
                 name: PYTHON,
                 key: "python-sdk",
                 ours: false,
+                work: Work::InMemory,
                 peer: true,
                 launch: Launch::Python { python, script },
             }),
@@ -126,6 +174,7 @@ pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>
                 name: NODE,
                 key: "typescript-sdk",
                 ours: false,
+                work: Work::InMemory,
                 peer: true,
                 launch: Launch::Node { dir },
             }),
@@ -139,6 +188,7 @@ pub fn all(peers: &PeerSources, out_dir: &Path) -> (Vec<Contender>, Vec<Skipped>
         name: "bare axum (HTTP ceiling)",
         key: "bare-axum",
         ours: false,
+        work: Work::Ceiling,
         peer: false,
         launch: Launch::Addr("bare-axum"),
     });
@@ -152,6 +202,7 @@ pub fn host_api() -> Contender {
         name: "host API",
         key: "host-api",
         ours: false,
+        work: Work::Ceiling,
         peer: false,
         launch: Launch::AddrAndData("host-api"),
     }
@@ -291,16 +342,46 @@ impl Contender {
         out_dir: &Path,
         timeout: Duration,
     ) -> Result<Server> {
-        let port = free_port()?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let data = out_dir.join("data").join(self.key);
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data)?;
+        self.launch(wrapper, bin_dir, out_dir, &data, timeout)
+    }
+
+    /// [`Contender::start`] on a data directory of its own (`<key>-<label>`) that `prefill`
+    /// fills first (e.g. with 100,000 notes).
+    pub fn start_prefilled(
+        &self,
+        bin_dir: &Path,
+        out_dir: &Path,
+        label: &str,
+        prefill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Server> {
+        let data = out_dir.join("data").join(format!("{}-{label}", self.key));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+        prefill(&data).with_context(|| format!("cannot fill {}", data.display()))?;
+        self.launch(&[], bin_dir, out_dir, &data, Duration::from_secs(30))
+    }
+
+    fn launch(
+        &self,
+        wrapper: &[String],
+        bin_dir: &Path,
+        out_dir: &Path,
+        data: &Path,
+        timeout: Duration,
+    ) -> Result<Server> {
+        let port = free_port()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let logs = out_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
         let suffix = if wrapper.is_empty() { "" } else { "-wrapped" };
-        let log = logs.join(format!("{}{suffix}.log", self.key));
-        let mut cmd = wrap(self.command(bin_dir, addr, &data), wrapper);
+        let label = data
+            .file_name()
+            .map_or_else(|| self.key.into(), |n| n.to_string_lossy());
+        let log = logs.join(format!("{label}{suffix}.log"));
+        let mut cmd = wrap(self.command(bin_dir, addr, data), wrapper);
         let out = std::fs::File::create(&log)?;
         cmd.stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -356,6 +437,11 @@ impl Contender {
             Launch::Addr(bin) => {
                 let mut cmd = Command::new(bin_dir.join(bin));
                 cmd.arg(addr.to_string());
+                cmd
+            }
+            Launch::AddrInMemory(bin) => {
+                let mut cmd = Command::new(bin_dir.join(bin));
+                cmd.arg(addr.to_string()).arg(":memory:");
                 cmd
             }
             Launch::Python { python, script } => {

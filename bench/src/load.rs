@@ -66,15 +66,28 @@ pub enum Length {
     Calls(u64),
 }
 
+/// Which calls the workers make.
+#[derive(Debug, Clone)]
+pub enum Mix {
+    /// `add_note` and `list_notes` alternating, each pair as a fresh agent (the module's
+    /// docs say why).
+    AddAndList,
+    /// `add_note` only, all as this one agent, whose notes then grow with every call: what
+    /// the store section measures.
+    AddsAs(String),
+}
+
 /// The request bodies, shared by the workers.
 struct Workload {
     add: Bytes,
     list: Bytes,
     run: u64,
+    /// The one agent of [`Mix::AddsAs`].
+    only_adds_as: Option<String>,
 }
 
 impl Workload {
-    fn new() -> Self {
+    fn new(mix: Mix) -> Self {
         Self {
             add: Bytes::from(format!(
                 r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"add_note","arguments":{{"text":"{NOTE}"}}}}}}"#
@@ -83,13 +96,28 @@ impl Workload {
                 br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_notes","arguments":{}}}"#,
             ),
             run: RUN.fetch_add(1, Ordering::Relaxed),
+            only_adds_as: match mix {
+                Mix::AddAndList => None,
+                Mix::AddsAs(agent) => Some(agent),
+            },
         }
     }
 }
 
-/// Runs `concurrency` workers against `addr` until `length` is reached.
+/// Runs `concurrency` workers against `addr` until `length` is reached, with
+/// [`Mix::AddAndList`].
 pub async fn run(addr: SocketAddr, concurrency: usize, length: Length) -> Result<RunStats> {
-    let workload = Arc::new(Workload::new());
+    run_mix(addr, concurrency, length, Mix::AddAndList).await
+}
+
+/// [`run`] with the calls of `mix`.
+pub async fn run_mix(
+    addr: SocketAddr,
+    concurrency: usize,
+    length: Length,
+    mix: Mix,
+) -> Result<RunStats> {
+    let workload = Arc::new(Workload::new(mix));
     let barrier = Arc::new(Barrier::new(concurrency + 1));
     let mut workers = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
@@ -166,14 +194,21 @@ async fn worker(
             None if i >= max_calls => break,
             _ => {}
         }
-        let is_add = i.is_multiple_of(2);
+        let is_add = workload.only_adds_as.is_some() || i.is_multiple_of(2);
         let body = if is_add {
             workload.add.clone()
         } else {
             workload.list.clone()
         };
         uri.clear();
-        let _ = write!(uri, "/mcp?agent_id=b{}-{index}-{}", workload.run, i / 2);
+        match &workload.only_adds_as {
+            Some(agent) => {
+                let _ = write!(uri, "/mcp?agent_id={agent}");
+            }
+            None => {
+                let _ = write!(uri, "/mcp?agent_id=b{}-{index}-{}", workload.run, i / 2);
+            }
+        }
         let req = http::Request::post(uri.as_str())
             .header(http::header::HOST, &host)
             .header(http::header::CONTENT_TYPE, "application/json")

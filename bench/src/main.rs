@@ -6,13 +6,16 @@
 //!    costs), on the official Python and TypeScript SDKs (the peers, when `../shared/peers`
 //!    is there), and against a bare axum handler (the HTTP ceiling); contenders interleaved
 //!    within each round, and each process contender's resident memory;
-//! 2. **image sizes** and **cold start** of each example image, container start → first
+//!    The contenders are compared within the same work: notes in memory (ours, plain rmcp,
+//!    the peers) or in SQLite (ours, the programmatic API, plain rmcp);
+//! 2. **the store**: durable `add_note` against in-memory, and from 0 and from 100,000 notes;
+//! 3. **image sizes** and **cold start** of each example image, container start → first
 //!    `tools/list`;
-//! 3. **host operations**: install → ready, linking to 1/100/1000 agents (time and files
+//! 4. **host operations**: install → ready, linking to 1/100/1000 agents (time and files
 //!    written), idle reconcile passes;
-//! 4. **a soak** of a plugin and of the host's API: steady load and hundreds of slow clients
+//! 5. **a soak** of a plugin and of the host's API: steady load and hundreds of slow clients
 //!    at once, with `/healthz` probed and resident memory sampled throughout;
-//! 5. **a callgrind profile** of the tool-call path (full runs, or `--only profile`).
+//! 6. **a callgrind profile** of the tool-call path (full runs, or `--only profile`).
 //!
 //! Writes `results.md`, `results.json`, `throughput.svg` and `profile.md` under `--out-dir`
 //! (default `target/bench`). Targets are reported, never asserted: the exit code says whether
@@ -28,6 +31,7 @@ mod memory;
 mod profile;
 mod report;
 mod soak;
+mod store;
 mod svg;
 mod throughput;
 
@@ -81,6 +85,8 @@ enum Section {
     Coldstart,
     /// Host operations.
     Hostops,
+    /// The durable store against memory and against its own size.
+    Store,
     /// The soak: load and slow clients at once.
     Soak,
     /// The callgrind profile.
@@ -288,6 +294,32 @@ async fn sections(
         report.throughput = Some(outcome);
     }
 
+    if wants(Section::Store) {
+        let settings = store::Settings {
+            rounds: if args.quick { 1 } else { 3 },
+            warmup: Duration::from_millis(if args.quick { 300 } else { 1000 }),
+            duration: Duration::from_secs(if args.quick { 1 } else { 4 }),
+            prefill: 100_000,
+        };
+        eprintln!(
+            "\n== store: add_note at c={}, memory and SQLite, from 0 and from {} notes",
+            store::CONCURRENCY,
+            settings.prefill
+        );
+        report.store_settings = Some(settings);
+        match store::run(&contenders, settings, &args.bin_dir, &args.out_dir).await {
+            Ok(outcome) => report.store = Some(outcome),
+            Err(e) => {
+                all_ran = false;
+                eprintln!("store failed: {e:#}");
+                report.skipped_sections.push(Skipped {
+                    name: "store".into(),
+                    reason: format!("failed: {e:#}"),
+                });
+            }
+        }
+    }
+
     if let Some(engine) = engine {
         eprintln!("\n== images");
         match images::build_all(engine).await {
@@ -374,7 +406,13 @@ async fn sections(
         };
         match profile::run(
             &contenders,
-            &["nanofleet-macros", "nanofleet-programmatic", "plain-rmcp"],
+            &[
+                "nanofleet-memory",
+                "plain-rmcp-memory",
+                "nanofleet-macros",
+                "nanofleet-programmatic",
+                "plain-rmcp",
+            ],
             settings,
             &args.bin_dir,
             &args.out_dir,
@@ -407,8 +445,8 @@ async fn soak_all(
     let mut rows = Vec::new();
     let notes = contenders
         .iter()
-        .find(|c| c.ours)
-        .context("no contender of ours")?;
+        .find(|c| c.key == "nanofleet-macros")
+        .context("no contender nanofleet-macros")?;
     let mut server = notes.start(&args.bin_dir, &args.out_dir)?;
     let addr = server.addr;
     let row = soak::run(

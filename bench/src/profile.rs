@@ -67,6 +67,10 @@ pub struct Target {
     pub contender: String,
     /// Its key.
     pub key: String,
+    /// What it does with the notes: ratios are taken within the same work.
+    pub work: crate::contenders::Work,
+    /// Whether it is the reference of its work.
+    pub ours: bool,
     /// Measured calls.
     pub calls: u64,
     /// Total instructions while instrumented.
@@ -202,6 +206,8 @@ async fn one(c: &Contender, settings: Settings, bin_dir: &Path, out_dir: &Path) 
     Ok(Target {
         contender: c.name.into(),
         key: c.key.into(),
+        work: c.work,
+        ours: c.ours,
         calls: stats.calls,
         total_ir,
         ir_per_call: total_ir as f64 / stats.calls.max(1) as f64,
@@ -405,8 +411,8 @@ pub fn render(targets: &[Target]) -> String {
     // Instruction counts repeat run to run, so these ratios are the noise-free comparison
     // the throughput tables cannot give: the macros against the programmatic API they expand
     // to, and the SDK against plain rmcp.
-    if let [ours, others @ ..] = targets {
-        for other in others {
+    for ours in targets.iter().filter(|t| t.ours) {
+        for other in targets.iter().filter(|t| !t.ours && t.work == ours.work) {
             let _ = writeln!(
                 out,
                 "**{}**: {:.0} instructions per call; **{}**: {:.0} ({:.3}×).\n",

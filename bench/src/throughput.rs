@@ -12,7 +12,7 @@ use std::{path::Path, time::Duration};
 use anyhow::{Result, bail};
 
 use crate::{
-    contenders::{Contender, Server, Skipped, log_tail},
+    contenders::{Contender, Server, Skipped, Work, log_tail},
     load::{self, Length},
     memory::{self, Sampler},
 };
@@ -38,8 +38,11 @@ pub struct Row {
     pub contender: String,
     /// Its key.
     pub key: String,
-    /// Whether it is ours (the reference).
+    /// Whether it is ours (the reference of its work).
     pub ours: bool,
+    /// What it does with the notes; ratios are taken against ours of the same work (the
+    /// ceiling's against ours in memory).
+    pub work: Work,
     /// Concurrent keep-alive connections.
     pub concurrency: usize,
     /// Median over rounds of calls per second.
@@ -219,6 +222,7 @@ pub async fn run(
                 contender: c.name.into(),
                 key: c.key.into(),
                 ours: c.ours,
+                work: c.work,
                 concurrency,
                 calls_per_sec_median: median(&mut rates[i].clone()),
                 calls_per_sec_runs: rates[i].clone(),
@@ -233,8 +237,13 @@ pub async fn run(
                 this_over_ours_cpu: None,
             })
             .collect();
-        if let Some(ours) = rows.iter().find(|r| r.ours).cloned() {
-            for row in &mut rows {
+        let references: Vec<Row> = rows.iter().filter(|r| r.ours).cloned().collect();
+        for row in &mut rows {
+            let work = match row.work {
+                Work::Ceiling => Work::InMemory,
+                work => work,
+            };
+            if let Some(ours) = references.iter().find(|r| r.work == work) {
                 row.ours_over_this_calls = ours.calls_per_sec_median / row.calls_per_sec_median;
                 row.this_over_ours_p50 = row.p50_us / ours.p50_us;
                 row.this_over_ours_cpu = row

@@ -289,7 +289,7 @@ pub fn mcp_router(running: &Arc<Running>, stop: CancellationToken) -> Router {
         session_manager,
         running: Arc::clone(running),
     });
-    Router::new()
+    let router = Router::new()
         // A service rather than a handler: nothing to extract, one layer less on every call.
         .route_service(
             "/mcp",
@@ -297,14 +297,20 @@ pub fn mcp_router(running: &Arc<Running>, stop: CancellationToken) -> Router {
                 let endpoint = Arc::clone(&endpoint);
                 async move { Ok::<_, std::convert::Infallible>(mcp_endpoint(endpoint, req).await) }
             }),
-        )
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                // The query string can carry `agent_sig`: log the path only.
-                .make_span_with(|req: &Request| {
-                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
-                }),
-        )
+        );
+    // The request spans are debug-level: without a subscriber that wants them, the layer
+    // only costs (callgrind: its futures were most of what the SDK's HTTP path spent beyond
+    // plain rmcp's). The log's filter is set before the router is built (`RUST_LOG`).
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return router;
+    }
+    router.layer(
+        tower_http::trace::TraceLayer::new_for_http()
+            // The query string can carry `agent_sig`: log the path only.
+            .make_span_with(|req: &Request| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+    )
 }
 
 /// The browser origins accepted: a page served from an accepted host, on any port and over

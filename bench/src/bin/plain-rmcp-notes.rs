@@ -1,8 +1,12 @@
 //! The baseline: the `notes` tools written directly on rmcp, the way a careful rmcp author
 //! would (its `#[tool_router]` macros, the router built once, stateless JSON mode), using the
-//! same SQLite store as `examples/notes` so only the framework differs.
+//! same SQLite store as `examples/notes` so only the framework differs; or, given `:memory:`
+//! for the data directory, the same in-memory notes as `notes-memory` and the peers.
 //!
-//! Usage: `plain-rmcp-notes <addr> <data-dir>`.
+//! Usage: `plain-rmcp-notes <addr> <data-dir|:memory:>`.
+
+#[path = "../memory_notes.rs"]
+mod memory_notes;
 
 use std::sync::Arc;
 
@@ -24,8 +28,17 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone)]
 struct Notes {
-    store: Store,
+    backend: Backend,
     tool_router: ToolRouter<Notes>,
+}
+
+/// Where the notes are kept.
+#[derive(Clone)]
+enum Backend {
+    /// SQLite, durable, as `examples/notes`.
+    Durable(Store),
+    /// In memory, as `notes-memory` and the peers.
+    Memory(Arc<memory_notes::MemoryNotes>),
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -72,11 +85,16 @@ impl Notes {
         Extension(parts): Extension<http::request::Parts>,
         Parameters(args): Parameters<AddNote>,
     ) -> Result<Json<Added>, ErrorData> {
-        let notes = self
-            .store
-            .for_agent(agent(&parts)?)
-            .collection::<String>("notes");
-        let (id, count) = notes.insert_counted(&args.text).await.map_err(internal)?;
+        let agent = agent(&parts)?;
+        let (id, count) = match &self.backend {
+            Backend::Durable(store) => store
+                .for_agent(agent)
+                .collection::<String>("notes")
+                .insert_counted(&args.text)
+                .await
+                .map_err(internal)?,
+            Backend::Memory(notes) => notes.add(agent.as_str(), args.text),
+        };
         Ok(Json(Added { id, count }))
     }
 
@@ -85,11 +103,16 @@ impl Notes {
         &self,
         Extension(parts): Extension<http::request::Parts>,
     ) -> Result<Json<NoteList>, ErrorData> {
-        let notes = self
-            .store
-            .for_agent(agent(&parts)?)
-            .collection::<String>("notes");
-        let notes = notes.list().await.map_err(internal)?;
+        let agent = agent(&parts)?;
+        let notes = match &self.backend {
+            Backend::Durable(store) => store
+                .for_agent(agent)
+                .collection::<String>("notes")
+                .list()
+                .await
+                .map_err(internal)?,
+            Backend::Memory(notes) => notes.list(agent.as_str()),
+        };
         Ok(Json(NoteList {
             notes: notes
                 .into_iter()
@@ -109,8 +132,13 @@ async fn main() -> anyhow::Result<()> {
     let data = args
         .next()
         .unwrap_or_else(|| "target/bench/plain-rmcp-data".into());
+    let backend = if data == ":memory:" {
+        Backend::Memory(Arc::default())
+    } else {
+        Backend::Durable(Store::open(&data)?)
+    };
     let notes = Notes {
-        store: Store::open(&data)?,
+        backend,
         tool_router: Notes::tool_router(),
     };
     let config = StreamableHttpServerConfig::default()
