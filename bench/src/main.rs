@@ -386,13 +386,38 @@ async fn sections(
             slow_clients: if args.quick { 300 } else { 450 },
         };
         report.soak_settings = Some(settings);
-        match soak_all(args, &contenders, settings).await {
+        let soaked = match soak_all(args, &contenders, settings).await {
+            Ok(mut rows) => soak_api(args, settings).await.map(|api| {
+                rows.extend(api);
+                rows
+            }),
+            Err(e) => Err(e),
+        };
+        match soaked {
             Ok(rows) => report.soak = rows,
             Err(e) => {
                 all_ran = false;
                 eprintln!("soak failed: {e:#}");
                 report.skipped_sections.push(Skipped {
                     name: "soak".into(),
+                    reason: format!("failed: {e:#}"),
+                });
+            }
+        }
+        eprintln!("\n== marathon: tool calls until memory shows whether it settles");
+        match marathon(args, &contenders).await {
+            Ok(row) => {
+                eprintln!(
+                    "  {} calls, RSS warm {} KiB, peak {} KiB, end {} KiB",
+                    row.calls, row.rss_warm_kib, row.rss_peak_kib, row.rss_end_kib
+                );
+                report.marathon = Some(row);
+            }
+            Err(e) => {
+                all_ran = false;
+                eprintln!("marathon failed: {e:#}");
+                report.skipped_sections.push(Skipped {
+                    name: "marathon".into(),
                     reason: format!("failed: {e:#}"),
                 });
             }
@@ -436,7 +461,7 @@ async fn sections(
     Ok(all_ran)
 }
 
-/// Soaks our `notes` plugin, then the host's API.
+/// Soaks our `notes` plugin.
 async fn soak_all(
     args: &Args,
     contenders: &[contenders::Contender],
@@ -460,6 +485,40 @@ async fn soak_all(
     let _ = server.terminate(Duration::from_secs(5));
     rows.push(row?);
     eprintln!("soak: notes plugin done");
+    Ok(rows)
+}
+
+/// A million tool calls (300,000 in quick runs) against a fresh `examples/notes`: its
+/// memory once warm, and after.
+async fn marathon(args: &Args, contenders: &[contenders::Contender]) -> Result<soak::Marathon> {
+    let notes = contenders
+        .iter()
+        .find(|c| c.key == "nanofleet-macros")
+        .context("no contender nanofleet-macros")?;
+    // The warm-up is long enough for SQLite's page cache (2 MiB by default) to fill: the
+    // notes written by then take more than that.
+    let (warmup, total): (u64, u64) = if args.quick {
+        (100_000, 300_000)
+    } else {
+        (200_000, 1_000_000)
+    };
+    let mut server = notes.start(&args.bin_dir, &args.out_dir)?;
+    let outcome = soak::marathon(
+        "notes plugin (`tools/call`)",
+        server.pid,
+        server.addr,
+        32,
+        warmup,
+        total,
+    )
+    .await;
+    let _ = server.terminate(Duration::from_secs(5));
+    outcome
+}
+
+/// The host's API under the soak.
+async fn soak_api(args: &Args, settings: soak::Settings) -> Result<Vec<soak::Row>> {
+    let mut rows = Vec::new();
 
     let api = contenders::host_api();
     let mut server = api.start(&args.bin_dir, &args.out_dir)?;

@@ -79,6 +79,8 @@ pub struct Report {
     pub soak_settings: Option<crate::soak::Settings>,
     /// The soak, per target.
     pub soak: Vec<crate::soak::Row>,
+    /// A long run of tool calls, for memory.
+    pub marathon: Option<crate::soak::Marathon>,
     /// The callgrind profiles.
     pub profile: Vec<profile::Target>,
     /// Sections not run or failed, and why.
@@ -242,6 +244,22 @@ impl Report {
                 target: "< 8 MiB".into(),
                 measured: format!("{size:.2} MiB"),
                 met: Some(size < 8.0),
+            });
+        }
+        if let Some(m) = &self.marathon {
+            checks.push(Check {
+                what: format!(
+                    "RSS after {} tool calls ÷ after the first {} (notes plugin)",
+                    m.calls, m.warmup_calls
+                ),
+                target: "flat: within 10% (1 MiB at least)".into(),
+                measured: format!(
+                    "{} → {} MiB (peak {})",
+                    mib(Some(m.rss_warm_kib)),
+                    mib(Some(m.rss_end_kib)),
+                    mib(Some(m.rss_peak_kib))
+                ),
+                met: Some(m.flat()),
             });
         }
         let idle = self
@@ -519,6 +537,27 @@ For {:.0} s, {} keep-alive clients call back to back while {} slow \
             );
         }
         let _ = writeln!(out);
+        if let Some(m) = &self.marathon {
+            let _ = writeln!(
+                out,
+                "### Memory over {} tool calls\n\n`examples/notes`, fresh, {} calls \
+                 (`add_note`/`list_notes`, fresh agents, 32 connections): resident memory read \
+                 after the first {} and sampled every 10 ms through the rest, at {:.0} calls/s. \
+                 Warm {} MiB, peak {} MiB, end {} MiB: {}.\n",
+                m.calls,
+                m.calls,
+                m.warmup_calls,
+                m.calls_per_second,
+                mib(Some(m.rss_warm_kib)),
+                mib(Some(m.rss_peak_kib)),
+                mib(Some(m.rss_end_kib)),
+                if m.flat() {
+                    "flat after the warm-up"
+                } else {
+                    "**it grew after the warm-up**"
+                }
+            );
+        }
     }
 
     fn render_host_ops(&self, out: &mut String) {

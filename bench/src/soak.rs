@@ -256,3 +256,69 @@ pub async fn notes_load(addr: SocketAddr, settings: Settings) -> Result<load::Ru
     )
     .await
 }
+
+/// A long run of tool calls against one plugin, to see its memory settle: no per-call state
+/// may be kept (rmcp has had response tasks that outlived their request).
+#[derive(Debug, Clone, Serialize)]
+pub struct Marathon {
+    /// The target.
+    pub target: String,
+    /// Calls made in all, warm-up included.
+    pub calls: u64,
+    /// Calls made before the reference reading.
+    pub warmup_calls: u64,
+    /// Calls per second over the calls after the warm-up.
+    pub calls_per_second: f64,
+    /// Resident memory once warm, KiB: the reference.
+    pub rss_warm_kib: u64,
+    /// Its peak over the calls after the warm-up, KiB.
+    pub rss_peak_kib: u64,
+    /// At the end, KiB.
+    pub rss_end_kib: u64,
+}
+
+impl Marathon {
+    /// Whether memory stayed flat after the warm-up: the end within 10% (and at least
+    /// 1 MiB, allocator slack) of the warm reading.
+    pub fn flat(&self) -> bool {
+        let allowed = (self.rss_warm_kib / 10).max(1024);
+        self.rss_end_kib <= self.rss_warm_kib + allowed
+    }
+}
+
+/// `total` tool calls (`add_note`/`list_notes`, fresh agents) at `concurrency` against the
+/// server `pid` at `addr`, resident memory read once `warmup` of them are done and sampled
+/// through the rest.
+pub async fn marathon(
+    target: &str,
+    pid: u32,
+    addr: SocketAddr,
+    concurrency: usize,
+    warmup: u64,
+    total: u64,
+) -> Result<Marathon> {
+    let per_worker = |calls: u64| calls.div_ceil(concurrency as u64);
+    let warm = load::run(addr, concurrency, load::Length::Calls(per_worker(warmup)))
+        .await
+        .with_context(|| format!("the warm-up of {target} failed"))?;
+    let rss_warm_kib = memory::rss_kib(pid)?;
+    let sampler = memory::Sampler::start(pid);
+    let rest = load::run(
+        addr,
+        concurrency,
+        load::Length::Calls(per_worker(total.saturating_sub(warmup))),
+    )
+    .await;
+    let rss_peak_kib = sampler.finish();
+    let rest = rest.with_context(|| format!("the run on {target} failed"))?;
+    let rss_end_kib = memory::rss_kib(pid)?;
+    Ok(Marathon {
+        target: target.to_owned(),
+        calls: warm.calls + rest.calls,
+        warmup_calls: warm.calls,
+        calls_per_second: rest.per_second(),
+        rss_warm_kib,
+        rss_peak_kib: rss_peak_kib.max(rss_end_kib),
+        rss_end_kib,
+    })
+}
