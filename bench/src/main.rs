@@ -344,12 +344,16 @@ async fn sections(
                     let settings = if args.quick {
                         hostops::Settings {
                             installs: 3,
-                            reconciles: 5,
+                            reconciles: 17,
+                            plugins: 20,
+                            agents: 2_000,
                         }
                     } else {
                         hostops::Settings {
-                            installs: 5,
-                            reconciles: 20,
+                            installs: 7,
+                            reconciles: 33,
+                            plugins: 100,
+                            agents: 10_000,
                         }
                     };
                     eprintln!("\n== host operations");

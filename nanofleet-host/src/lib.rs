@@ -26,5 +26,5 @@ pub mod policy;
 pub mod runtime;
 pub mod store;
 
-pub use host::{Host, HostConfig, HostError, HostEvent, InstallOptions};
+pub use host::{Host, HostConfig, HostError, HostEvent, INSTALL_STEP_SPAN, InstallOptions};
 pub use nanofleet_contracts::{labels, manifest, names};

@@ -797,6 +797,92 @@ async fn defect_9_unlink_rewrites_mcp_json_and_nothing_brings_the_link_back() {
     .await;
 }
 
+/// Identity of a file as the reconciler sees it: a rewrite is a new inode.
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).expect("file").ino()
+}
+
+#[tokio::test]
+async fn reconcile_rewrites_only_the_agents_whose_links_or_files_changed() {
+    let rt = runtime().await;
+    let name = unique("ht-sync");
+    with_cleanup(&rt, &[&name], async {
+        let fx = fixture(|c| c.auto_link_new_agents = true).await;
+        fx.host
+            .install(hello_manifest(&name), InstallOptions::default())
+            .await
+            .expect("install");
+        let (a, b, c) = (
+            fx.agent("a").await,
+            fx.agent("b").await,
+            fx.agent("c").await,
+        );
+        let files = [
+            a.join(".mcp.json"),
+            b.join(".mcp.json"),
+            c.join(".mcp.json"),
+        ];
+        // The first pass reads every file; the next ones only look at them.
+        for _ in 0..3 {
+            assert!(fx.host.reconcile().await.expect("reconcile").is_noop());
+        }
+        let before: Vec<u64> = files.iter().map(|f| inode(f)).collect();
+
+        // A link dropped in the store by another process (the CLI, say), file untouched.
+        assert!(fx.host.store().unlink("a", &name).await.expect("unlink"));
+        // An edit by hand that replaces the file.
+        std::fs::write(&files[1], "{\"mcpServers\":{}}").expect("write");
+        let report = fx.host.reconcile().await.expect("reconcile");
+        assert_eq!(
+            report.actions,
+            [
+                Action::LinkedAgent("a".into()),
+                Action::LinkedAgent("b".into())
+            ]
+        );
+        assert!(
+            !mcp_servers(&a).contains_key(&name),
+            "a's entry went with its link"
+        );
+        assert!(mcp_servers(&b).contains_key(&name), "b's entry is back");
+        assert_eq!(inode(&files[2]), before[2], "c's file was not rewritten");
+        assert!(fx.host.reconcile().await.expect("reconcile").is_noop());
+
+        // An edit in place that keeps the size and the modification time shows nothing a
+        // look at the file can see: the pass that reads every file repairs it.
+        let text = std::fs::read_to_string(&files[2]).expect("read");
+        let mtime = std::fs::metadata(&files[2])
+            .expect("meta")
+            .modified()
+            .expect("mtime");
+        let edited = text.replacen(&name, &"x".repeat(name.len()), 1);
+        assert_eq!(edited.len(), text.len());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&files[2])
+            .expect("open");
+        std::io::Write::write_all(&mut &file, edited.as_bytes()).expect("write in place");
+        file.set_modified(mtime).expect("keep the mtime");
+        drop(file);
+        let mut repaired = None;
+        for pass in 0..nanofleet_host::host::AGENT_FILES_FULL_CHECK_EVERY {
+            let report = fx.host.reconcile().await.expect("reconcile");
+            if !report.is_noop() {
+                assert_eq!(report.actions, [Action::LinkedAgent("c".into())]);
+                repaired = Some(pass);
+                break;
+            }
+        }
+        assert!(
+            repaired.is_some(),
+            "a full check repairs what a look could not see"
+        );
+        assert!(mcp_servers(&c).contains_key(&name));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn concurrent_installs_of_one_plugin_are_serialised() {
     let rt = runtime().await;

@@ -8,6 +8,7 @@ use nanofleet_sdk::{
     manifest::{Manifest, Overrides, Permissions},
 };
 use rmcp::model::{CallToolResult, Tool};
+use tracing::Instrument as _;
 
 use super::{Host, HostError, HostEvent, InstallOptions, probe};
 use crate::{
@@ -20,6 +21,17 @@ use crate::{
 
 /// How many log lines a readiness error carries.
 const LOG_LINES_ON_FAILURE: usize = 20;
+
+/// The span of one step of bringing a plugin up, at debug level: a subscriber that keeps
+/// span timings (the benchmark's does) sees where an install's time goes. The steps:
+/// `checks` (store, policy, image present), `record` (the store row), `network` (the plugin
+/// network is there), `create_start` (the engine's create and start), `ready` (until the
+/// plugin lists its tools) and `persist` (tools and status stored).
+pub const INSTALL_STEP_SPAN: &str = "install_step";
+
+fn step(name: &'static str) -> tracing::Span {
+    tracing::debug_span!(INSTALL_STEP_SPAN, step = name)
+}
 
 impl Host {
     /// Installs a plugin: validate → refuse when API keys or required settings are missing →
@@ -34,14 +46,19 @@ impl Host {
         let name = manifest.name.clone();
         let _guard = self.lock(&name).await;
         let store = self.store();
-        if store.get_plugin(&name).await?.is_some() {
-            return Err(HostError::AlreadyInstalled(name));
+        let (grant, config) = async {
+            if store.get_plugin(&name).await?.is_some() {
+                return Err(HostError::AlreadyInstalled(name.clone()));
+            }
+            let grant = self
+                .check_grant(&manifest, None, &options, &options.effective_overrides())
+                .await?;
+            let config = super::config::check_values(&manifest, &options.config)?;
+            self.preflight(&manifest, options.pull).await?;
+            Ok((grant, config))
         }
-        let grant = self
-            .check_grant(&manifest, None, &options, &options.effective_overrides())
-            .await?;
-        let config = super::config::check_values(&manifest, &options.config)?;
-        self.preflight(&manifest, options.pull).await?;
+        .instrument(step("checks"))
+        .await?;
 
         let token = InternalToken::generate();
         let mut record = PluginRecord::new(manifest);
@@ -50,14 +67,19 @@ impl Host {
         record.require_signature = self.config().require_signatures;
         store
             .put_plugin_with_config(&record, &token, &config)
+            .instrument(step("record"))
             .await?;
         crash_point("install:recorded");
         match self.bring_up(&record, &token, None, None).await {
             Ok(tools) => {
                 crash_point("install:ready");
                 let tools = tools_json(&tools);
-                store.set_tools(&name, tools).await?;
-                store.set_status(&name, Status::Running, None).await?;
+                async {
+                    store.set_tools(&name, tools).await?;
+                    store.set_status(&name, Status::Running, None).await
+                }
+                .instrument(step("persist"))
+                .await?;
                 crash_point("install:running");
                 self.emit(HostEvent::PluginStatus {
                     plugin: name.clone(),
@@ -174,12 +196,22 @@ impl Host {
         let name_is_canonical = name.is_none();
         spec.container_name = name;
         let container = spec.name();
-        self.runtime().ensure_network().await?;
-        self.runtime().create_and_start(&spec).await?;
+        self.runtime()
+            .ensure_network()
+            .instrument(step("network"))
+            .await?;
+        self.runtime()
+            .create_and_start(&spec)
+            .instrument(step("create_start"))
+            .await?;
         if name_is_canonical {
             crash_point("install:started");
         }
-        match self.wait_ready(&record.manifest, &container).await {
+        let ready = self
+            .wait_ready(&record.manifest, &container)
+            .instrument(step("ready"))
+            .await;
+        match ready {
             Ok(tools) => Ok(tools),
             Err(error) => {
                 // What this call created goes; should the engine refuse, the next reconcile

@@ -9,6 +9,7 @@
 //! `.mcp.json`), and running it twice in a row changes nothing the second time.
 
 mod agents;
+mod client_configs;
 mod config;
 mod error;
 mod install;
@@ -21,7 +22,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicU64},
     time::Duration,
 };
 
@@ -32,10 +33,12 @@ use nanofleet_sdk::{
 };
 use tokio::sync::broadcast;
 
+pub use client_configs::FULL_CHECK_EVERY as AGENT_FILES_FULL_CHECK_EVERY;
 pub use config::{
     ConfigEntry, ConfigSource, coerce as coerce_config, display_value, entries as config_entries,
 };
 pub use error::HostError;
+pub use install::INSTALL_STEP_SPAN;
 pub use reconcile::{Action, ReconcileReport};
 pub use upgrade_plan::{ToolChanges, UpgradePlan};
 
@@ -181,6 +184,10 @@ struct Inner {
     config: HostConfig,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: broadcast::Sender<HostEvent>,
+    /// What the host last wrote into each agent's client config.
+    synced: Mutex<HashMap<String, client_configs::Synced>>,
+    /// Reconcile passes over the agents so far.
+    passes: AtomicU64,
 }
 
 impl std::fmt::Debug for Host {
@@ -211,6 +218,8 @@ impl Host {
                 config,
                 locks: Mutex::new(HashMap::new()),
                 events,
+                synced: Mutex::new(HashMap::new()),
+                passes: AtomicU64::new(0),
             }),
         }
     }
@@ -251,6 +260,22 @@ impl Host {
             Arc::clone(locks.entry(plugin.to_owned()).or_default())
         };
         lock.lock_owned().await
+    }
+
+    /// What the container of the installed plugin `name` must look like: the spec a
+    /// reconcile pass compares the engine's container with (secrets included, in `env`).
+    pub async fn container_spec(&self, name: &str) -> Result<ContainerSpec, HostError> {
+        let record = self
+            .store()
+            .get_plugin(name)
+            .await?
+            .ok_or_else(|| HostError::NotInstalled(name.to_owned()))?;
+        let token = self
+            .store()
+            .plugin_token(name)
+            .await?
+            .ok_or_else(|| HostError::NotInstalled(name.to_owned()))?;
+        self.spec_for(&record, &token).await
     }
 
     /// The container spec of an installed plugin: what its container must look like.
@@ -387,6 +412,25 @@ impl Host {
             .runtime
             .inspect(&self.inner.config.instance.container_name(&m.name))
             .await?;
+        Self::published_url(m, state.as_ref())
+    }
+
+    /// [`agent_base_url`](Self::agent_base_url) from the engine's containers as listed
+    /// (`observed`, by name) rather than asked for one by one.
+    fn agent_base_url_observed(
+        &self,
+        m: &Manifest,
+        observed: &HashMap<String, ContainerState>,
+    ) -> Result<String, HostError> {
+        let instance = &self.inner.config.instance;
+        if !self.inner.config.publish_loopback {
+            return Ok(instance.plugin_base_url(&m.name, m.mcp_port));
+        }
+        Self::published_url(m, observed.get(&instance.container_name(&m.name)))
+    }
+
+    /// The loopback URL of a development-mode plugin's published MCP port.
+    fn published_url(m: &Manifest, state: Option<&ContainerState>) -> Result<String, HostError> {
         match state.and_then(|s| s.published.get(&m.mcp_port).copied()) {
             Some(addr) => Ok(format!("http://{addr}/mcp")),
             None => Err(HostError::NotRunning(m.name.clone())),

@@ -35,13 +35,17 @@ pub(super) async fn connect(
     ().serve(transport).await.map_err(|e| e.to_string())
 }
 
-/// The plugin's tools, once it answers; retries with backoff until `timeout`.
+/// The plugin's tools, once it answers; retries with backoff (2 ms doubling up to 500 ms)
+/// until `timeout`.
 pub(super) async fn wait_for_tools(
     addr: impl Fn() -> futures::future::BoxFuture<'static, Result<(SocketAddr, String), String>>,
     timeout: Duration,
 ) -> Result<Vec<Tool>, String> {
     let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(25);
+    // The first attempt follows the engine's start at once, and a plugin binary that is not
+    // listening yet usually is a few milliseconds later: short waits first, so readiness costs
+    // little beyond the start itself. A refused connection is cheap to retry.
+    let mut delay = Duration::from_millis(2);
     loop {
         let attempt = async {
             let (addr, host) = addr().await?;

@@ -2,14 +2,14 @@
 //! `.mcp.json` match the links. Each step looks before it acts, so a pass with nothing to do
 //! changes nothing.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use futures::StreamExt;
 
 use super::{Host, HostError, HostEvent};
 use crate::{
-    runtime::EventAction,
-    store::{Desired, Status},
+    runtime::{ContainerState, EventAction},
+    store::{Desired, PluginRecord, Status},
 };
 
 /// What a reconcile pass did.
@@ -66,10 +66,32 @@ pub enum Action {
 impl Host {
     /// One full pass: every plugin, every orphan, every agent. Failures of one plugin are
     /// reported in the result and do not stop the others.
+    ///
+    /// The engine is asked once, for every container it holds of this host; a plugin whose
+    /// container is as its record wants (running with the wanted configuration, or stopped)
+    /// costs no further engine call. Only the others go through
+    /// [`reconcile_plugin`](Self::reconcile_plugin), which looks again under the plugin's
+    /// lock before it acts. Agents' files are rewritten only where something changed (see
+    /// `client_configs`).
     pub async fn reconcile(&self) -> Result<ReconcileReport, HostError> {
         let mut report = ReconcileReport::default();
         let plugins = self.store().list_plugins().await?;
+        let instance = &self.config().instance;
+        let observed: HashMap<String, ContainerState> = self
+            .runtime()
+            .list_managed()
+            .await?
+            .into_iter()
+            // Containers from before instance labels belong to the default instance.
+            .filter(|c| instance.owns(c.instance.as_deref()))
+            .map(|c| (c.name.clone(), c))
+            .collect();
+        let removing = self.store().removals().await?;
         for plugin in &plugins {
+            let container = observed.get(&instance.container_name(&plugin.name));
+            if !removing.contains_key(&plugin.name) && self.converged(plugin, container).await {
+                continue;
+            }
             match self.reconcile_plugin(&plugin.name).await {
                 Ok(actions) => report.actions.extend(actions),
                 Err(e) => report.actions.push(Action::Failed {
@@ -78,42 +100,53 @@ impl Host {
                 }),
             }
         }
-        let instance = &self.config().instance;
-        let ours = self
-            .runtime()
-            .list_managed()
-            .await?
-            .into_iter()
-            // Containers from before instance labels belong to the default instance.
-            .filter(|c| instance.owns(c.instance.as_deref()));
-        for container in ours {
+        for container in observed.values() {
             let known = plugins.iter().any(|p| p.name == container.plugin);
             // Leftovers: a plugin no longer installed, or a staging container of an upgrade
             // that was interrupted.
             if !known || container.name != instance.container_name(&container.plugin) {
                 let _guard = self.lock(&container.plugin).await;
                 match self.runtime().remove(&container.name).await {
-                    Ok(()) => report.actions.push(Action::RemovedOrphan(container.name)),
+                    Ok(()) => report
+                        .actions
+                        .push(Action::RemovedOrphan(container.name.clone())),
                     Err(e) => report.actions.push(Action::Failed {
-                        plugin: container.plugin,
+                        plugin: container.plugin.clone(),
                         error: e.to_string(),
                     }),
                 }
             }
         }
-        // One agent's broken workspace must not keep the agents after it unsynced, on this
-        // pass and every later one.
-        for agent in self.store().list_agents().await? {
-            match self.sync_agent(&agent.id, &[]).await {
-                Ok(sync) if sync.changed => report.actions.push(Action::LinkedAgent(agent.id)),
-                Ok(_) => {}
-                Err(e) => report.actions.push(Action::AgentFailed {
-                    agent: agent.id,
-                    error: e.to_string(),
-                }),
+        self.sync_all_agents(&observed, &mut report.actions).await?;
+        Ok(report)
+    }
+
+    /// Whether `record`'s container, as listed, is what the record wants, with the record's
+    /// status saying so: then [`reconcile_plugin`](Self::reconcile_plugin) would do nothing.
+    /// Any doubt (a store error, a missing token) says no, and the full step decides.
+    async fn converged(&self, record: &PluginRecord, container: Option<&ContainerState>) -> bool {
+        match record.desired {
+            Desired::Stopped => {
+                record.status == Status::Stopped && container.is_none_or(|c| !c.running)
+            }
+            Desired::Running => {
+                let Some(container) = container.filter(|c| c.running) else {
+                    return false;
+                };
+                if record.status != Status::Running {
+                    return false;
+                }
+                let Ok(Some(token)) = self.store().plugin_token(&record.name).await else {
+                    return false;
+                };
+                match self.spec_for(record, &token).await {
+                    Ok(spec) => {
+                        container.config_hash.as_deref() == Some(spec.config_hash().as_str())
+                    }
+                    Err(_) => false,
+                }
             }
         }
-        Ok(report)
     }
 
     /// Converges one plugin's container to its desired state.

@@ -220,6 +220,34 @@ pub fn sync_client_config(
     wanted: &[LinkTarget],
     reach: Option<&str>,
 ) -> Result<SyncOutcome, LinkError> {
+    sync_or_check(client, workspace_dir, managed, wanted, reach, true)
+}
+
+/// What [`sync_client_config`] would do, without writing anything or taking the writers'
+/// lock (the host replaces files whole, so a read sees one version or the other): whether
+/// the file needs a write. The same errors.
+///
+/// # Errors
+///
+/// As [`sync_mcp_json`].
+pub fn check_client_config(
+    client: Client,
+    workspace_dir: &Path,
+    managed: &BTreeSet<String>,
+    wanted: &[LinkTarget],
+    reach: Option<&str>,
+) -> Result<SyncOutcome, LinkError> {
+    sync_or_check(client, workspace_dir, managed, wanted, reach, false)
+}
+
+fn sync_or_check(
+    client: Client,
+    workspace_dir: &Path,
+    managed: &BTreeSet<String>,
+    wanted: &[LinkTarget],
+    reach: Option<&str>,
+    write: bool,
+) -> Result<SyncOutcome, LinkError> {
     let mut entries = BTreeMap::new();
     for target in wanted {
         let entry = client.entry(&target.url);
@@ -236,14 +264,21 @@ pub fn sync_client_config(
     }
 
     let lock_path = workspace_dir.join(client.lock_name());
-    let mut lock = fd_lock::RwLock::new(open_lock_file(&lock_path)?);
+    let mut lock = if write {
+        Some(fd_lock::RwLock::new(open_lock_file(&lock_path)?))
+    } else {
+        None
+    };
     // flock(2) locks belong to the open file description, so this excludes other threads
     // of this process (each opened the file itself) as well as other processes.
-    let _guard = lock.write().map_err(|source| LinkError::Io {
-        action: "lock",
-        path: lock_path.clone(),
-        source,
-    })?;
+    let _guard = match lock.as_mut() {
+        Some(lock) => Some(lock.write().map_err(|source| LinkError::Io {
+            action: "lock",
+            path: lock_path.clone(),
+            source,
+        })?),
+        None => None,
+    };
 
     let path = workspace_dir.join(client.file_name());
     let dir = path.parent().unwrap_or(workspace_dir);
@@ -273,7 +308,7 @@ pub fn sync_client_config(
             outcome.changed = true;
         }
     }
-    if !outcome.changed {
+    if !outcome.changed || !write {
         return Ok(outcome);
     }
 

@@ -244,6 +244,21 @@ impl Store {
         })
         .await
     }
+
+    /// Every link with its id, by agent then plugin: what the agents' URLs are made from,
+    /// in one read for a pass over the whole fleet. Crate-internal, as the ids are parts of
+    /// the agents' URLs.
+    pub(crate) async fn links_with_ids(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.run(|conn, _| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT agent_id, plugin, link_id FROM links ORDER BY agent_id, plugin",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
 }
 
 fn agent_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {

@@ -397,6 +397,10 @@ fn sqlite_hint(error: &rusqlite::Error) -> &'static str {
     }
 }
 
+/// What [`Store::change_mark`] returns: compare two for equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeMark(i64, u64);
+
 /// The host's desired state.
 ///
 /// Cheap to clone: clones share one connection, owned by a thread of its own that runs every
@@ -511,6 +515,22 @@ impl Store {
     }
 
     /// Runs `f` with the connection on the store's thread.
+    /// A mark that moves whenever anything in the store changed: a write through this store
+    /// (SQLite's count of changed rows on its connection) or a commit by another process
+    /// (`PRAGMA data_version`). Two equal marks mean that what was read between them is
+    /// still current.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn change_mark(&self) -> Result<ChangeMark, StoreError> {
+        self.run(|conn, _| {
+            let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            Ok(ChangeMark(version, conn.total_changes()))
+        })
+        .await
+    }
+
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -160,6 +160,22 @@ impl Store {
         .await
     }
 
+    /// The names of every installed plugin, sorted: what [`list_plugins`](Self::list_plugins)
+    /// lists, without reading (and parsing) each manifest.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn plugin_names(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT name FROM plugins ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// The internal token of the plugin named `name`, if installed.
     ///
     /// # Errors

@@ -52,4 +52,20 @@ impl Store {
         })
         .await
     }
+
+    /// Every plugin being removed, with whether its data goes too: one read for a pass over
+    /// the whole fleet.
+    ///
+    /// # Errors
+    ///
+    /// Only on database failure.
+    pub async fn removals(&self) -> Result<std::collections::BTreeMap<String, bool>, StoreError> {
+        self.run(|conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT plugin, purge FROM removals")?
+                .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? != 0)))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
 }
