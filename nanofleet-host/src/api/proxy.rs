@@ -270,13 +270,8 @@ async fn upstream_addr(
     let Some(s) = inspected.filter(|s| s.running) else {
         return Err(unavailable(name, "its container is not running"));
     };
-    match s.published.get(&ui_port) {
-        Some(addr) => Ok(*addr),
-        None => {
-            s.ip.map(|ip| std::net::SocketAddr::new(ip, ui_port))
-                .ok_or_else(|| unavailable(name, "its container has no address"))
-        }
-    }
+    s.host_address(ui_port)
+        .ok_or_else(|| unavailable(name, "its container has no address"))
 }
 
 /// `http://<addr><tail>?<query without nf_token>&nf_token=<fresh>`.

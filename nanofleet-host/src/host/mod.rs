@@ -384,10 +384,7 @@ impl Host {
     /// Where the host itself reaches a plugin's MCP endpoint, and the `Host` header to send
     /// (the plugin accepts its container name, not an IP).
     fn probe_target(&self, state: &ContainerState, mcp_port: u16) -> Option<(SocketAddr, String)> {
-        let addr = match state.published.get(&mcp_port) {
-            Some(addr) => *addr,
-            None => SocketAddr::new(state.ip?, mcp_port),
-        };
+        let addr = state.host_address(mcp_port)?;
         Some((
             addr,
             format!(

@@ -346,6 +346,19 @@ pub struct ContainerState {
     pub instance: Option<String>,
 }
 
+impl ContainerState {
+    /// Where the host itself reaches the container's `port`: the published loopback address
+    /// in development mode, else the container's address on the plugin network. The one
+    /// answer to that question, for the readiness probe, host-made tool calls and the UI
+    /// proxy alike; `None` while the container has neither.
+    pub fn host_address(&self, port: u16) -> Option<SocketAddr> {
+        match self.published.get(&port) {
+            Some(addr) => Some(*addr),
+            None => self.ip.map(|ip| SocketAddr::new(ip, port)),
+        }
+    }
+}
+
 /// What happened to a managed container, from [`Runtime::events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeEvent {
