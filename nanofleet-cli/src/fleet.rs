@@ -387,8 +387,11 @@ impl<'a> Fleet<'a> {
     pub async fn agent(&self, id: &str) -> Result<Option<AgentInfo>, Failure> {
         match self {
             Self::Local(local) => Ok(AgentInfo::get(local.reader().await?, id).await?),
-            // The list, not a route of its own: the API has none for one agent.
-            Self::Remote(_) => Ok(self.agents().await?.into_iter().find(|a| a.id == id)),
+            Self::Remote(server) => match server.get(&["api", "agents", id]).await {
+                Ok(agent) => Ok(Some(agent)),
+                Err(failure) if failure.code() == Some("agent_not_found") => Ok(None),
+                Err(failure) => Err(failure),
+            },
         }
     }
 

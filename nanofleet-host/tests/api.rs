@@ -454,6 +454,19 @@ async fn agents_and_links_work_and_refuse_unknowns() {
     let list = app.call(Method::GET, "/api/agents", None).await.json();
     assert_eq!(list["agents"][0]["id"], "ada");
     assert_eq!(list["agents"][0]["plugins"], json!(["notes"]));
+    let one = app.call(Method::GET, "/api/agents/ada", None).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    assert_eq!(
+        one.json(),
+        list["agents"][0],
+        "one agent as the list has it"
+    );
+    assert_eq!(
+        app.call(Method::GET, "/api/agents/nobody", None)
+            .await
+            .code(),
+        "agent_not_found"
+    );
     // The client file as it is on disk, for the dashboard.
     let config = app
         .call(Method::GET, "/api/agents/ada/client-config", None)
@@ -1756,6 +1769,7 @@ const EXPECTED_ROUTES: &[&str] = &[
     "POST /api/plugins/{name}/ui/{path}",
     "GET /api/agents",
     "POST /api/agents",
+    "GET /api/agents/{id}",
     "DELETE /api/agents/{id}",
     "PUT /api/agents/{id}/links/{plugin}",
     "DELETE /api/agents/{id}/links/{plugin}",

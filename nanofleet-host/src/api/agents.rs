@@ -193,6 +193,23 @@ pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<AgentList
     }))
 }
 
+/// One agent with its links.
+#[utoipa::path(
+    get, path = "/api/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "agent id")),
+    responses((status = 200, body = AgentInfo), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentInfo>, ApiError> {
+    match AgentInfo::get(&state.host, &id).await? {
+        Some(agent) => Ok(Json(agent)),
+        None => Err(crate::HostError::UnknownAgent(id).into()),
+    }
+}
+
 /// Removes an agent; the host's entries leave its `.mcp.json`.
 #[utoipa::path(
     delete, path = "/api/agents/{id}", tag = "agents",

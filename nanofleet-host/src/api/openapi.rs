@@ -39,7 +39,7 @@ pub(crate) fn registrations() -> Registrations {
         .routes(routes!(plugins::ui_session))
         .routes(routes!(config::get, config::patch))
         .routes(routes!(agents::list, agents::register))
-        .routes(routes!(agents::remove))
+        .routes(routes!(agents::get, agents::remove))
         .routes(routes!(agents::link, agents::unlink))
         .routes(routes!(agents::messages))
         .routes(routes!(agents::client_config))

@@ -208,14 +208,8 @@ impl PluginInfo {
             .await
             .ok()
             .map(|state| ContainerInfo::of(state, container_name));
-        let linked_agents = host
-            .store()
-            .list_links()
-            .await?
-            .into_iter()
-            .filter(|link| link.plugin == record.name)
-            .map(|link| link.agent_id)
-            .collect();
+        // This plugin's links alone (an index search), not every link of the fleet.
+        let linked_agents = host.store().agents_of_plugin(&record.name).await?;
         Ok(Self {
             linked_agents,
             container,
