@@ -300,18 +300,6 @@ impl Host {
 
     /// Syncs the file of `agent`'s client, off the async workers; returns the outcome and
     /// the file as the sync left it.
-    pub(super) async fn sync_file(
-        &self,
-        agent: &AgentRecord,
-        managed: BTreeSet<String>,
-        wanted: Vec<LinkTarget>,
-        reach: Option<String>,
-    ) -> Result<SyncOutcome, HostError> {
-        self.write_file(agent, managed, wanted, reach)
-            .await
-            .map(|(outcome, _)| outcome)
-    }
-
     async fn write_file(
         &self,
         agent: &AgentRecord,
@@ -338,8 +326,9 @@ impl Host {
     pub(super) async fn clear_file(&self, agent: &AgentRecord) -> Result<SyncOutcome, HostError> {
         let targets = Targets::load(self, Some(&[][..]), &[], None).await?;
         let reach = targets.reach(self, agent.client).await;
-        self.sync_file(agent, targets.managed, Vec::new(), reach)
+        self.write_file(agent, targets.managed, Vec::new(), reach)
             .await
+            .map(|(outcome, _)| outcome)
     }
 
     /// Makes `agent`'s `.mcp.json` list exactly its linked plugins; `extra` names plugins the
