@@ -34,6 +34,12 @@ pub fn volume_name(plugin: &str) -> String {
 /// Where a plugin's data volume is mounted inside its container.
 pub const DATA_DIR: &str = "/data";
 
+/// Where a plugin finds the secrets the host hands over as files rather than in its
+/// environment (on Docker Swarm, the internal token and API keys): one file per variable,
+/// named like it (`/run/secrets/NANO_INTERNAL_TOKEN`). A variable set in the environment
+/// wins over its file.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
 /// The numeric `uid:gid` a plugin runs as: the user of the images `nanofleet build` makes
 /// (who owns their `/data`, and so a fresh data volume) and of the containers the host starts.
 pub const PLUGIN_USER: &str = "65532:65532";

@@ -34,10 +34,12 @@ use std::collections::BTreeMap;
 use std::env::VarError;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::identity::InternalToken;
 use crate::manifest::Manifest;
+
+use nanofleet_contracts::names::SECRETS_DIR;
 
 pub use nanofleet_contracts::env::{
     NANO_API_URL, NANO_INTERNAL_TOKEN, NANO_PLUGIN_ID, NANOFLEET_ALLOWED_HOSTS, NANOFLEET_DATA_DIR,
@@ -300,11 +302,40 @@ enum Raw {
     NotUnicode,
 }
 
+/// A variable from the process environment or, when the environment lacks it, from its
+/// file in [`SECRETS_DIR`] (how a Swarm host hands over the internal token and API keys).
 fn read_process_env(name: &str) -> Raw {
     match std::env::var(name) {
         Ok(value) => Raw::Value(value),
-        Err(VarError::NotPresent) => Raw::Unset,
+        Err(VarError::NotPresent) => read_secret_file(Path::new(SECRETS_DIR), name),
         Err(VarError::NotUnicode(_)) => Raw::NotUnicode,
+    }
+}
+
+/// The largest secret file read: tokens and API keys are far smaller, and a bound keeps a
+/// wrong mount from being read into memory whole.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// `dir/name` as a variable's value. Only names a variable can have are looked up, so no
+/// name reaches outside `dir`. A missing, unreadable or oversized file counts as unset, and
+/// the caller reports the variable as missing.
+fn read_secret_file(dir: &Path, name: &str) -> Raw {
+    use std::io::Read as _;
+    let valid_name =
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid_name {
+        return Raw::Unset;
+    }
+    let Ok(file) = std::fs::File::open(dir.join(name)) else {
+        return Raw::Unset;
+    };
+    let mut bytes = Vec::new();
+    match file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes) {
+        Ok(n) if n as u64 <= MAX_SECRET_FILE_BYTES => match String::from_utf8(bytes) {
+            Ok(value) => Raw::Value(value),
+            Err(_) => Raw::NotUnicode,
+        },
+        _ => Raw::Unset,
     }
 }
 
@@ -517,6 +548,37 @@ mod tests {
     const TOKEN: &str = "3f2b8c1e-9a4d-4e5f-8b6a-1c2d3e4f5a6b";
 
     const ALL_VARIABLES: [&str; 9] = SDK_VARIABLES;
+
+    #[test]
+    fn secret_files_are_read_by_name_within_their_directory_and_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("API_KEY"), "sk-1\n").expect("write");
+        std::fs::write(
+            dir.path().join("HUGE"),
+            vec![b'a'; MAX_SECRET_FILE_BYTES as usize + 1],
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("BINARY"), [0xff, 0xfe]).expect("write");
+        // Exactly the file's bytes: a trailing newline is part of what was stored.
+        assert!(matches!(read_secret_file(dir.path(), "API_KEY"), Raw::Value(v) if v == "sk-1\n"));
+        assert!(matches!(
+            read_secret_file(dir.path(), "MISSING"),
+            Raw::Unset
+        ));
+        assert!(matches!(read_secret_file(dir.path(), "HUGE"), Raw::Unset));
+        assert!(matches!(
+            read_secret_file(dir.path(), "BINARY"),
+            Raw::NotUnicode
+        ));
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        for name in ["../API_KEY", "", "A/B", "."] {
+            assert!(
+                matches!(read_secret_file(&outside, name), Raw::Unset),
+                "{name}"
+            );
+        }
+    }
 
     fn env(vars: &[(&str, &str)]) -> Result<PluginEnv, EnvError> {
         let vars: HashMap<String, String> = vars

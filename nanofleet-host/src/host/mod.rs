@@ -319,6 +319,18 @@ impl Host {
                 problems,
             })?;
         spec.env.extend(m.config.env(&values));
+        // What a backend with secret objects keeps out of the environment: the token, the API
+        // keys and the sensitive settings that have a value.
+        let sensitive = m
+            .config
+            .iter()
+            .filter(|(_, setting)| setting.sensitive)
+            .map(|(key, _)| nanofleet_sdk::config::env_var(key));
+        spec.secrets = std::iter::once(env::NANO_INTERNAL_TOKEN.to_owned())
+            .chain(m.required_env_vars.iter().cloned())
+            .chain(sensitive)
+            .filter(|name| spec.env.contains_key(name))
+            .collect();
         if matches!(permissions.network, Network::Allow(_))
             && let Some(proxy) = &self.inner.config.egress_proxy
         {

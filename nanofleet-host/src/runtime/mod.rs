@@ -13,7 +13,7 @@
 //! [`RuntimeError::Conflict`] the caller decides about.
 
 use crate::names;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -25,10 +25,12 @@ use sha2::{Digest, Sha256};
 pub mod docker;
 pub mod offline;
 pub mod seccomp;
+pub mod swarm;
 
 pub use docker::DockerRuntime;
 pub use futures::stream::BoxStream;
 pub use offline::Offline;
+pub use swarm::SwarmRuntime;
 
 /// Which of a container's log lines to read, as `docker logs` selects them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,9 @@ pub use nanofleet_contracts::names::PLUGIN_USER as DEFAULT_USER;
 /// Where the plugin's data volume is mounted.
 pub use nanofleet_contracts::names::DATA_DIR;
 
+/// Where a backend with secret objects puts a plugin's secrets, one file per variable.
+pub use nanofleet_contracts::names::SECRETS_DIR;
+
 /// Bumped whenever the runtime changes how it turns a [`ContainerSpec`] into a container
 /// (hardening, mounts, networks). It is part of [`ContainerSpec::config_hash`], so containers
 /// created by an older host are recreated with the new settings instead of lingering.
@@ -96,6 +101,12 @@ pub struct ContainerSpec {
     pub version: String,
     /// Environment variables: `NANO_API_URL`, `NANO_INTERNAL_TOKEN`, `NANO_PLUGIN_ID`, API keys…
     pub env: BTreeMap<String, String>,
+    /// Which of [`env`](Self::env)'s variables hold secrets (the internal token, API keys).
+    /// A backend that has secret objects (Swarm) hands these over as files in
+    /// [`SECRETS_DIR`] instead of putting them in the environment, where anyone allowed to
+    /// read the service's definition would see them; the SDK reads a variable from there
+    /// when the environment lacks it. Every name here must be a key of `env`.
+    pub secrets: BTreeSet<String>,
     /// The port the plugin serves MCP on inside the container.
     pub mcp_port: u16,
     /// The port of the plugin's UI, if it has one.
@@ -138,6 +149,7 @@ impl ContainerSpec {
             image: image.into(),
             version: version.into(),
             env: BTreeMap::new(),
+            secrets: BTreeSet::new(),
             mcp_port,
             ui_port: None,
             egress: false,
@@ -233,6 +245,13 @@ impl ContainerSpec {
                 problems.push(format!("env: the value of `{name}` contains a NUL byte"));
             }
         }
+        for name in &self.secrets {
+            if !self.env.contains_key(name) {
+                problems.push(format!(
+                    "secrets: `{name}` is named a secret but has no value in env"
+                ));
+            }
+        }
         for (what, port) in [("mcp_port", Some(self.mcp_port)), ("ui_port", self.ui_port)] {
             if port == Some(0) {
                 problems.push(format!("{what} is 0: give the port the plugin listens on"));
@@ -272,6 +291,7 @@ impl fmt::Debug for ContainerSpec {
             .field("image", &self.image)
             .field("version", &self.version)
             .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("secrets", &self.secrets)
             .field("mcp_port", &self.mcp_port)
             .field("ui_port", &self.ui_port)
             .field("egress", &self.egress)

@@ -247,7 +247,12 @@ impl DockerRuntime {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.fail("list containers", e))?;
-        let mut states: Vec<_> = containers.into_iter().map(state_from_summary).collect();
+        // A Swarm task's container carries our labels too; it belongs to its service.
+        let mut states: Vec<_> = containers
+            .into_iter()
+            .filter(|c| !is_swarm_task(c.labels.as_ref()))
+            .map(state_from_summary)
+            .collect();
         states.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(states)
     }
@@ -410,11 +415,11 @@ pub(super) fn data_mounts(spec: &ContainerSpec) -> Vec<Mount> {
 }
 
 /// A hostname is at most 63 characters; Docker would refuse a longer one.
-pub(super) fn truncate_hostname(name: &str) -> String {
+pub(in crate::runtime) fn truncate_hostname(name: &str) -> String {
     name.chars().take(63).collect()
 }
 
-pub(super) fn managed_labels(plugin: Option<&str>) -> HashMap<String, String> {
+pub(in crate::runtime) fn managed_labels(plugin: Option<&str>) -> HashMap<String, String> {
     let mut labels = HashMap::from([(
         labels::MANAGED_BY.to_owned(),
         labels::MANAGED_BY_VALUE.to_owned(),
@@ -425,13 +430,21 @@ pub(super) fn managed_labels(plugin: Option<&str>) -> HashMap<String, String> {
     labels
 }
 
-pub(super) fn is_managed(labels: Option<&HashMap<String, String>>) -> bool {
+pub(in crate::runtime) fn is_managed(labels: Option<&HashMap<String, String>>) -> bool {
     labels
         .and_then(|l| l.get(labels::MANAGED_BY))
         .is_some_and(|v| v == labels::MANAGED_BY_VALUE)
 }
 
-pub(super) fn not_ours(kind: &str, name: &str, command: &str) -> RuntimeError {
+/// The label the engine puts on the containers of Swarm tasks.
+pub(in crate::runtime) const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.id";
+
+/// Whether a container is a Swarm task's, which the Swarm backend manages through its service.
+pub(in crate::runtime) fn is_swarm_task(labels: Option<&HashMap<String, String>>) -> bool {
+    labels.is_some_and(|l| l.contains_key(SWARM_SERVICE_LABEL))
+}
+
+pub(in crate::runtime) fn not_ours(kind: &str, name: &str, command: &str) -> RuntimeError {
     RuntimeError::Conflict(format!(
         "{kind} {name} was not created by nanofleet-rs (it lacks the label {}={}), so it is left \
          alone: rename it, or remove it yourself (`{command}`)",

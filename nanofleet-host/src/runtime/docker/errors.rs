@@ -8,21 +8,25 @@ use crate::runtime::RuntimeError;
 
 use super::{ENGINE, NOT_RUNNING_HINT, REQUEST_TIMEOUT_SECS};
 
-pub(super) fn status(err: &BollardError) -> Option<u16> {
+pub(in crate::runtime) fn status(err: &BollardError) -> Option<u16> {
     match err {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
     }
 }
 
-pub(super) fn server_message(err: &BollardError) -> &str {
+pub(in crate::runtime) fn server_message(err: &BollardError) -> &str {
     match err {
         BollardError::DockerResponseServerError { message, .. } => message,
         _ => "",
     }
 }
 
-pub(super) fn map_error(endpoint: &str, operation: String, err: BollardError) -> RuntimeError {
+pub(in crate::runtime) fn map_error(
+    endpoint: &str,
+    operation: String,
+    err: BollardError,
+) -> RuntimeError {
     if let Some(hint) = connection_failure(&err) {
         return RuntimeError::Unreachable {
             engine: ENGINE,
@@ -57,7 +61,7 @@ pub(super) fn map_error(endpoint: &str, operation: String, err: BollardError) ->
 }
 
 /// When `err` means the engine could not be reached at all, what to check.
-pub(super) fn connection_failure(err: &BollardError) -> Option<String> {
+pub(in crate::runtime) fn connection_failure(err: &BollardError) -> Option<String> {
     if let BollardError::SocketNotFoundError(_) = err {
         return Some(NOT_RUNNING_HINT.to_owned());
     }

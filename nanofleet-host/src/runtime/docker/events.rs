@@ -44,7 +44,18 @@ impl DockerRuntime {
     }
 }
 
+/// A container event of this backend's: not one of a Swarm task (see
+/// [`is_swarm_task`](super::containers::is_swarm_task)).
 pub(super) fn event_from_message(message: EventMessage) -> Option<RuntimeEvent> {
+    let attributes = message.actor.as_ref()?.attributes.as_ref();
+    if super::containers::is_swarm_task(attributes) {
+        return None;
+    }
+    container_event(message)
+}
+
+/// A managed container's event, whoever runs the container.
+pub(in crate::runtime) fn container_event(message: EventMessage) -> Option<RuntimeEvent> {
     let mut attributes = message.actor?.attributes.unwrap_or_default();
     let plugin = attributes.remove(labels::PLUGIN)?;
     let action = match message.action.as_deref()? {

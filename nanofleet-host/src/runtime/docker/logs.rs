@@ -101,7 +101,7 @@ impl LineSplitter {
     }
 }
 
-pub(super) fn lines<C, E>(
+pub(in crate::runtime) fn lines<C, E>(
     chunks: BoxStream<'static, Result<C, E>>,
     map_err: impl Fn(E) -> RuntimeError + Send + 'static,
 ) -> BoxStream<'static, Result<String, RuntimeError>>

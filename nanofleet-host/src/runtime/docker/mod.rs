@@ -19,12 +19,12 @@
 //! Engine API 1.41 (Docker 20.10) is enough: a container is created on one network and
 //! connected to the others before it starts.
 
-mod containers;
-mod errors;
-mod events;
+pub(in crate::runtime) mod containers;
+pub(in crate::runtime) mod errors;
+pub(in crate::runtime) mod events;
 mod images;
-mod logs;
-mod networks;
+pub(in crate::runtime) mod logs;
+pub(in crate::runtime) mod networks;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -55,9 +55,9 @@ const ENGINE: &str = "the Docker engine";
 const NOT_RUNNING_HINT: &str =
     "is dockerd running? Start it (e.g. systemctl start docker) or set DOCKER_HOST";
 /// Mount options of `/tmp`: writable, but nothing there can be executed or gain privileges.
-const TMPFS_OPTIONS: &str = "rw,noexec,nosuid,size=64m";
+pub(in crate::runtime) const TMPFS_OPTIONS: &str = "rw,noexec,nosuid,size=64m";
 /// Seconds the engine waits after SIGTERM before SIGKILL, by default.
-const DEFAULT_STOP_TIMEOUT_SECS: i32 = 10;
+pub(in crate::runtime) const DEFAULT_STOP_TIMEOUT_SECS: i32 = 10;
 /// Request timeout towards the engine (bollard's default), for `connect`.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// A log line longer than this is cut into pieces, so a plugin printing without newlines
@@ -67,16 +67,17 @@ const MAX_LOG_LINE_BYTES: usize = 64 * 1024;
 /// The Docker backend. Cheap to share: hold it in an `Arc<dyn Runtime>`.
 #[derive(Debug)]
 pub struct DockerRuntime {
-    docker: Docker,
-    endpoint: String,
-    stop_timeout_secs: i32,
+    pub(in crate::runtime) docker: Docker,
+    pub(in crate::runtime) endpoint: String,
+    pub(in crate::runtime) stop_timeout_secs: i32,
 }
 
 /// Serialises network creation and removal within this process, across every
 /// `DockerRuntime`: API 1.41 lets two networks share a name, and a name that matches two
 /// networks can no longer be used at all. Other processes are handled by
 /// `heal_duplicate_networks`.
-static NETWORK_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(in crate::runtime) static NETWORK_LOCK: tokio::sync::Mutex<()> =
+    tokio::sync::Mutex::const_new(());
 
 impl DockerRuntime {
     /// Connects to the engine named by `DOCKER_HOST` (`unix://…` or `tcp://…`), or to

@@ -41,7 +41,10 @@ impl DockerRuntime {
     /// Networks with exactly this name, sorted by id so that every process picks the same one
     /// first. Docker's `name` filter matches substrings, and API 1.41 lets two networks share
     /// a name.
-    pub(super) async fn networks_named(&self, name: &str) -> Result<Vec<Network>, RuntimeError> {
+    pub(in crate::runtime) async fn networks_named(
+        &self,
+        name: &str,
+    ) -> Result<Vec<Network>, RuntimeError> {
         let filters = HashMap::from([("name", vec![name])]);
         let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
         let mut found: Vec<Network> = self
