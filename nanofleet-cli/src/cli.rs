@@ -44,6 +44,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "NANOFLEET_INSTANCE", value_name = "NAME")]
     pub instance: Option<String>,
 
+    /// The engine that runs plugins: `docker` (one engine, at DOCKER_HOST or the default
+    /// socket) or `swarm` (a Docker Swarm, through the manager at DOCKER_HOST)
+    #[arg(
+        long,
+        global = true,
+        env = "NANOFLEET_ENGINE",
+        value_name = "ENGINE",
+        default_value = "docker"
+    )]
+    pub engine: nanofleet_host::runtime::Engine,
+
     /// Development mode: publish plugin ports on 127.0.0.1 and write loopback URLs into
     /// agents' .mcp.json, for agents running outside Docker
     #[arg(

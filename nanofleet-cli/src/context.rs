@@ -8,7 +8,7 @@ use std::time::Duration;
 use nanofleet_host::{
     Host, HostConfig,
     names::Instance,
-    runtime::{DockerRuntime, Offline, Runtime},
+    runtime::{Engine, Offline, Runtime},
     store::Store,
 };
 
@@ -39,6 +39,7 @@ impl Context {
             check_api_url(url)?;
             url.clone_into(&mut config.api_url);
         }
+        config.engine = global.engine;
         if let Some(instance) = &global.instance {
             config.instance = check_instance(instance)?;
         }
@@ -78,10 +79,10 @@ impl Context {
         Ok(Store::open(&self.config.data_dir)?)
     }
 
-    /// Connects to the engine (`DOCKER_HOST` or the default socket) without checking it
-    /// answers yet.
+    /// Connects to the engine (`--engine`, at `DOCKER_HOST` or the default socket) without
+    /// checking it answers yet.
     pub fn engine(&self) -> Result<Arc<dyn Runtime>, CliError> {
-        Ok(Arc::new(DockerRuntime::connect()?))
+        Ok(self.config.engine.connect()?)
     }
 
     /// The host, with the engine checked: fails with the engine's one-line message when it
@@ -107,17 +108,17 @@ impl Context {
         let store = self.store()?;
         Ok(Host::with_store(
             self.config.clone(),
-            engine_or_offline(),
+            engine_or_offline(self.config.engine),
             store,
         ))
     }
 }
 
-/// This machine's engine (`DOCKER_HOST` or the default socket), or the stand-in saying why
-/// there is none: connecting does not talk to the engine yet.
-pub fn engine_or_offline() -> Arc<dyn Runtime> {
-    match DockerRuntime::connect() {
-        Ok(engine) => Arc::new(engine),
+/// The engine (`DOCKER_HOST` or the default socket), or the stand-in saying why there is
+/// none: connecting does not talk to the engine yet.
+pub fn engine_or_offline(engine: Engine) -> Arc<dyn Runtime> {
+    match engine.connect() {
+        Ok(engine) => engine,
         Err(err) => Arc::new(Offline::new(err)),
     }
 }

@@ -133,7 +133,9 @@ impl<'a> Fleet<'a> {
                 source::load_manifest(source, &Offline::not_configured()).await?,
             )),
             (Self::Remote(_), Source::Image(_)) if need => {
-                let engine = crate::context::engine_or_offline();
+                // The image's label is read on this machine's engine, whatever runs plugins.
+                let engine =
+                    crate::context::engine_or_offline(nanofleet_host::runtime::Engine::Docker);
                 let manifest = source::load_manifest(source, engine.as_ref())
                     .await
                     .map_err(|e| {

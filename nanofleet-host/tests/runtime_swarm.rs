@@ -1,148 +1,28 @@
 //! The Swarm runtime against a real single-node swarm on the machine's engine. Nothing here is
 //! skipped: without a reachable engine these tests fail with the runtime's own error.
 //!
-//! The first test in initialises a swarm when the engine is not in one (advertising on
-//! loopback: one node), and the last test out leaves it again and removes what joining made
-//! (`docker_gwbridge`), so the engine is left as it was found. An engine already in a swarm
-//! is used as it is and left in it. Every test removes the services, secrets, volumes and
-//! node labels it made, even when it fails.
+//! The swarm is set up and torn down around the tests by [`on_swarm`], which leaves the
+//! engine as it found it. Every test removes the services, secrets, volumes and node labels
+//! it made, even when it fails.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::models::{
-    ContainerCreateBody, HostConfig, LocalNodeState, NetworkConnectRequest, PortBinding,
-    SwarmInitRequest,
-};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LeaveSwarmOptions, ListSecretsOptions,
-    RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::ListSecretsOptions;
 use futures::{FutureExt as _, StreamExt as _};
 use nanofleet_host::labels;
 use nanofleet_host::names::{self, Instance};
 use nanofleet_host::runtime::swarm::data_label;
 use nanofleet_host::runtime::{
-    ContainerSpec, DockerRuntime, EventAction, LogOptions, Runtime, RuntimeError, SwarmRuntime,
+    ContainerSpec, DockerRuntime, EventAction, LogOptions, Runtime, RuntimeError,
 };
 use nanofleet_sdk::manifest::Filesystem;
-use serde_json::{Value, json};
-use tokio::sync::{Mutex, RwLock};
 
+use nanofleet_test_support::swarm::{Agent, docker, fetch_eventually, on_swarm, swarm_runtime};
 use nanofleet_test_support::*;
 
-/// Held (shared) by every running test; the last one out takes it alone to restore the engine.
-static SWARM_USERS: RwLock<()> = RwLock::const_new(());
-/// `Some(whether docker_gwbridge existed before)` while a swarm these tests initialised is up.
-static INITIALISED: Mutex<Option<bool>> = Mutex::const_new(None);
-
 const TOKEN: &str = "swarm-test-token-0123456789abcdefghijklmnopq";
-
-fn docker() -> Docker {
-    Docker::connect_with_local_defaults().expect("a Docker client")
-}
-
-async fn swarm_state(docker: &Docker) -> LocalNodeState {
-    docker
-        .info()
-        .await
-        .unwrap_or_else(|e| panic!("the engine does not answer: {e}"))
-        .swarm
-        .and_then(|s| s.local_node_state)
-        .unwrap_or(LocalNodeState::EMPTY)
-}
-
-async fn ensure_swarm() {
-    let mut initialised = INITIALISED.lock().await;
-    let docker = docker();
-    if swarm_state(&docker).await == LocalNodeState::ACTIVE {
-        return;
-    }
-    let gwbridge_existed = docker
-        .inspect_network("docker_gwbridge", None)
-        .await
-        .is_ok();
-    docker
-        .init_swarm(SwarmInitRequest {
-            listen_addr: Some("127.0.0.1:2377".into()),
-            advertise_addr: Some("127.0.0.1".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("cannot initialise a single-node swarm: {e}"));
-    *initialised = Some(gwbridge_existed);
-}
-
-async fn restore_engine() {
-    let mut initialised = INITIALISED.lock().await;
-    let Some(gwbridge_existed) = initialised.take() else {
-        return;
-    };
-    let docker = docker();
-    if let Err(e) = docker
-        .leave_swarm(Some(LeaveSwarmOptions { force: true }))
-        .await
-    {
-        eprintln!("cleanup: cannot leave the swarm: {e}");
-        return;
-    }
-    if !gwbridge_existed {
-        // Containers of tasks may still be detaching from it for a moment.
-        for _ in 0..50 {
-            match docker.remove_network("docker_gwbridge").await {
-                Ok(()) => break,
-                Err(_)
-                    if docker
-                        .inspect_network("docker_gwbridge", None)
-                        .await
-                        .is_err() =>
-                {
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    }
-}
-
-fn runtime() -> SwarmRuntime {
-    SwarmRuntime::connect().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Runs a test body on a swarm, then removes whatever the plugins left, then (if no other test
-/// runs) restores the engine, and only then reports the outcome.
-async fn on_swarm(plugins: &[&str], body: impl Future<Output = ()>) {
-    let users = SWARM_USERS.read().await;
-    ensure_swarm().await;
-    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, body))
-        .catch_unwind()
-        .await;
-    let rt = runtime();
-    for plugin in plugins {
-        let instance = Instance::default();
-        if let Err(e) = rt.remove(&instance.container_name(plugin)).await {
-            eprintln!("cleanup: cannot remove the service of {plugin}: {e}");
-        }
-        if let Err(e) = rt.remove_volume(&instance, plugin).await {
-            eprintln!("cleanup: cannot remove the data of {plugin}: {e}");
-        }
-    }
-    drop(users);
-    if let Ok(_exclusive) = SWARM_USERS.try_write() {
-        if let Err(e) = rt.remove_network_if_unused().await {
-            eprintln!("cleanup: cannot remove the overlays: {e}");
-        }
-        restore_engine().await;
-    }
-    match outcome {
-        Err(panic) => std::panic::resume_unwind(panic),
-        Ok(Err(_)) => panic!("the test did not finish within {TEST_TIMEOUT:?}"),
-        Ok(Ok(())) => {}
-    }
-}
 
 fn spec(plugin: &str, image: &str) -> ContainerSpec {
     let mut spec = ContainerSpec::new(plugin, image, "0.1.0", 8080);
@@ -187,167 +67,6 @@ async fn node_labels() -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-/// An agent's stand-in on the overlay: the probe plugin as a standalone container attached
-/// to the internal overlay (agents join it so), with its port published on loopback so this
-/// test can ask it to fetch URLs from inside the network. Removed on drop of the guard.
-struct Agent {
-    id: String,
-    addr: SocketAddr,
-}
-
-impl Agent {
-    async fn start(name: &str) -> Self {
-        let docker = docker();
-        let image = probe_image().await;
-        let env = [
-            "NANO_PLUGIN_ID=probe",
-            "NANO_CONFIG_GREETING=hi",
-            "NANO_CONFIG_SECRET=s",
-            "NANOFLEET_ALLOWED_HOSTS=*",
-        ];
-        let body = ContainerCreateBody {
-            image: Some(image),
-            env: Some(env.iter().map(|s| (*s).to_owned()).collect()),
-            labels: Some(HashMap::from([(
-                labels::MANAGED_BY.to_owned(),
-                TEST_IMAGE_LABEL.to_owned(),
-            )])),
-            exposed_ports: Some(vec!["8080/tcp".into()]),
-            host_config: Some(HostConfig {
-                port_bindings: Some(HashMap::from([(
-                    "8080/tcp".to_owned(),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(String::new()),
-                    }]),
-                )])),
-                tmpfs: Some(HashMap::from([("/data".into(), "rw".into())])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::new().name(name).build();
-        let created = docker
-            .create_container(Some(options), body)
-            .await
-            .expect("create the agent container");
-        docker
-            .connect_network(
-                names::NETWORK,
-                NetworkConnectRequest {
-                    container: created.id.clone(),
-                    endpoint_config: None,
-                },
-            )
-            .await
-            .expect("an agent container joins the attachable overlay");
-        docker
-            .start_container(&created.id, None)
-            .await
-            .expect("start the agent container");
-        let inspected = docker
-            .inspect_container(&created.id, None)
-            .await
-            .expect("inspect the agent");
-        let port = inspected
-            .network_settings
-            .and_then(|n| n.ports)
-            .and_then(|p| p.get("8080/tcp").cloned().flatten())
-            .and_then(|b| b.into_iter().find_map(|b| b.host_port))
-            .and_then(|p| p.parse::<u16>().ok())
-            .expect("a published port");
-        let agent = Self {
-            id: created.id,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        agent.wait_healthy().await;
-        agent
-    }
-
-    async fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ok = reqwest::Client::new()
-                .get(format!("http://{}/healthz", self.addr))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the agent never got healthy");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// What the probe's `fetch` tool answers for `url`, from inside the overlay.
-    async fn fetch(&self, url: &str) -> Result<String, String> {
-        let client = reqwest::Client::new();
-        let endpoint = format!("http://{}/mcp?agent_id=swarm-test", self.addr);
-        let post = |body: Value| {
-            client
-                .post(&endpoint)
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .timeout(Duration::from_secs(30))
-                .body(body.to_string())
-        };
-        let init = post(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "swarm-test", "version": "1.0.0"}}}),
-        )
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-        let session = init
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .ok_or("no session id")?
-            .to_owned();
-        let reply: Value = post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "fetch", "arguments": {"url": url}}}))
-        .header("mcp-session-id", session)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-        let text = reply["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if reply["result"]["isError"] == json!(true) {
-            Err(text)
-        } else {
-            Ok(text)
-        }
-    }
-
-    async fn remove(self) {
-        let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        if let Err(e) = docker().remove_container(&self.id, Some(options)).await {
-            eprintln!("cleanup: cannot remove the agent container: {e}");
-        }
-    }
-}
-
-/// Retries `fetch` until it answers (a fresh service's name takes a moment to resolve on the
-/// overlay), up to 30 s.
-async fn fetch_eventually(agent: &Agent, url: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match agent.fetch(url).await {
-            Ok(text) => return text,
-            Err(e) if Instant::now() > deadline => panic!("{url} never answered: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------------
@@ -356,7 +75,7 @@ async fn fetch_eventually(agent: &Agent, url: &str) -> String {
 async fn a_plugin_runs_as_a_hardened_service_reachable_on_the_overlay() {
     let plugin = unique_plugin();
     on_swarm(&[&plugin], async {
-        let rt = runtime();
+        let rt = swarm_runtime();
         rt.ping().await.expect("a swarm manager");
         let image = notes_image().await;
         let spec = spec(&plugin, &image);
@@ -371,10 +90,8 @@ async fn a_plugin_runs_as_a_hardened_service_reachable_on_the_overlay() {
             (name.as_str(), plugin.as_str())
         );
         assert_eq!(state.config_hash, Some(spec.config_hash()));
-        assert!(
-            state.ip.is_some(),
-            "a virtual address on the overlay: {state:?}"
-        );
+        // This process is not on the overlay: the name does not resolve here.
+        assert_eq!(state.ip, None, "{state:?}");
 
         // The token is a secret file, never in the service's definition.
         let service = docker()
@@ -512,7 +229,7 @@ async fn failed_and_refused_starts_leave_no_service_and_no_secret() {
     let crashing = unique_plugin();
     let missing = unique_plugin();
     on_swarm(&[&crashing, &missing], async {
-        let rt = runtime();
+        let rt = swarm_runtime();
         // An API URL the plugin refuses: it exits at once, every time. Like a container, the
         // service counts as started once its task ran; what follows is reported as it is.
         let mut spec = spec(&crashing, &hello_image().await);
@@ -564,7 +281,7 @@ fn spec_without_image(plugin: &str) -> ContainerSpec {
 async fn a_service_removed_by_hand_is_reported() {
     let plugin = unique_plugin();
     on_swarm(&[&plugin], async {
-        let rt = runtime();
+        let rt = swarm_runtime();
         let mut spec = spec(&plugin, &hello_image().await);
         spec.data = Filesystem::None;
         let name = names::container_name(&plugin);
@@ -599,7 +316,7 @@ async fn a_service_removed_by_hand_is_reported() {
 async fn a_service_the_host_did_not_create_is_left_alone() {
     let plugin = unique_plugin();
     on_swarm(&[], async {
-        let rt = runtime();
+        let rt = swarm_runtime();
         let name = names::container_name(&plugin);
         let image = hello_image().await;
         let foreign = bollard::models::ServiceSpec {

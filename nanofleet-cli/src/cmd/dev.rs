@@ -319,7 +319,14 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
 
 /// Forwards every request to the current container, streaming the response (SSE included).
 async fn run_proxy(listener: tokio::net::TcpListener, upstream: Upstream) {
-    let client = reqwest::Client::new();
+    // Not `Client::new()`, which panics where the system has no CA certificates.
+    let client = match nanofleet_sdk::http::client_builder().no_proxy().build() {
+        Ok(client) => client,
+        Err(e) => {
+            crate::output::note(format!("warning: the dev proxy cannot start: {e}"));
+            return;
+        }
+    };
     let app = Router::new()
         .fallback(forward)
         .with_state((client, upstream));

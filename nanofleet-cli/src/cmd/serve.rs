@@ -12,7 +12,6 @@ use std::time::Duration;
 use nanofleet_host::{
     Host, HostEvent,
     api::{self, ApiConfig, BearerToken, StoreMessages},
-    runtime::{DockerRuntime, Runtime as _},
 };
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast::error::RecvError, watch};
@@ -32,14 +31,26 @@ const GRACE: Duration = Duration::from_secs(10);
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
     // The library's own lines (a failed reconcile pass, an engine event stream that broke)
     // go to stderr, set up in `main` for every command (`-v`, RUST_LOG; info for a server).
-    let engine = DockerRuntime::connect()?;
+    let engine = ctx.engine()?;
     engine.ping().await?;
-    let gateway = engine.internal_gateway().await?;
+    // Where plugins call back: on one engine, its internal network's gateway on this machine;
+    // on a swarm, this process itself, attached to the overlay, by the name in --api-url.
+    let gateway = engine.host_gateway().await?;
+    if gateway.is_none() && !ctx.api_url_given() {
+        return Err(CliError::new(format!(
+            "on the {} engine plugins reach the host by name: run `nanofleet serve` in a \
+             container attached to the {} network and give --api-url http://<its name>:<port>",
+            ctx.config().engine,
+            nanofleet_host::names::NETWORK
+        )));
+    }
 
     let primary = bind(args.listen, "").await?;
     let port = local_port(&primary)?;
     let mut listeners = vec![(primary, "")];
-    if !covers(args.listen.ip(), gateway) {
+    if let Some(gateway) = gateway
+        && !covers(args.listen.ip(), gateway)
+    {
         let for_plugins = bind(
             SocketAddr::new(gateway, port),
             ", where plugins call back on the internal network",
@@ -56,7 +67,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
         None => port.checked_add(1).unwrap_or(0),
     };
     let egress_listener = bind(
-        SocketAddr::new(gateway, egress_port),
+        SocketAddr::new(gateway.unwrap_or(args.listen.ip()), egress_port),
         ", the egress proxy for plugins with a network allow-list (choose another with --egress-port)",
     )
     .await?;
@@ -65,7 +76,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
         .map_err(|e| CliError::new(format!("cannot read the egress proxy's address: {e}")))?;
 
     let mut config = ctx.config().clone();
-    if !ctx.api_url_given() {
+    if let (false, Some(gateway)) = (ctx.api_url_given(), gateway) {
         config.api_url = format!("http://{}", SocketAddr::new(gateway, port));
     }
     config.egress_proxy = Some(format!("http://{egress_addr}"));
@@ -73,7 +84,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<u8, CliError> {
     // One writer per data directory: held until the process ends (see `crate::writer`).
     let _writer =
         crate::writer::ServeLock::acquire(&data_dir, &format!("http://127.0.0.1:{port}"))?;
-    let host = Host::open(config, Arc::new(engine)).await?;
+    let host = Host::open(config, engine).await?;
     let (bearer, created) =
         BearerToken::load_or_create(&data_dir).map_err(|e| CliError::new(clean(&e.to_string())))?;
     if let Some(token) = created {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use nanofleet_host::discovery::{self, EXIT_USAGE, Source};
-use nanofleet_host::runtime::{DockerRuntime, Offline, Runtime};
+use nanofleet_host::runtime::{Engine, Offline, Runtime};
 
 use crate::{cli::ValidateArgs, error::CliError, output};
 
@@ -13,11 +13,9 @@ use crate::{cli::ValidateArgs, error::CliError, output};
 pub async fn run(args: &ValidateArgs) -> Result<u8, CliError> {
     let sources: Vec<Source> = args.sources.iter().map(|s| Source::parse(s)).collect();
     let images: Arc<dyn Runtime> = if sources.iter().any(|s| matches!(s, Source::Image(_))) {
-        match DockerRuntime::connect() {
-            Ok(engine) => Arc::new(engine),
-            // Reported on each image source, as any other unreadable source.
-            Err(err) => Arc::new(Offline::new(err)),
-        }
+        // Images are read on this machine's engine; one that cannot be reached is reported
+        // on each image source, as any other unreadable source.
+        crate::context::engine_or_offline(Engine::Docker)
     } else {
         Arc::new(Offline::not_configured())
     };

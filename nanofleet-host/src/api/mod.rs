@@ -190,7 +190,9 @@ pub fn router(
     config: ApiConfig,
 ) -> Router {
     nanofleet_sdk::ensure_crypto_provider();
-    let http = reqwest::Client::builder()
+    // The SDK's builder: its roots are compiled in, so a host without the system's CA
+    // certificates (a `FROM scratch` image) still gets a client.
+    let http = nanofleet_sdk::http::client_builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.proxy_timeout)

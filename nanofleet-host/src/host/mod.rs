@@ -77,6 +77,10 @@ pub struct HostConfig {
     /// containers and volumes named and labelled for it (see [`names::Instance`]). Default:
     /// the default instance, with NanoFleet's names.
     pub instance: names::Instance,
+    /// Which engine runs the plugins: one Docker engine (the default) or a Docker Swarm.
+    /// [`Engine::connect`](crate::runtime::Engine::connect) makes the runtime to open the
+    /// host with.
+    pub engine: crate::runtime::Engine,
 }
 
 impl HostConfig {
@@ -93,6 +97,7 @@ impl HostConfig {
             auto_link_new_plugins: false,
             auto_link_new_agents: false,
             instance: names::Instance::default(),
+            engine: crate::runtime::Engine::default(),
         }
     }
 }
@@ -203,6 +208,13 @@ impl Host {
     pub async fn open(config: HostConfig, runtime: Arc<dyn Runtime>) -> Result<Self, HostError> {
         env::parse_api_url(&config.api_url)
             .map_err(|e| HostError::InvalidConfig(format!("api_url (NANO_API_URL) {e}")))?;
+        if config.publish_loopback && config.engine == crate::runtime::Engine::Swarm {
+            return Err(HostError::InvalidConfig(
+                "development mode (publishing plugins on loopback) needs one engine on this \
+                 machine; on a swarm, agents reach plugins on the overlay network"
+                    .into(),
+            ));
+        }
         let store = Store::open(&config.data_dir)?;
         runtime.ping().await?;
         Ok(Self::with_store(config, runtime, store))

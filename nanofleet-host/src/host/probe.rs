@@ -28,11 +28,29 @@ pub(super) async fn connect(
     } else {
         format!("http://{addr}/mcp?{query}")
     };
-    nanofleet_sdk::ensure_crypto_provider();
-    let transport = StreamableHttpClientTransport::from_config(
+    let transport = StreamableHttpClientTransport::with_client(
+        http_client()?,
         StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
     );
     ().serve(transport).await.map_err(|e| e.to_string())
+}
+
+/// The client of every host-made call to a plugin, made once. Built from the SDK's (its roots
+/// compiled in), not the transport's default, which needs the system's CA certificates and
+/// panics without them: a host in a `FROM scratch` image has none. Plugins are reached
+/// directly, never through a proxy from the environment.
+fn http_client() -> Result<reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            nanofleet_sdk::ensure_crypto_provider();
+            nanofleet_sdk::http::client_builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client for plugins: {e}"))
+        })
+        .clone()
 }
 
 /// The plugin's tools, once it answers; retries with backoff (2 ms doubling up to 500 ms)

@@ -32,6 +32,63 @@ pub use futures::stream::BoxStream;
 pub use offline::Offline;
 pub use swarm::SwarmRuntime;
 
+/// Which engine runs the plugins, as `nanofleet --engine` and [`HostConfig`](crate::HostConfig)
+/// name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Engine {
+    /// One Docker engine, on this machine or at `DOCKER_HOST` ([`DockerRuntime`]).
+    #[default]
+    Docker,
+    /// A Docker Swarm, through one of its managers ([`SwarmRuntime`]).
+    Swarm,
+}
+
+impl Engine {
+    /// Every engine, in the order they are documented.
+    pub const ALL: [Self; 2] = [Self::Docker, Self::Swarm];
+
+    /// The engine's name: `docker` or `swarm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Swarm => "swarm",
+        }
+    }
+
+    /// Connects to this engine at `DOCKER_HOST` (or the default socket). Nothing is sent yet;
+    /// [`Runtime::ping`] checks that it answers.
+    pub fn connect(self) -> Result<std::sync::Arc<dyn Runtime>, RuntimeError> {
+        Ok(match self {
+            Self::Docker => std::sync::Arc::new(DockerRuntime::connect()?),
+            Self::Swarm => std::sync::Arc::new(SwarmRuntime::connect()?),
+        })
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not an engine: use `docker` (one engine) or `swarm` (a swarm, \
+                     through a manager)",
+                    text.escape_debug()
+                )
+            })
+    }
+}
+
 /// Which of a container's log lines to read, as `docker logs` selects them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogOptions {
@@ -569,6 +626,15 @@ pub trait Runtime: Send + Sync {
     /// `tools.ssrfWhitelist`). `None` when the engine has no such network yet or the runtime
     /// has no addresses to give.
     fn network_subnet(&self) -> BoxFut<'_, Result<Option<String>, RuntimeError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// The address where plugins reach the host on their network, when the host runs on the
+    /// engine's own machine: the one-engine backend answers the internal network's gateway
+    /// (created if missing), which the host listens on for plugins' calls. `None` when
+    /// plugins reach the host by name instead (on a swarm the host runs attached to the
+    /// overlay network, and `NANO_API_URL` names it).
+    fn host_gateway(&self) -> BoxFut<'_, Result<Option<IpAddr>, RuntimeError>> {
         Box::pin(async { Ok(None) })
     }
 

@@ -135,6 +135,81 @@ impl Probe {
         Ok(format!("{status} {}", body.trim()))
     }
 
+    /// Calls `tool` of the MCP server at `url` the way an agent's client does (initialize,
+    /// then `tools/call` in the session it got) and returns the text of the result; an
+    /// answer that is not a result is an error quoting it. What an agent on the plugins'
+    /// network does with the URL its client file holds.
+    #[tool]
+    async fn mcp_call(
+        &self,
+        /// The server's URL, as the client file has it.
+        url: String,
+        /// The tool to call.
+        tool: String,
+        /// Its arguments.
+        arguments: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, ToolError> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| ToolError::new(format!("no HTTP client: {e}")))?;
+        let post = |body: serde_json::Value, session: Option<&str>| {
+            let mut request = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string());
+            if let Some(session) = session {
+                request = request.header("mcp-session-id", session);
+            }
+            request.send()
+        };
+        let init = post(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "probe-agent", "version": "1.0.0"}}}),
+            None,
+        )
+        .await
+        .map_err(|e| ToolError::new(format!("cannot reach {url}: {e}")))?;
+        let status = init.status();
+        let session = init
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if !status.is_success() {
+            let body = init.text().await.unwrap_or_default();
+            return Err(ToolError::new(format!(
+                "initialize: {status} {}",
+                body.trim()
+            )));
+        }
+        let session = session.ok_or_else(|| ToolError::new("initialize: no session id"))?;
+        let initialized =
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        post(initialized, Some(&session))
+            .await
+            .map_err(|e| ToolError::new(format!("initialized: {e}")))?;
+        let reply: serde_json::Value = post(
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments}}),
+            Some(&session),
+        )
+        .await
+        .map_err(|e| ToolError::new(format!("tools/call: {e}")))?
+        .json()
+        .await
+        .map_err(|e| ToolError::new(format!("tools/call: not JSON: {e}")))?;
+        let text = reply["result"]["content"][0]["text"].as_str();
+        match (text, reply["result"]["isError"].as_bool()) {
+            (Some(text), Some(true)) => Err(ToolError::new(format!("the tool failed: {text}"))),
+            (Some(text), _) => Ok(text.to_owned()),
+            (None, _) => Err(ToolError::new(format!("no result: {reply}"))),
+        }
+    }
+
     /// Opens a tunnel to `host:port` with `CONNECT` through the proxy in `HTTP_PROXY` (as a
     /// client does for TLS), sends `GET /` through it and returns the proxy's status line
     /// and the answer's last line.

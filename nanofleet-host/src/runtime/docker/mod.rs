@@ -302,6 +302,10 @@ impl Runtime for DockerRuntime {
         })
     }
 
+    fn host_gateway(&self) -> BoxFut<'_, Result<Option<std::net::IpAddr>, RuntimeError>> {
+        Box::pin(async move { self.internal_gateway().await.map(Some) })
+    }
+
     fn image_label<'a>(
         &'a self,
         image: &'a str,

@@ -2,7 +2,6 @@
 //! their secrets, listed and inspected with their tasks, and their logs.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -274,7 +273,10 @@ pub(super) fn service_spec(
             ..Default::default()
         }),
         endpoint_spec: Some(EndpointSpec {
-            mode: Some(EndpointSpecModeEnum::VIP),
+            // Names resolve to the tasks' own addresses. A virtual address is not routed to
+            // from standalone containers on an internal overlay (the host, agents) on every
+            // engine, and a plugin has one task to reach anyway.
+            mode: Some(EndpointSpecModeEnum::DNSRR),
             ports: None,
         }),
         ..Default::default()
@@ -341,33 +343,16 @@ impl SwarmRuntime {
             .map_err(|e| self.fail(format!("list the tasks of {service}"), e))
     }
 
-    /// The id of the internal overlay, to find services' addresses on it.
-    async fn network_id(&self) -> Result<Option<String>, RuntimeError> {
-        Ok(self
-            .local
-            .networks_named(names::NETWORK)
-            .await?
-            .into_iter()
-            .find_map(|n| n.id))
-    }
-
-    fn with_address(
-        mut state: ContainerState,
-        service: &Service,
-        network: Option<&str>,
-    ) -> ContainerState {
-        // The service's virtual address on the internal overlay: where anything attached to
-        // it reaches the plugin, whichever node runs the task.
-        state.ip = service
-            .endpoint
-            .as_ref()
-            .and_then(|e| e.virtual_ips.as_ref())
-            .into_iter()
-            .flatten()
-            .find(|v| network.is_some() && v.network_id.as_deref() == network)
-            .and_then(|v| v.addr.as_deref())
-            .and_then(|a| a.split('/').next())
-            .and_then(|a| a.parse::<IpAddr>().ok());
+    /// The service's address as the host reaches it: its name on the overlay, resolved by
+    /// the engine's DNS where the host runs attached to the overlay (as it does on a swarm).
+    /// `None` elsewhere, or before the name resolves.
+    async fn with_address(mut state: ContainerState) -> ContainerState {
+        let canonical = state.name.clone();
+        let lookup = tokio::net::lookup_host((canonical.as_str(), 0));
+        state.ip = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
+            Ok(Ok(mut addrs)) => addrs.find(|a| a.is_ipv4()).map(|a| a.ip()),
+            _ => None,
+        };
         state
     }
 
@@ -468,8 +453,7 @@ impl SwarmRuntime {
             let tasks: Vec<&Task> = tasks.iter().collect();
             let state = state_of(&inspected, &tasks);
             if state.running {
-                let network = self.network_id().await?;
-                return Ok(Self::with_address(state, &inspected, network.as_deref()));
+                return Ok(Self::with_address(state).await);
             }
             let failed = tasks
                 .iter()
@@ -669,7 +653,8 @@ impl SwarmRuntime {
             .list_tasks(None::<ListTasksOptions>)
             .await
             .map_err(|e| self.fail("list tasks", e))?;
-        let network = self.network_id().await?;
+        // Without addresses: a listing is for comparing with the desired state, and resolving
+        // every name would cost a lookup per plugin.
         let mut states: Vec<ContainerState> = services
             .iter()
             .map(|service| {
@@ -677,7 +662,7 @@ impl SwarmRuntime {
                     .iter()
                     .filter(|t| t.service_id.is_some() && t.service_id == service.id)
                     .collect();
-                Self::with_address(state_of(service, &tasks), service, network.as_deref())
+                state_of(service, &tasks)
             })
             .collect();
         states.sort_by(|a, b| a.name.cmp(&b.name));
@@ -693,12 +678,7 @@ impl SwarmRuntime {
         };
         let tasks = self.tasks_of(&service_name(name)?).await?;
         let tasks: Vec<&Task> = tasks.iter().collect();
-        let network = self.network_id().await?;
-        Ok(Some(Self::with_address(
-            state_of(&service, &tasks),
-            &service,
-            network.as_deref(),
-        )))
+        Ok(Some(Self::with_address(state_of(&service, &tasks)).await))
     }
 
     /// Removes the data volume of `plugin`, which is on the node its data label names. Only
