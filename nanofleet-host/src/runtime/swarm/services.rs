@@ -283,6 +283,34 @@ pub(super) fn service_spec(
     })
 }
 
+/// Refuses a spec whose plain variables carry a secret's value (the egress proxy's URL holds
+/// the internal token as its password): on Swarm it would sit in the service's definition,
+/// readable by whoever may inspect services.
+pub(super) fn check_no_secret_in_env(spec: &ContainerSpec) -> Result<(), RuntimeError> {
+    let leaking: Vec<&str> = spec
+        .env
+        .iter()
+        .filter(|(name, _)| !spec.secrets.contains(*name))
+        .filter(|(_, value)| {
+            spec.secrets
+                .iter()
+                .filter_map(|secret| spec.env.get(secret))
+                .any(|secret| !secret.is_empty() && value.contains(secret.as_str()))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if leaking.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidSpec(format!(
+            "{} would carry a secret in the service's definition: on Swarm, plugins with a \
+             network allow-list (whose proxy credentials are the internal token) are not \
+             supported yet; grant unrestricted network or none",
+            leaking.join(", ")
+        )))
+    }
+}
+
 fn secret_names(service: &Service) -> HashSet<String> {
     service
         .spec
@@ -361,6 +389,7 @@ impl SwarmRuntime {
         spec: &ContainerSpec,
     ) -> Result<ContainerState, RuntimeError> {
         spec.validate()?;
+        check_no_secret_in_env(spec)?;
         if spec.publish_loopback {
             return Err(RuntimeError::InvalidSpec(
                 "publishing on loopback is for a host on the same machine as its one engine; \
@@ -768,4 +797,41 @@ pub(super) fn plugin_of_service(service: &str) -> Option<(String, String)> {
     let rest = container.strip_prefix(names::CONTAINER_PREFIX)?;
     let plugin = rest.split('.').next().unwrap_or(rest).to_owned();
     Some((container, plugin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_value_in_a_plain_variable_is_refused() {
+        let mut spec = ContainerSpec::new("notes", "nanofleet/notes:0.1.0", "0.1.0", 8080);
+        spec.env
+            .insert("NANO_INTERNAL_TOKEN".into(), "tok-123".into());
+        spec.env.insert("NANO_PLUGIN_ID".into(), "notes".into());
+        spec.secrets.insert("NANO_INTERNAL_TOKEN".into());
+        assert!(check_no_secret_in_env(&spec).is_ok());
+        spec.env.insert(
+            "HTTP_PROXY".into(),
+            "http://notes:tok-123@proxy:3001".into(),
+        );
+        let Err(RuntimeError::InvalidSpec(message)) = check_no_secret_in_env(&spec) else {
+            panic!("accepted");
+        };
+        assert!(message.contains("HTTP_PROXY"), "{message}");
+        assert!(!message.contains("tok-123"), "{message}");
+    }
+
+    #[test]
+    fn the_service_definition_keeps_secrets_out_of_env() {
+        let mut spec = ContainerSpec::new("notes", "nanofleet/notes:0.1.0", "0.1.0", 8080);
+        spec.env
+            .insert("NANO_INTERNAL_TOKEN".into(), "tok-123".into());
+        spec.env.insert("NANO_PLUGIN_ID".into(), "notes".into());
+        spec.secrets.insert("NANO_INTERNAL_TOKEN".into());
+        let body = service_spec(&spec, Vec::new(), 1).expect("a spec");
+        let json = serde_json::to_string(&body).expect("json");
+        assert!(!json.contains("tok-123"), "{json}");
+        assert!(json.contains("NANO_PLUGIN_ID=notes"), "{json}");
+    }
 }
