@@ -14,8 +14,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListSecretsOptions, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures::{FutureExt as _, StreamExt as _};
 use nanofleet_build::{CargoBuild, CargoOutput, ImageBuild, Profile, build_image};
@@ -25,7 +24,7 @@ use nanofleet_host::runtime::Runtime as _;
 use nanofleet_sdk::Manifest;
 use serde_json::{Value, json};
 
-use nanofleet_test_support::swarm::{Agent, docker, on_swarm, swarm_runtime};
+use nanofleet_test_support::swarm::{Agent, docker, on_swarm, secrets_of, swarm_runtime};
 use nanofleet_test_support::*;
 
 const HOST_IMAGE: &str = "nanofleet-test/host:dev";
@@ -217,20 +216,6 @@ impl HostContainer {
     }
 }
 
-async fn secrets_of(plugin: &str) -> usize {
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("{}={plugin}", labels::PLUGIN)],
-    )]);
-    docker()
-        .list_secrets(Some(ListSecretsOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .expect("list secrets")
-        .len()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_runs_plugins_on_a_swarm_for_agents_on_its_overlay() {
     nanofleet_sdk::ensure_crypto_provider();
@@ -282,7 +267,7 @@ async fn scenario(host: &HostContainer, plugin: &str) {
         .collect();
     assert!(tools.contains(&"greet"), "{body}");
     assert_eq!(
-        secrets_of(plugin).await,
+        secrets_of(plugin).await.len(),
         1,
         "the internal token, as a secret"
     );
@@ -381,7 +366,7 @@ async fn scenario(host: &HostContainer, plugin: &str) {
         .await;
     assert_eq!(status, 204, "{body}");
     assert_eq!(rt.inspect(&service).await.expect("inspect"), None);
-    assert_eq!(secrets_of(plugin).await, 0);
+    assert_eq!(secrets_of(plugin).await.len(), 0);
     let volume = names::volume_name(plugin);
     assert!(
         docker().inspect_volume(&volume).await.is_err(),

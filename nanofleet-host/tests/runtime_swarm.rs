@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::ListSecretsOptions;
 use futures::{FutureExt as _, StreamExt as _};
-use nanofleet_host::labels;
 use nanofleet_host::names::{self, Instance};
 use nanofleet_host::runtime::swarm::data_label;
 use nanofleet_host::runtime::{
@@ -19,7 +17,9 @@ use nanofleet_host::runtime::{
 };
 use nanofleet_sdk::manifest::Filesystem;
 
-use nanofleet_test_support::swarm::{Agent, docker, fetch_eventually, on_swarm, swarm_runtime};
+use nanofleet_test_support::swarm::{
+    Agent, docker, fetch_eventually, on_swarm, secrets_of, swarm_runtime,
+};
 use nanofleet_test_support::*;
 
 const TOKEN: &str = "swarm-test-token-0123456789abcdefghijklmnopq";
@@ -37,23 +37,6 @@ fn spec(plugin: &str, image: &str) -> ContainerSpec {
     ]);
     spec.secrets = BTreeSet::from(["NANO_INTERNAL_TOKEN".to_owned()]);
     spec
-}
-
-/// The secrets the engine holds for `plugin`.
-async fn secrets_of(plugin: &str) -> Vec<String> {
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("{}={plugin}", labels::PLUGIN)],
-    )]);
-    docker()
-        .list_secrets(Some(ListSecretsOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .expect("list secrets")
-        .into_iter()
-        .filter_map(|s| s.spec.and_then(|s| s.name))
-        .collect()
 }
 
 /// The labels of the swarm's only node.

@@ -17,7 +17,8 @@ use bollard::models::{
     SwarmInitRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LeaveSwarmOptions, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, LeaveSwarmOptions, ListSecretsOptions,
+    RemoveContainerOptionsBuilder,
 };
 use futures::FutureExt as _;
 use nanofleet_host::labels;
@@ -315,4 +316,21 @@ pub async fn fetch_eventually(agent: &Agent, url: &str) -> String {
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
+}
+
+/// The secrets the engine holds for `plugin`.
+pub async fn secrets_of(plugin: &str) -> Vec<String> {
+    let filters = HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{}={plugin}", labels::PLUGIN)],
+    )]);
+    docker()
+        .list_secrets(Some(ListSecretsOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .expect("list secrets")
+        .into_iter()
+        .filter_map(|s| s.spec.and_then(|s| s.name))
+        .collect()
 }

@@ -49,17 +49,24 @@ impl DockerRuntime {
         options: LogOptions,
     ) -> Result<Vec<String>, RuntimeError> {
         let tail = options.tail;
-        let mut stream = self.log_stream(name, options, false).await?;
-        let mut out = VecDeque::new();
-        while let Some(line) = stream.next().await {
-            out.push_back(line?);
-            // The engine honours `tail`; this bounds memory even if it did not.
-            if out.len() > tail {
-                out.pop_front();
-            }
-        }
-        Ok(out.into())
+        last_lines(self.log_stream(name, options, false).await?, tail).await
     }
+}
+
+/// The last `tail` lines of a finite log stream. The engine honours `tail`; this bounds memory
+/// even if it did not.
+pub(in crate::runtime) async fn last_lines(
+    mut stream: BoxStream<'static, Result<String, RuntimeError>>,
+    tail: usize,
+) -> Result<Vec<String>, RuntimeError> {
+    let mut out = VecDeque::new();
+    while let Some(line) = stream.next().await {
+        out.push_back(line?);
+        if out.len() > tail {
+            out.pop_front();
+        }
+    }
+    Ok(out.into())
 }
 
 /// Cuts a byte stream into lines: `\n`-terminated, `\r` dropped, invalid UTF-8 replaced, and

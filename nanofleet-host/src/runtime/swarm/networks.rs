@@ -43,6 +43,18 @@ impl SwarmRuntime {
             }
             found = self.local.networks_named(name).await?;
         }
+        // A network being created (here or by another manager) is listed for a moment before
+        // its driver is: look again rather than call it foreign.
+        for _ in 0..20 {
+            if found
+                .iter()
+                .all(|n| n.driver.as_deref().is_some_and(|d| !d.is_empty()))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            found = self.local.networks_named(name).await?;
+        }
         let Some(network) = found.first() else {
             return Err(RuntimeError::Engine {
                 operation: format!("create overlay network {name}"),

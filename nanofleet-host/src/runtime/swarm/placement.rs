@@ -12,6 +12,7 @@ use bollard::models::{Node, NodeSpecAvailabilityEnum, NodeState};
 use bollard::query_parameters::UpdateNodeOptions;
 
 use crate::runtime::RuntimeError;
+use crate::runtime::docker::errors::server_message;
 
 use super::SwarmRuntime;
 
@@ -64,6 +65,18 @@ impl SwarmRuntime {
         Ok(nodes)
     }
 
+    /// The id of the node this manager runs on.
+    pub(super) async fn own_node_id(&self) -> Result<String, RuntimeError> {
+        Ok(self
+            .docker()
+            .info()
+            .await
+            .map_err(|e| self.fail("read the engine's swarm state", e))?
+            .swarm
+            .and_then(|s| s.node_id)
+            .unwrap_or_default())
+    }
+
     /// The node holding the data of `plugin`, labelling one first if none is: the schedulable
     /// node holding the fewest plugins' data (this manager's own node on a tie), so that data
     /// spreads over the swarm.
@@ -77,14 +90,7 @@ impl SwarmRuntime {
         if let Some(node) = nodes.iter().find(|n| has_label(n, &label)) {
             return Ok(node_id(node).to_owned());
         }
-        let own = self
-            .docker()
-            .info()
-            .await
-            .map_err(|e| self.fail("read the engine's swarm state", e))?
-            .swarm
-            .and_then(|s| s.node_id)
-            .unwrap_or_default();
+        let own = self.own_node_id().await?;
         let holding = |node: &Node| {
             node.spec
                 .as_ref()
@@ -142,21 +148,43 @@ impl SwarmRuntime {
         Ok(())
     }
 
+    /// Sets or removes `label` on `node`, reading the node again when another change to it
+    /// came first (the engine refuses an update "out of sequence").
     async fn set_label(&self, node: &Node, label: &str, on: bool) -> Result<(), RuntimeError> {
-        let mut spec = node.spec.clone().unwrap_or_default();
-        let labels = spec.labels.get_or_insert_default();
-        if on {
-            labels.insert(label.to_owned(), "true".into());
-        } else {
-            labels.remove(label);
+        let mut node = node.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut spec = node.spec.clone().unwrap_or_default();
+            let labels = spec.labels.get_or_insert_default();
+            if on {
+                labels.insert(label.to_owned(), "true".into());
+            } else {
+                labels.remove(label);
+            }
+            let version = node.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+            let options = UpdateNodeOptions {
+                version: i64::try_from(version).unwrap_or(i64::MAX),
+            };
+            match self
+                .docker()
+                .update_node(node_id(&node), spec, options)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 10 && server_message(&e).contains("out of sequence") => {
+                    node = self
+                        .docker()
+                        .inspect_node(node_id(&node))
+                        .await
+                        .map_err(|e| self.fail(format!("inspect node {}", hostname(&node)), e))?;
+                }
+                Err(e) => {
+                    return Err(
+                        self.fail(format!("label node {} with {label}", hostname(&node)), e)
+                    );
+                }
+            }
         }
-        let version = node.version.as_ref().and_then(|v| v.index).unwrap_or(0);
-        let options = UpdateNodeOptions {
-            version: i64::try_from(version).unwrap_or(i64::MAX),
-        };
-        self.docker()
-            .update_node(node_id(node), spec, options)
-            .await
-            .map_err(|e| self.fail(format!("label node {} with {label}", hostname(node)), e))
     }
 }

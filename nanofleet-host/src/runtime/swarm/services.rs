@@ -1,7 +1,7 @@
 //! Plugin services: made from a [`ContainerSpec`], scaled to start and stop, removed with
 //! their secrets, listed and inspected with their tasks, and their logs.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use crate::labels;
 use crate::names;
 use crate::runtime::docker::containers::{is_managed, managed_labels, not_ours, truncate_hostname};
 use crate::runtime::docker::errors::{map_error, server_message, status};
-use crate::runtime::docker::logs::lines;
+use crate::runtime::docker::logs::{last_lines, lines};
 use crate::runtime::{
     BoxStream, ContainerSpec, ContainerState, DATA_DIR, LogOptions, RuntimeError,
 };
@@ -677,9 +677,13 @@ impl SwarmRuntime {
         if services.is_empty() {
             return Ok(Vec::new());
         }
+        // One call for the tasks of our services only, not every task of the swarm.
+        let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
         let all_tasks = self
             .docker()
-            .list_tasks(None::<ListTasksOptions>)
+            .list_tasks(Some(ListTasksOptions {
+                filters: Some(HashMap::from([("service".to_owned(), ids)])),
+            }))
             .await
             .map_err(|e| self.fail("list tasks", e))?;
         // Without addresses: a listing is for comparing with the desired state, and resolving
@@ -718,14 +722,7 @@ impl SwarmRuntime {
         instance: &names::Instance,
         plugin: &str,
     ) -> Result<(), RuntimeError> {
-        let own = self
-            .docker()
-            .info()
-            .await
-            .map_err(|e| self.fail("read the engine's swarm state", e))?
-            .swarm
-            .and_then(|s| s.node_id)
-            .unwrap_or_default();
+        let own = self.own_node_id().await?;
         match self.data_node(instance, plugin).await? {
             Some((node, host)) if node != own => {
                 let volume = instance.volume_name(plugin);
@@ -778,15 +775,7 @@ impl SwarmRuntime {
         options: LogOptions,
     ) -> Result<Vec<String>, RuntimeError> {
         let tail = options.tail;
-        let mut stream = self.log_stream(name, options, false).await?;
-        let mut out = VecDeque::new();
-        while let Some(line) = stream.next().await {
-            out.push_back(line?);
-            if out.len() > tail {
-                out.pop_front();
-            }
-        }
-        Ok(out.into())
+        last_lines(self.log_stream(name, options, false).await?, tail).await
     }
 }
 
