@@ -23,7 +23,7 @@
 //! What Swarm allows less of than a container, and what is done about it: see [`Hardening`].
 //! A service's tasks keep the read-only root, the non-root user, the dropped capabilities and
 //! the limits. `no-new-privileges`, the seccomp profile that refuses process creation and the
-//! `noexec` option of `/tmp` are sent, but engines before API 1.44 (Docker 25) drop them from
+//! `noexec` option of `/tmp` are sent, but older engines (Docker 20.10 among them) drop them from
 //! service specs; the backend reads back what the engine kept and says which are missing
 //! ([`SwarmRuntime::hardening`]) rather than pretending.
 //!
@@ -94,8 +94,8 @@ impl SwarmRuntime {
     }
 
     /// Which of the hardening settings the engine kept in the definition of the service
-    /// standing for container `name` (the others it dropped without a word: engines before
-    /// API 1.44 do); `None` when there is no such service.
+    /// made from `spec` (the others it dropped without a word, as Docker 20.10 does); `None`
+    /// when there is no such service.
     pub async fn hardening(&self, spec: &ContainerSpec) -> Result<Option<Hardening>, RuntimeError> {
         Ok(self
             .managed_service(&spec.name())

@@ -51,7 +51,8 @@ const TMPFS_BYTES: i64 = 64 * 1024 * 1024;
 static SAID_WEAKER: AtomicBool = AtomicBool::new(false);
 
 /// Which hardening settings the engine kept in a service's definition. A service is always
-/// created with all of them; engines before API 1.44 drop the first three without a word.
+/// created with all of them; engines that predate these fields (Docker 20.10 does) drop
+/// the first three without a word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Hardening {
@@ -450,7 +451,7 @@ impl SwarmRuntime {
                     if !missing.is_empty() && !SAID_WEAKER.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
                             "this engine drops from service definitions: {}; plugins on it run \
-                             without them (Docker 25 or later keeps them)",
+                             without them; a newer engine may keep them",
                             missing.join(", ")
                         );
                     }
