@@ -88,6 +88,9 @@ impl HostContainer {
             "/data",
             "--reconcile-interval",
             "3",
+            // A version that never gets ready is given up (and rolled back) sooner.
+            "--ready-timeout",
+            "10",
         ]
         .map(str::to_owned)
         .to_vec();
@@ -303,7 +306,7 @@ async fn scenario(host: &HostContainer, plugin: &str) {
 
     // The agent, on the overlay, calls the plugin with that URL; without the signature the
     // plugin refuses.
-    let agent = Agent::start(&format!("{plugin}-agent")).await;
+    let agent = Agent::start(plugin).await;
     let greeted = async {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -328,6 +331,65 @@ async fn scenario(host: &HostContainer, plugin: &str) {
         .mcp_call(&unsigned, "greet", json!({"name": "x"}))
         .await;
     assert!(refused.is_err(), "{refused:?}");
+
+    // An upgrade whose new version never lists its tools: the host has the engine roll it
+    // back, and the old version answers the same URL.
+    let upgrade = format!("/api/plugins/{plugin}/upgrade");
+    let mut unready = manifest.clone();
+    unready.version = "0.2.0".into();
+    unready.mcp_port = 9999;
+    let (status, body) = host
+        .call(
+            Method::POST,
+            &upgrade,
+            Some(json!({ "manifest": serde_json::to_value(&unready).expect("json") })),
+        )
+        .await;
+    assert!(status >= 400, "{status} {body}");
+    assert_eq!(body["code"], "plugin_not_ready", "{body}");
+    let rt = swarm_runtime();
+    let state = rt.inspect(&service).await.expect("inspect").expect("kept");
+    assert!(
+        state.running && state.version.as_deref() == Some("0.1.0"),
+        "{state:?}"
+    );
+    let (_, body) = host
+        .call(Method::GET, &format!("/api/plugins/{plugin}"), None)
+        .await;
+    assert_eq!(body["manifest"]["version"], "0.1.0", "{body}");
+    let greeted = agent
+        .mcp_call(&url, "greet", json!({"name": "after rollback"}))
+        .await
+        .expect("the old version answers");
+    assert!(greeted.contains("after rollback"), "{greeted}");
+
+    // A good upgrade: the same service, updated start-first; the agent's URL still works.
+    let mut next = manifest.clone();
+    next.version = "0.2.0".into();
+    let started = Instant::now();
+    let (status, body) = host
+        .call(
+            Method::POST,
+            &upgrade,
+            Some(json!({ "manifest": serde_json::to_value(&next).expect("json") })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eprintln!(
+        "[swarm] upgrade through the API (start-first, monitored): {:.1?}",
+        started.elapsed()
+    );
+    assert_eq!(body["manifest"]["version"], "0.2.0", "{body}");
+    let state = rt.inspect(&service).await.expect("inspect").expect("there");
+    assert!(
+        state.running && state.version.as_deref() == Some("0.2.0"),
+        "{state:?}"
+    );
+    let greeted = agent
+        .mcp_call(&url, "greet", json!({"name": "upgraded"}))
+        .await
+        .expect("the new version answers the same URL");
+    assert!(greeted.contains("upgraded"), "{greeted}");
     agent.remove().await;
 
     // A service removed by hand comes back, from the engine's events.
@@ -336,7 +398,6 @@ async fn scenario(host: &HostContainer, plugin: &str) {
         .delete_service(&service)
         .await
         .expect("removed by hand");
-    let rt = swarm_runtime();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if rt

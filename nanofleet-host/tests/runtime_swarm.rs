@@ -13,7 +13,7 @@ use futures::{FutureExt as _, StreamExt as _};
 use nanofleet_host::names::{self, Instance};
 use nanofleet_host::runtime::swarm::data_label;
 use nanofleet_host::runtime::{
-    ContainerSpec, DockerRuntime, EventAction, LogOptions, Runtime, RuntimeError,
+    ContainerSpec, DockerRuntime, EventAction, LogOptions, Runtime, RuntimeError, Upgrade,
 };
 use nanofleet_sdk::manifest::Filesystem;
 
@@ -166,7 +166,7 @@ async fn a_plugin_runs_as_a_hardened_service_reachable_on_the_overlay() {
         }
 
         // An agent attached to the overlay reaches it by its name, as `.mcp.json` says.
-        let agent = Agent::start(&format!("{plugin}-agent")).await;
+        let agent = Agent::start(&plugin).await;
         let url = format!("http://{name}:8080/healthz");
         let answer = fetch_eventually(&agent, &url).await;
         assert!(answer.starts_with("200"), "{answer}");
@@ -203,6 +203,117 @@ async fn a_plugin_runs_as_a_hardened_service_reachable_on_the_overlay() {
             "{volume} is gone"
         );
         assert!(!node_labels().await.contains_key(&label));
+    })
+    .await;
+}
+
+/// What runs under `name` now: (running, version).
+async fn running_version(rt: &impl Runtime, name: &str) -> (bool, Option<String>) {
+    let state = rt.inspect(name).await.expect("inspect").expect("exists");
+    (state.running, state.version)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_replaces_the_service_in_place_and_rolls_back() {
+    let plugin = unique_plugin();
+    on_swarm(&[&plugin], async {
+        let rt = swarm_runtime();
+        assert_eq!(rt.upgrade_strategy(), Upgrade::InPlace);
+        let name = names::container_name(&plugin);
+        let v1 = spec(&plugin, &hello_image().await);
+        let id = rt.create_and_start(&v1).await.expect("v1").id;
+        let agent = Agent::start(&plugin).await;
+        let healthz = format!("http://{name}:8080/healthz");
+        fetch_eventually(&agent, &healthz).await;
+
+        // A new version with a rotated token: started before the old one stops, same service.
+        let mut v2 = v1.clone();
+        v2.version = "0.2.0".into();
+        v2.env.insert(
+            "NANO_INTERNAL_TOKEN".into(),
+            "swarm-test-token-rotated-0123456789abcdefghij".into(),
+        );
+        // Calls by name all through the update: how many the switch-over costs.
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let watcher = {
+            let (agent, url) = (agent.addr, healthz.clone());
+            tokio::spawn(async move {
+                let agent = Agent::at(agent);
+                let (mut ok, mut failed) = (0u32, 0u32);
+                while !*stopped.borrow_and_update() {
+                    match agent.fetch(&url).await {
+                        Ok(_) => ok += 1,
+                        Err(_) => failed += 1,
+                    }
+                }
+                (ok, failed)
+            })
+        };
+        let started = Instant::now();
+        rt.replace(&v2).await.expect("updated");
+        let took = started.elapsed();
+        stop.send(true).expect("watcher");
+        let (ok, failed) = watcher.await.expect("watcher");
+        eprintln!(
+            "[swarm] update start-first → completed: {took:.1?}; calls by name meanwhile: \
+             {ok} answered, {failed} failed"
+        );
+        assert_eq!(
+            running_version(&rt, &name).await,
+            (true, Some("0.2.0".into()))
+        );
+        let state = rt.inspect(&name).await.expect("inspect").expect("exists");
+        assert_eq!(state.id, id, "the same service, updated in place");
+        assert_eq!(state.config_hash, Some(v2.config_hash()));
+        assert_eq!(
+            secrets_of(&plugin).await.len(),
+            2,
+            "the previous definition's token stays while the engine can roll back to it"
+        );
+        fetch_eventually(&agent, &healthz).await;
+
+        // A version that exits at once: the engine rolls back by itself, the error says so.
+        let mut crashing = v2.clone();
+        crashing.version = "0.3.0".into();
+        crashing
+            .env
+            .insert("NANO_API_URL".into(), "not a url".into());
+        let err = rt.replace(&crashing).await.expect_err("rolled back");
+        assert!(err.to_string().contains("previous one runs again"), "{err}");
+        assert_eq!(
+            running_version(&rt, &name).await,
+            (true, Some("0.2.0".into()))
+        );
+        assert_eq!(
+            secrets_of(&plugin).await.len(),
+            1,
+            "two definitions back, the first token is gone"
+        );
+
+        // A version that runs but that the host finds not ready: rolled back on request.
+        let mut unready = v2.clone();
+        unready.version = "0.4.0".into();
+        rt.replace(&unready).await.expect("runs");
+        assert_eq!(
+            running_version(&rt, &name).await,
+            (true, Some("0.4.0".into()))
+        );
+        rt.roll_back(&name).await.expect("rolled back");
+        assert_eq!(
+            running_version(&rt, &name).await,
+            (true, Some("0.2.0".into()))
+        );
+        fetch_eventually(&agent, &healthz).await;
+        agent.remove().await;
+
+        // Replacing what is not there is refused with why.
+        let mut absent = v2.clone();
+        absent.plugin = format!("{plugin}-absent");
+        let err = rt.replace(&absent).await.expect_err("nothing to replace");
+        assert!(matches!(err, RuntimeError::NotFound(_)), "{err:?}");
+
+        rt.remove(&name).await.expect("remove");
+        assert!(secrets_of(&plugin).await.is_empty());
     })
     .await;
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use nanofleet_sdk::{
     identity::{InternalToken, sign_agent},
-    manifest::{Manifest, Overrides, Permissions},
+    manifest::{Manifest, Overrides, Permissions, config::ConfigValues},
 };
 use rmcp::model::{CallToolResult, Tool};
 use tracing::Instrument as _;
@@ -15,7 +15,7 @@ use crate::{
     faults::crash_point,
     linking::Credentials,
     policy::{self, Grant, GrantError, GrantRequest},
-    runtime::{LogOptions, RuntimeError},
+    runtime::{LogOptions, RuntimeError, Upgrade},
     store::{Desired, PluginRecord, Status},
 };
 
@@ -392,19 +392,10 @@ impl Host {
                 next.allowed_more.push(widening);
             }
         }
-        let canonical = self.config().instance.container_name(&name);
-        let staging = self.config().instance.staging_container_name(&name);
-        // A staging container left by an interrupted upgrade is not serving anyone.
-        self.runtime().remove(&staging).await?;
-        let tools = self
-            .bring_up(&next, &token, Some(staging.clone()), Some(&config))
-            .await?;
-        crash_point("upgrade:staged");
-        // The new version is ready: from here on, it replaces the old one.
-        self.runtime().remove(&canonical).await?;
-        crash_point("upgrade:old-removed");
-        self.runtime().rename(&staging, &canonical).await?;
-        crash_point("upgrade:renamed");
+        let tools = match self.runtime().upgrade_strategy() {
+            Upgrade::SideBySide => self.upgrade_side_by_side(&next, &token, &config).await?,
+            Upgrade::InPlace => self.upgrade_in_place(&next, &token, &config).await?,
+        };
         next.tools = tools_json(&tools);
         next.status = Status::Running;
         next.status_message = None;
@@ -418,6 +409,61 @@ impl Host {
         });
         self.sync_agents_of(&name).await?;
         self.plugin(&name).await
+    }
+
+    /// The new version under the staging name next to the old one; once it lists its tools,
+    /// the old one goes and the new one takes its name.
+    async fn upgrade_side_by_side(
+        &self,
+        next: &PluginRecord,
+        token: &InternalToken,
+        config: &ConfigValues,
+    ) -> Result<Vec<Tool>, HostError> {
+        let name = &next.manifest.name;
+        let canonical = self.config().instance.container_name(name);
+        let staging = self.config().instance.staging_container_name(name);
+        // A staging container left by an interrupted upgrade is not serving anyone.
+        self.runtime().remove(&staging).await?;
+        let tools = self
+            .bring_up(next, token, Some(staging.clone()), Some(config))
+            .await?;
+        crash_point("upgrade:staged");
+        // The new version is ready: from here on, it replaces the old one.
+        self.runtime().remove(&canonical).await?;
+        crash_point("upgrade:old-removed");
+        self.runtime().rename(&staging, &canonical).await?;
+        crash_point("upgrade:renamed");
+        Ok(tools)
+    }
+
+    /// The plugin's definition replaced where it runs (the engine starts the new version
+    /// before it stops the old one, and puts the old one back if the new one fails to run);
+    /// if the new version then does not list its tools, the engine is asked to roll back.
+    /// Interrupted before the record is written, the next reconcile finds the definition
+    /// differing from the record and brings the recorded version back.
+    async fn upgrade_in_place(
+        &self,
+        next: &PluginRecord,
+        token: &InternalToken,
+        config: &ConfigValues,
+    ) -> Result<Vec<Tool>, HostError> {
+        let canonical = self.config().instance.container_name(&next.manifest.name);
+        let spec = self.spec_with_config(next, token, config).await?;
+        self.runtime().ensure_network().await?;
+        self.runtime().replace(&spec).await?;
+        match self.wait_ready(&next.manifest, &canonical).await {
+            Ok(tools) => Ok(tools),
+            Err(error) => {
+                if let Err(e) = self.runtime().roll_back(&canonical).await {
+                    tracing::error!(
+                        container = %canonical, error = %e,
+                        "cannot roll back an upgrade that did not get ready; the next reconcile \
+                         brings the recorded version back"
+                    );
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Enables (starts) or disables (stops) a plugin; the choice is kept across restarts of

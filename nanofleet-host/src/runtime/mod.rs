@@ -548,6 +548,25 @@ impl RuntimeError {
     }
 }
 
+/// How an engine upgrades a plugin: see [`Runtime::upgrade_strategy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgrade {
+    /// The new version runs under another name next to the old one, then takes its name.
+    SideBySide,
+    /// The plugin's definition is replaced where it is, and the engine keeps the previous
+    /// one to roll back to (a Swarm service).
+    InPlace,
+}
+
+fn side_by_side_only(operation: &str, name: &str) -> RuntimeError {
+    RuntimeError::Engine {
+        operation: format!("{operation} {name}"),
+        message: "this engine upgrades side by side: start the new version under another \
+                  name, then rename it"
+            .into(),
+    }
+}
+
 /// A container engine, as the host uses it. Object-safe: hold it as `Arc<dyn Runtime>`.
 ///
 /// Names are container names ([`ContainerState::name`]). Operations on a container refuse
@@ -583,6 +602,32 @@ pub trait Runtime: Send + Sync {
     /// Renames a container (the last step of an upgrade that started the new version under a
     /// temporary name).
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFut<'a, Result<(), RuntimeError>>;
+
+    /// How this engine upgrades a plugin. [`Upgrade::SideBySide`] (the default): the host
+    /// starts the new version under another name next to the old one, checks it, removes the
+    /// old one and [`rename`](Self::rename)s the new one. [`Upgrade::InPlace`]: the host
+    /// [`replace`](Self::replace)s the definition, checks the new version, and
+    /// [`roll_back`](Self::roll_back)s when it is not ready.
+    fn upgrade_strategy(&self) -> Upgrade {
+        Upgrade::SideBySide
+    }
+
+    /// Replaces the definition of the running plugin `spec.name()` with `spec`, the new
+    /// version started before the old one stops. Returns once only the new version runs. If
+    /// the new version fails to run, the engine puts the old one back before this returns
+    /// the error. A missing plugin is [`RuntimeError::NotFound`]. Only for engines whose
+    /// [`upgrade_strategy`](Self::upgrade_strategy) is [`Upgrade::InPlace`].
+    fn replace<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { Err(side_by_side_only("replace", &spec.name())) })
+    }
+
+    /// Puts back the definition `name` had before the last [`replace`](Self::replace) (the
+    /// new version ran but did not get ready), old version started before the new one stops.
+    /// Returns once only the old version runs. Only for engines whose
+    /// [`upgrade_strategy`](Self::upgrade_strategy) is [`Upgrade::InPlace`].
+    fn roll_back<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { Err(side_by_side_only("roll back", name)) })
+    }
 
     /// Every container the host created, in any state.
     fn list_managed(&self) -> BoxFut<'_, Result<Vec<ContainerState>, RuntimeError>>;

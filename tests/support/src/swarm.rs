@@ -115,6 +115,18 @@ pub async fn on_swarm(plugins: &[&str], body: impl Future<Output = ()>) {
         .await;
     let rt = swarm_runtime();
     for plugin in plugins {
+        // Agents first: attached to the overlay, they keep it from being removed.
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match docker()
+            .remove_container(&agent_name(plugin), Some(options))
+            .await
+        {
+            Ok(()) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => eprintln!("cleanup: cannot remove the agent of {plugin}: {e}"),
+        }
         let instance = Instance::default();
         if let Err(e) = rt.remove(&instance.container_name(plugin)).await {
             eprintln!("cleanup: cannot remove the service of {plugin}: {e}");
@@ -137,6 +149,11 @@ pub async fn on_swarm(plugins: &[&str], body: impl Future<Output = ()>) {
     }
 }
 
+/// The name of the agent container of `plugin`'s test.
+pub fn agent_name(plugin: &str) -> String {
+    format!("{plugin}-agent")
+}
+
 /// An agent's stand-in on the overlay: the probe plugin as a standalone container attached
 /// to the internal overlay (agents join it so), with its port published on loopback so this
 /// test can ask it to fetch URLs from inside the network. Removed on drop of the guard.
@@ -146,7 +163,11 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub async fn start(name: &str) -> Self {
+    /// Starts the agent of `plugin`'s test, named [`agent_name`]`(plugin)` so that
+    /// [`on_swarm`] removes it even when the test fails before it does.
+    pub async fn start(plugin: &str) -> Self {
+        let name = agent_name(plugin);
+        let name = name.as_str();
         let docker = docker();
         let image = probe_image().await;
         let env = [
@@ -212,6 +233,15 @@ impl Agent {
         };
         agent.wait_healthy().await;
         agent
+    }
+
+    /// An agent already started, by the address [`start`](Self::start) gave it: a handle for
+    /// another task. Removing it stays with the first handle.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            id: String::new(),
+            addr,
+        }
     }
 
     async fn wait_healthy(&self) {

@@ -36,6 +36,7 @@ mod placement;
 mod secrets;
 mod services;
 mod state;
+mod updates;
 
 use crate::names;
 
@@ -45,7 +46,7 @@ use bollard::models::LocalNodeState;
 use super::docker::errors::map_error;
 use super::{
     BoxFut, BoxStream, ContainerSpec, ContainerState, DockerRuntime, LogOptions, Runtime,
-    RuntimeError, RuntimeEvent,
+    RuntimeError, RuntimeEvent, Upgrade,
 };
 
 pub use placement::data_label;
@@ -172,6 +173,18 @@ impl Runtime for SwarmRuntime {
                     .into(),
             })
         })
+    }
+
+    fn upgrade_strategy(&self) -> Upgrade {
+        Upgrade::InPlace
+    }
+
+    fn replace<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(self.replace_service(spec))
+    }
+
+    fn roll_back<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<(), RuntimeError>> {
+        Box::pin(self.roll_back_service(name))
     }
 
     fn list_managed(&self) -> BoxFut<'_, Result<Vec<ContainerState>, RuntimeError>> {

@@ -38,13 +38,13 @@ use super::{EGRESS_NETWORK, SwarmRuntime};
 
 const SECOND_NS: i64 = 1_000_000_000;
 /// How long the engine waits after SIGTERM before SIGKILL when a task stops.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How long a task may take to reach `running` before the start counts as failed.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// After this many failed tasks in a row, a start is given up: the plugin crashes on start.
 const FAILED_TASKS_GIVEN_UP: usize = 3;
 /// How long an update is watched for failure before it counts as done.
-const UPDATE_MONITOR: Duration = Duration::from_secs(5);
+pub(super) const UPDATE_MONITOR: Duration = Duration::from_secs(5);
 /// The size of the `/tmp` tmpfs, as the single-engine backend has it.
 const TMPFS_BYTES: i64 = 64 * 1024 * 1024;
 /// Set once the engine was found to drop a hardening setting, so that it is said once.
@@ -312,7 +312,7 @@ pub(super) fn check_no_secret_in_env(spec: &ContainerSpec) -> Result<(), Runtime
     }
 }
 
-fn secret_names(service: &Service) -> HashSet<String> {
+pub(super) fn secret_names(service: &Service) -> HashSet<String> {
     service
         .spec
         .as_ref()
@@ -325,7 +325,7 @@ fn secret_names(service: &Service) -> HashSet<String> {
         .collect()
 }
 
-fn label<'a>(service: &'a Service, key: &str) -> Option<&'a str> {
+pub(super) fn label<'a>(service: &'a Service, key: &str) -> Option<&'a str> {
     service
         .spec
         .as_ref()
@@ -362,7 +362,7 @@ impl SwarmRuntime {
         }
     }
 
-    async fn tasks_of(&self, service: &str) -> Result<Vec<Task>, RuntimeError> {
+    pub(super) async fn tasks_of(&self, service: &str) -> Result<Vec<Task>, RuntimeError> {
         let filters = HashMap::from([("service".to_owned(), vec![service.to_owned()])]);
         self.docker()
             .list_tasks(Some(ListTasksOptions {
@@ -385,10 +385,9 @@ impl SwarmRuntime {
         state
     }
 
-    pub(super) async fn create_service(
-        &self,
-        spec: &ContainerSpec,
-    ) -> Result<ContainerState, RuntimeError> {
+    /// What a spec must satisfy before anything is made from it: valid, no secret in plain
+    /// variables, no loopback publishing, its image here.
+    pub(super) async fn check_spec(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         spec.validate()?;
         check_no_secret_in_env(spec)?;
         if spec.publish_loopback {
@@ -398,8 +397,6 @@ impl SwarmRuntime {
                     .into(),
             ));
         }
-        let name = spec.name();
-        let service = service_name(&name)?;
         if !crate::runtime::Runtime::image_exists(&self.local, &spec.image).await? {
             return Err(RuntimeError::ImageMissing {
                 image: spec.image.clone(),
@@ -408,6 +405,16 @@ impl SwarmRuntime {
                     .into(),
             });
         }
+        Ok(())
+    }
+
+    pub(super) async fn create_service(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<ContainerState, RuntimeError> {
+        self.check_spec(spec).await?;
+        let name = spec.name();
+        let service = service_name(&name)?;
         if self.managed_service(&name).await?.is_some() {
             return Err(RuntimeError::Conflict(format!(
                 "a service named {service} already exists: remove it first"
@@ -655,7 +662,7 @@ impl SwarmRuntime {
         self.remove_unused_secrets(instance, plugin, &in_use).await
     }
 
-    async fn services(&self) -> Result<Vec<Service>, RuntimeError> {
+    pub(super) async fn services(&self) -> Result<Vec<Service>, RuntimeError> {
         let filters = HashMap::from([(
             "label".to_owned(),
             vec![format!(
