@@ -6,218 +6,19 @@
 //! uninstall leaves nothing. Nothing here is skipped; the engine is left as it was found
 //! (see [`on_swarm`]).
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, PortBinding,
-};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-};
-use futures::{FutureExt as _, StreamExt as _};
-use nanofleet_build::{CargoBuild, CargoOutput, ImageBuild, Profile, build_image};
-use nanofleet_host::labels;
+use futures::FutureExt as _;
 use nanofleet_host::names;
 use nanofleet_host::runtime::Runtime as _;
 use nanofleet_sdk::Manifest;
 use serde_json::{Value, json};
 
-use nanofleet_test_support::swarm::{Agent, docker, on_swarm, secrets_of, swarm_runtime};
+use nanofleet_test_support::swarm::{
+    Agent, HostContainer, Place, docker, host_image, on_swarm, secrets_of, swarm_runtime,
+};
 use nanofleet_test_support::*;
-
-const HOST_IMAGE: &str = "nanofleet-test/host:dev";
-/// The host's name on the overlay, in plugins' `NANO_API_URL`.
-const HOST_NAME: &str = "nanofleet-host";
-const API_PORT: u16 = 3000;
-
-/// The `nanofleet` command as a static binary in a `FROM scratch` image.
-async fn host_image() -> String {
-    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let started = Instant::now();
-    let binary = tokio::task::spawn_blocking(move || {
-        nanofleet_build::build_static(
-            &CargoBuild::new(workspace)
-                .package("nanofleet-cli")
-                .bin("nanofleet")
-                .profile(Profile::Debug)
-                .output(CargoOutput::Capture),
-        )
-    })
-    .await
-    .expect("the build task")
-    .unwrap_or_else(|e| panic!("cannot build nanofleet statically: {e}"))
-    .path;
-    let rt = runtime().await;
-    let mut build = ImageBuild::new(HOST_IMAGE, binary);
-    build.binary_name = "/nanofleet".into();
-    build.expose = vec![API_PORT];
-    build.labels = [(labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned())].into();
-    let id = build_image(&rt, &build)
-        .await
-        .unwrap_or_else(|e| panic!("cannot build the host image: {e}"));
-    eprintln!("[timing] host image: {:.1?}", started.elapsed());
-    id.as_str().to_owned()
-}
-
-/// The host, as a container on the overlay (and on the default bridge, with its API port
-/// published on loopback for this test).
-struct HostContainer {
-    id: String,
-    api: String,
-    token: String,
-}
-
-impl HostContainer {
-    async fn start(image: &str) -> Self {
-        let docker = docker();
-        let socket = std::env::var("DOCKER_HOST")
-            .ok()
-            .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
-            .unwrap_or_else(|| "/var/run/docker.sock".into());
-        let command = [
-            "serve",
-            "--engine",
-            "swarm",
-            "--listen",
-            &format!("0.0.0.0:{API_PORT}"),
-            "--api-url",
-            &format!("http://{HOST_NAME}:{API_PORT}"),
-            "--data-dir",
-            "/data",
-            "--reconcile-interval",
-            "3",
-            // A version that never gets ready is given up (and rolled back) sooner.
-            "--ready-timeout",
-            "10",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let body = ContainerCreateBody {
-            image: Some(image.to_owned()),
-            cmd: Some(command),
-            // The engine's socket belongs to root; in production, run with its group instead.
-            user: Some("0:0".into()),
-            labels: Some(HashMap::from([(
-                labels::MANAGED_BY.to_owned(),
-                TEST_IMAGE_LABEL.to_owned(),
-            )])),
-            exposed_ports: Some(vec![format!("{API_PORT}/tcp")]),
-            host_config: Some(HostConfig {
-                binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
-                tmpfs: Some(HashMap::from([("/data".into(), "rw,size=64m".into())])),
-                port_bindings: Some(HashMap::from([(
-                    format!("{API_PORT}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(String::new()),
-                    }]),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let name = format!("nanofleet-test-host-{:08x}", rand::random::<u32>());
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = docker
-            .create_container(Some(options), body)
-            .await
-            .expect("create the host container");
-        let host = Self {
-            id: created.id,
-            api: String::new(),
-            token: String::new(),
-        };
-        let attached = docker
-            .connect_network(
-                names::NETWORK,
-                NetworkConnectRequest {
-                    container: host.id.clone(),
-                    endpoint_config: Some(EndpointSettings {
-                        aliases: Some(vec![HOST_NAME.into()]),
-                        ..Default::default()
-                    }),
-                },
-            )
-            .await;
-        if let Err(e) = attached {
-            host.remove().await;
-            panic!("the host joins the overlay: {e}");
-        }
-        docker
-            .start_container(&host.id, None)
-            .await
-            .expect("start the host");
-        let port = docker
-            .inspect_container(&host.id, None)
-            .await
-            .expect("inspect the host")
-            .network_settings
-            .and_then(|n| n.ports)
-            .and_then(|p| p.get(&format!("{API_PORT}/tcp")).cloned().flatten())
-            .and_then(|b| b.into_iter().find_map(|b| b.host_port))
-            .and_then(|p| p.parse::<u16>().ok())
-            .expect("a published port");
-        let api = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let token = loop {
-            let logs = host.logs().await;
-            if let Some(token) = logs
-                .lines()
-                .find_map(|l| l.split("API token: ").nth(1))
-                .map(|t| t.trim().to_owned())
-            {
-                break token;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the host never said its token:\n{logs}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        Self { api, token, ..host }
-    }
-
-    async fn logs(&self) -> String {
-        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
-        let chunks: Vec<_> = docker().logs(&self.id, Some(options)).collect().await;
-        chunks
-            .into_iter()
-            .filter_map(Result::ok)
-            .map(|c| String::from_utf8_lossy(c.as_ref()).into_owned())
-            .collect()
-    }
-
-    async fn remove(&self) {
-        let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        if let Err(e) = docker().remove_container(&self.id, Some(options)).await {
-            eprintln!("cleanup: cannot remove the host container: {e}");
-        }
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new()
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(120))
-    }
-
-    /// A JSON request; the answer's status and body.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.request(method, path);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_runs_plugins_on_a_swarm_for_agents_on_its_overlay() {
@@ -229,7 +30,7 @@ async fn the_host_runs_plugins_on_a_swarm_for_agents_on_its_overlay() {
         rt.ensure_network().await.expect("the overlay");
         let (host_image, hello) = (host_image().await, hello_image().await);
         assert!(!hello.is_empty());
-        let host = HostContainer::start(&host_image).await;
+        let host = HostContainer::start(&Place::local(), &host_image).await;
         let outcome = AssertUnwindSafe(scenario(&host, &plugin))
             .catch_unwind()
             .await;

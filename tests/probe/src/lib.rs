@@ -148,10 +148,15 @@ impl Probe {
         tool: String,
         /// Its arguments.
         arguments: serde_json::Map<String, serde_json::Value>,
+        /// Seconds each request may take before the call is given up (30 when not given):
+        /// an address that stopped answering costs no more than that.
+        timeout_secs: Option<u64>,
     ) -> Result<String, ToolError> {
         let client = reqwest::Client::builder()
             .no_proxy()
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(std::time::Duration::from_secs(
+                timeout_secs.unwrap_or(30).clamp(1, 300),
+            ))
             .build()
             .map_err(|e| ToolError::new(format!("no HTTP client: {e}")))?;
         let post = |body: serde_json::Value, session: Option<&str>| {

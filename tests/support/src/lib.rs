@@ -11,6 +11,7 @@
 struct ReadmeDoctests;
 
 pub mod engine_proxy;
+pub mod nodes;
 pub mod swarm;
 
 use nanofleet_host::names;

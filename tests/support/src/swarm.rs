@@ -7,20 +7,21 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, LocalNodeState, NetworkConnectRequest, PortBinding,
-    SwarmInitRequest,
+    ContainerCreateBody, EndpointSettings, HostConfig, LocalNodeState, NetworkConnectRequest,
+    PortBinding, SwarmInitRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LeaveSwarmOptions, ListSecretsOptions,
+    CreateContainerOptionsBuilder, LeaveSwarmOptions, ListSecretsOptions, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder,
 };
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
+use nanofleet_build::{CargoBuild, CargoOutput, ImageBuild, Profile, build_image};
 use nanofleet_host::labels;
 use nanofleet_host::names::{self, Instance};
 use nanofleet_host::runtime::{Runtime, SwarmRuntime};
@@ -101,6 +102,34 @@ async fn restore_engine() {
     }
 }
 
+/// An engine a test starts containers on, and how the test reaches what they publish.
+#[derive(Clone)]
+pub struct Place {
+    /// The engine.
+    pub docker: Docker,
+    /// The path of the engine's socket on its machine, to mount into a container.
+    pub socket: String,
+    /// Where published ports bind, on the engine's machine.
+    pub publish_ip: String,
+    /// Where this test reaches them.
+    pub reach_ip: IpAddr,
+}
+
+impl Place {
+    /// The machine's own engine: ports published on loopback.
+    pub fn local() -> Self {
+        Self {
+            docker: docker(),
+            socket: std::env::var("DOCKER_HOST")
+                .ok()
+                .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
+                .unwrap_or_else(|| "/var/run/docker.sock".into()),
+            publish_ip: "127.0.0.1".into(),
+            reach_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+}
+
 pub fn swarm_runtime() -> SwarmRuntime {
     SwarmRuntime::connect().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -160,15 +189,21 @@ pub fn agent_name(plugin: &str) -> String {
 pub struct Agent {
     pub id: String,
     pub addr: SocketAddr,
+    docker: Docker,
 }
 
 impl Agent {
     /// Starts the agent of `plugin`'s test, named [`agent_name`]`(plugin)` so that
     /// [`on_swarm`] removes it even when the test fails before it does.
     pub async fn start(plugin: &str) -> Self {
+        Self::start_at(&Place::local(), plugin).await
+    }
+
+    /// [`start`](Self::start) on the engine of `place`.
+    pub async fn start_at(place: &Place, plugin: &str) -> Self {
         let name = agent_name(plugin);
         let name = name.as_str();
-        let docker = docker();
+        let docker = place.docker.clone();
         let image = probe_image().await;
         let env = [
             "NANO_PLUGIN_ID=probe",
@@ -188,7 +223,7 @@ impl Agent {
                 port_bindings: Some(HashMap::from([(
                     "8080/tcp".to_owned(),
                     Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
+                        host_ip: Some(place.publish_ip.clone()),
                         host_port: Some(String::new()),
                     }]),
                 )])),
@@ -229,7 +264,8 @@ impl Agent {
             .expect("a published port");
         let agent = Self {
             id: created.id,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(place.reach_ip, port),
+            docker,
         };
         agent.wait_healthy().await;
         agent
@@ -241,6 +277,7 @@ impl Agent {
         Self {
             id: String::new(),
             addr,
+            docker: docker(),
         }
     }
 
@@ -277,6 +314,22 @@ impl Agent {
         self.call(
             "mcp_call",
             json!({ "url": url, "tool": tool, "arguments": arguments }),
+        )
+        .await
+    }
+
+    /// [`mcp_call`](Self::mcp_call), each request given up after `timeout`.
+    pub async fn mcp_call_within(
+        &self,
+        url: &str,
+        tool: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        self.call(
+            "mcp_call",
+            json!({ "url": url, "tool": tool, "arguments": arguments,
+                    "timeout_secs": timeout.as_secs().max(1) }),
         )
         .await
     }
@@ -329,7 +382,7 @@ impl Agent {
 
     pub async fn remove(self) {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        if let Err(e) = docker().remove_container(&self.id, Some(options)).await {
+        if let Err(e) = self.docker.remove_container(&self.id, Some(options)).await {
             eprintln!("cleanup: cannot remove the agent container: {e}");
         }
     }
@@ -363,4 +416,204 @@ pub async fn secrets_of(plugin: &str) -> Vec<String> {
         .into_iter()
         .filter_map(|s| s.spec.and_then(|s| s.name))
         .collect()
+}
+
+pub const HOST_IMAGE: &str = "nanofleet-test/host:dev";
+/// The host's name on the overlay, in plugins' `NANO_API_URL`.
+pub const HOST_NAME: &str = "nanofleet-host";
+pub const API_PORT: u16 = 3000;
+
+/// The `nanofleet` command as a static binary in a `FROM scratch` image.
+pub async fn host_image() -> String {
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let started = Instant::now();
+    let binary = tokio::task::spawn_blocking(move || {
+        nanofleet_build::build_static(
+            &CargoBuild::new(workspace)
+                .package("nanofleet-cli")
+                .bin("nanofleet")
+                .profile(Profile::Debug)
+                .output(CargoOutput::Capture),
+        )
+    })
+    .await
+    .expect("the build task")
+    .unwrap_or_else(|e| panic!("cannot build nanofleet statically: {e}"))
+    .path;
+    let rt = crate::runtime().await;
+    let mut build = ImageBuild::new(HOST_IMAGE, binary);
+    build.binary_name = "/nanofleet".into();
+    build.expose = vec![API_PORT];
+    build.labels = [(labels::MANAGED_BY.to_owned(), TEST_IMAGE_LABEL.to_owned())].into();
+    let id = build_image(&rt, &build)
+        .await
+        .unwrap_or_else(|e| panic!("cannot build the host image: {e}"));
+    eprintln!("[timing] host image: {:.1?}", started.elapsed());
+    id.as_str().to_owned()
+}
+
+/// The host, as a container on the overlay (and on the default bridge, with its API port
+/// published where the test reaches it: see [`Place`]).
+pub struct HostContainer {
+    docker: Docker,
+    id: String,
+    api: String,
+    token: String,
+}
+
+impl HostContainer {
+    /// Starts the host on the engine of `place`, driving the swarm through that engine's
+    /// socket, and waits until it said its API token.
+    pub async fn start(place: &Place, image: &str) -> Self {
+        let docker = place.docker.clone();
+        let socket = place.socket.clone();
+        let command = [
+            "serve",
+            "--engine",
+            "swarm",
+            "--listen",
+            &format!("0.0.0.0:{API_PORT}"),
+            "--api-url",
+            &format!("http://{HOST_NAME}:{API_PORT}"),
+            "--data-dir",
+            "/data",
+            "--reconcile-interval",
+            "3",
+            // A version that never gets ready is given up (and rolled back) sooner.
+            "--ready-timeout",
+            "10",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            cmd: Some(command),
+            // The engine's socket belongs to root; in production, run with its group instead.
+            user: Some("0:0".into()),
+            labels: Some(HashMap::from([(
+                labels::MANAGED_BY.to_owned(),
+                TEST_IMAGE_LABEL.to_owned(),
+            )])),
+            exposed_ports: Some(vec![format!("{API_PORT}/tcp")]),
+            host_config: Some(HostConfig {
+                binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
+                tmpfs: Some(HashMap::from([("/data".into(), "rw,size=64m".into())])),
+                port_bindings: Some(HashMap::from([(
+                    format!("{API_PORT}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some(place.publish_ip.clone()),
+                        host_port: Some(String::new()),
+                    }]),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!("nanofleet-test-host-{:08x}", rand::random::<u32>());
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = docker
+            .create_container(Some(options), body)
+            .await
+            .expect("create the host container");
+        let host = Self {
+            docker: docker.clone(),
+            id: created.id,
+            api: String::new(),
+            token: String::new(),
+        };
+        let attached = docker
+            .connect_network(
+                names::NETWORK,
+                NetworkConnectRequest {
+                    container: host.id.clone(),
+                    endpoint_config: Some(EndpointSettings {
+                        aliases: Some(vec![HOST_NAME.into()]),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await;
+        if let Err(e) = attached {
+            host.remove().await;
+            panic!("the host joins the overlay: {e}");
+        }
+        docker
+            .start_container(&host.id, None)
+            .await
+            .expect("start the host");
+        let port = docker
+            .inspect_container(&host.id, None)
+            .await
+            .expect("inspect the host")
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|p| p.get(&format!("{API_PORT}/tcp")).cloned().flatten())
+            .and_then(|b| b.into_iter().find_map(|b| b.host_port))
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("a published port");
+        let api = format!("http://{}:{port}", place.reach_ip);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let token = loop {
+            let logs = host.logs().await;
+            if let Some(token) = logs
+                .lines()
+                .find_map(|l| l.split("API token: ").nth(1))
+                .map(|t| t.trim().to_owned())
+            {
+                break token;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host never said its token:\n{logs}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        Self { api, token, ..host }
+    }
+
+    /// What the host printed.
+    pub async fn logs(&self) -> String {
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+        let chunks: Vec<_> = self.docker.logs(&self.id, Some(options)).collect().await;
+        chunks
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|c| String::from_utf8_lossy(c.as_ref()).into_owned())
+            .collect()
+    }
+
+    /// Removes the host's container.
+    pub async fn remove(&self) {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        if let Err(e) = self.docker.remove_container(&self.id, Some(options)).await {
+            eprintln!("cleanup: cannot remove the host container: {e}");
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(120))
+    }
+
+    /// A JSON request; the answer's status and body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
 }
