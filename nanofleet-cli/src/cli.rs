@@ -353,6 +353,10 @@ pub struct InstallArgs {
     /// Pull the image when it is not on this machine
     #[arg(long)]
     pub pull: bool,
+    /// How many copies run behind the plugin's name (default 1; on upgrade, as before). More
+    /// than one needs a plugin without a data volume (`--filesystem none`) and `--engine swarm`
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub replicas: Option<u32>,
     /// Changes to the manifest's permissions for this install
     #[command(flatten)]
     pub permissions: PermissionArgs,
@@ -575,6 +579,10 @@ pub struct UpgradeArgs {
     /// Pull the image when it is not on this machine
     #[arg(long)]
     pub pull: bool,
+    /// How many copies run behind the plugin's name (default 1; on upgrade, as before). More
+    /// than one needs a plugin without a data volume (`--filesystem none`) and `--engine swarm`
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub replicas: Option<u32>,
     /// Changes to the permissions; overrides given at install stay unless named again
     #[command(flatten)]
     pub permissions: PermissionArgs,

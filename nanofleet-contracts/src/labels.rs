@@ -18,6 +18,9 @@ pub const INSTANCE: &str = "com.nanofleet.instance";
 pub const DEFAULT_INSTANCE: &str = "default";
 /// A hash of the container's effective configuration; a change means "recreate".
 pub const CONFIG_HASH: &str = "com.nanofleet.config-hash";
+/// On a Swarm service: how many replicas it runs when started (a stopped service is scaled to
+/// none, and this says how many to start again).
+pub const REPLICAS: &str = "com.nanofleet.replicas";
 /// Image label holding the plugin's `manifest.json`.
 pub const IMAGE_MANIFEST: &str = "com.nanofleet.manifest";
 /// Image label holding the plugin's tools as `tools/list` returns them (a JSON array), taken

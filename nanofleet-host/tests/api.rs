@@ -867,6 +867,64 @@ async fn missing_api_keys_are_422_with_the_list() {
 }
 
 #[tokio::test]
+async fn replicas_are_refused_with_why_before_anything_runs() {
+    let app = app().await;
+    let stateful = Manifest::new("copies", "0.1.0", "acme/copies:1", 8080);
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": stateful, "replicas": 2})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("keeps no local state"),
+        "{}",
+        reply.text
+    );
+
+    // Without a data volume, the single engine still runs one copy and says what would.
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": stateful, "replicas": 2,
+                        "overrides": {"filesystem": "none"}})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("--engine swarm"), "{}", reply.text);
+
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/plugins",
+            Some(json!({"manifest": stateful, "replicas": 0})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("out of range"), "{}", reply.text);
+    let listed = app.call(Method::GET, "/api/plugins", None).await;
+    assert_eq!(listed.json()["plugins"], json!([]), "nothing was recorded");
+}
+
+#[tokio::test]
 async fn permissions_past_the_manifest_or_the_policy_are_403_before_anything_runs() {
     let app = app().await;
     let manifest = Manifest::new("asker", "0.1.0", "acme/asker:1", 8080);

@@ -318,6 +318,78 @@ async fn an_upgrade_replaces_the_service_in_place_and_rolls_back() {
     .await;
 }
 
+/// How many tasks of the service of `name` run now.
+async fn running_tasks(name: &str) -> usize {
+    let filters = HashMap::from([("service".to_owned(), vec![name.to_owned()])]);
+    docker()
+        .list_tasks(Some(bollard::query_parameters::ListTasksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .expect("tasks")
+        .iter()
+        .filter(|t| {
+            t.status.as_ref().and_then(|s| s.state) == Some(bollard::models::TaskState::RUNNING)
+        })
+        .count()
+}
+
+async fn wait_tasks(name: &str, wanted: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = running_tasks(name).await;
+        if running == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{running} tasks run, not {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_without_data_runs_several_replicas_behind_one_name() {
+    let plugin = unique_plugin();
+    on_swarm(&[&plugin], async {
+        let rt = swarm_runtime();
+        assert!(rt.max_replicas() > 1);
+        let name = names::container_name(&plugin);
+        let mut copies = spec(&plugin, &hello_image().await);
+        copies.data = Filesystem::None;
+        copies.replicas = 3;
+        rt.create_and_start(&copies).await.expect("created");
+        wait_tasks(&name, 3).await;
+        // Agents reach them by the one name.
+        let agent = Agent::start(&plugin).await;
+        fetch_eventually(&agent, &format!("http://{name}:8080/healthz")).await;
+        agent.remove().await;
+
+        // Stopped and started again: as many as before.
+        rt.stop(&name).await.expect("stop");
+        assert_eq!(running_tasks(&name).await, 0);
+        rt.start(&name).await.expect("start");
+        wait_tasks(&name, 3).await;
+
+        // An upgrade keeps the count it is given.
+        let mut two = copies.clone();
+        two.version = "0.2.0".into();
+        two.replicas = 2;
+        rt.replace(&two).await.expect("updated");
+        wait_tasks(&name, 2).await;
+
+        // A plugin with a data volume is refused several, before anything is made.
+        let mut stateful = spec(&format!("{plugin}-data"), &hello_image().await);
+        stateful.replicas = 2;
+        let err = rt.create_and_start(&stateful).await.expect_err("refused");
+        assert!(err.to_string().contains("no local state"), "{err}");
+
+        rt.remove(&name).await.expect("remove");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_refused_starts_leave_no_service_and_no_secret() {
     let crashing = unique_plugin();

@@ -74,7 +74,7 @@ async fn migrations_apply_to_an_empty_directory() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal mode");
@@ -100,7 +100,8 @@ async fn a_store_from_before_permissions_keeps_each_plugins_egress() {
     }
     let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
     conn.execute_batch(
-        "ALTER TABLE plugins DROP COLUMN overrides;
+        "ALTER TABLE plugins DROP COLUMN replicas;
+         ALTER TABLE plugins DROP COLUMN overrides;
          ALTER TABLE plugins DROP COLUMN allowed_more;
          UPDATE plugins SET egress = 1 WHERE name = 'with-egress';
          DROP TABLE plugin_config;
@@ -259,7 +260,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 7,
+                known: 8,
                 ..
             }
         ),

@@ -42,6 +42,7 @@ pub async fn install(ctx: &Context, args: &InstallArgs) -> Result<u8, CliError> 
         overrides: args.permissions.overrides(),
         allow_more: args.permissions.allow_more,
         config: super::config::values_of(plugin, &args.config).await?,
+        replicas: args.replicas,
         ..InstallRequest::default()
     };
     let step = Step::start(match &manifest {
@@ -127,6 +128,7 @@ pub async fn upgrade(ctx: &Context, args: &UpgradeArgs) -> Result<u8, CliError> 
         overrides: args.permissions.overrides(),
         allow_more: args.permissions.allow_more,
         config: super::config::values_of(&name, &args.config).await?,
+        replicas: args.replicas,
         ..InstallRequest::default()
     };
     if let Fleet::Local(_) = &fleet {

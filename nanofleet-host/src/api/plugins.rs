@@ -74,6 +74,11 @@ pub struct InstallRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub config: nanofleet_sdk::manifest::config::ConfigValues,
+    /// How many copies of the plugin run behind its name: default 1, on an upgrade as
+    /// before. More than one needs a plugin without a data volume (`filesystem: none`) and a
+    /// host on Swarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 // By hand: configuration values may be secrets, so only their keys are shown.
@@ -88,6 +93,7 @@ impl std::fmt::Debug for InstallRequest {
             .field("overrides", &self.overrides)
             .field("allow_more", &self.allow_more)
             .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field("replicas", &self.replicas)
             .finish()
     }
 }
@@ -126,6 +132,8 @@ pub struct PluginInfo {
     pub allowed_more: Vec<String>,
     /// Whether the plugin refuses unsigned agent ids.
     pub require_signature: bool,
+    /// How many copies of it run behind its name.
+    pub replicas: u32,
     /// Where the dashboard frames the plugin's UI, when it has one: call
     /// `POST /api/plugins/{name}/ui-session` for a URL to load.
     pub ui_path: Option<String>,
@@ -191,6 +199,7 @@ impl PluginInfo {
             status_message: record.status_message,
             tools: record.tools,
             require_signature: record.require_signature,
+            replicas: record.replicas,
             ui_path,
             created_at: record.created_at,
             updated_at: record.updated_at,
@@ -386,6 +395,7 @@ impl InstallRequest {
             overrides: self.overrides.clone(),
             allow_more: self.allow_more,
             config: self.config.clone(),
+            replicas: self.replicas,
         }
     }
 }

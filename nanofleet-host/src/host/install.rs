@@ -53,6 +53,12 @@ impl Host {
             let grant = self
                 .check_grant(&manifest, None, &options, &options.effective_overrides())
                 .await?;
+            self.check_replicas(
+                options.replicas.unwrap_or(1),
+                &manifest
+                    .permissions
+                    .with_overrides(&options.effective_overrides()),
+            )?;
             let config = super::config::check_values(&manifest, &options.config)?;
             self.preflight(&manifest, options.pull).await?;
             Ok((grant, config))
@@ -63,6 +69,7 @@ impl Host {
         let token = InternalToken::generate();
         let mut record = PluginRecord::new(manifest);
         record.overrides = options.effective_overrides();
+        record.replicas = options.replicas.unwrap_or(1);
         record.allowed_more = grant.allowed_more;
         record.require_signature = self.config().require_signatures;
         store
@@ -146,6 +153,20 @@ impl Host {
             other => other?,
         };
         Ok(grant)
+    }
+
+    /// Whether a plugin holding `permissions` may run `replicas` copies on this engine.
+    fn check_replicas(&self, replicas: u32, permissions: &Permissions) -> Result<(), HostError> {
+        crate::runtime::check_replicas(replicas, permissions.filesystem)
+            .map_err(|why| HostError::Runtime(RuntimeError::InvalidSpec(why)))?;
+        let most = self.runtime().max_replicas();
+        if replicas > most {
+            return Err(HostError::Runtime(RuntimeError::InvalidSpec(format!(
+                "{replicas} replicas: this engine runs {most} per plugin; several replicas \
+                 need an engine that runs services (`--engine swarm`)"
+            ))));
+        }
+        Ok(())
     }
 
     /// What must hold before a container is created: every API key the plugin needs is set,
@@ -361,6 +382,10 @@ impl Host {
         let grant = self
             .check_grant(&manifest, Some(&old.permissions()), &options, &given)
             .await?;
+        self.check_replicas(
+            options.replicas.unwrap_or(old.replicas),
+            &manifest.permissions.with_overrides(&options.overrides),
+        )?;
         let stored = self.store().plugin_config(&name).await?;
         let config = super::config::check_values(
             &manifest,
@@ -386,6 +411,7 @@ impl Host {
         let mut next = old.clone();
         next.manifest = manifest;
         next.overrides = options.overrides;
+        next.replicas = options.replicas.unwrap_or(old.replicas);
         // What was accepted before stays on record, with what this upgrade accepted.
         for widening in grant.allowed_more {
             if !next.allowed_more.contains(&widening) {

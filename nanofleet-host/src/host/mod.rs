@@ -151,6 +151,10 @@ pub struct InstallOptions {
     /// as the setting's text form when the setting is not a string (`"42"` for an integer).
     /// On an upgrade, values set before are kept unless given here.
     pub config: nanofleet_sdk::manifest::config::ConfigValues,
+    /// How many copies of the plugin run behind its name (default 1; on an upgrade, as
+    /// before). More than one needs a plugin without a data volume and an engine that runs
+    /// services (Swarm).
+    pub replicas: Option<u32>,
 }
 
 // By hand: configuration values may be secrets, so only their keys are shown.
@@ -162,6 +166,7 @@ impl std::fmt::Debug for InstallOptions {
             .field("overrides", &self.overrides)
             .field("allow_more", &self.allow_more)
             .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field("replicas", &self.replicas)
             .finish()
     }
 }
@@ -318,6 +323,7 @@ impl Host {
         spec.spawn = permissions.process.spawn;
         spec.publish_loopback = self.inner.config.publish_loopback;
         spec.limits = permissions.resources.resolve(&self.inner.config.limits);
+        spec.replicas = record.replicas;
         spec.instance = self.inner.config.instance.clone();
         spec.env = self.plugin_env(m, token, record.require_signature).await?;
         // The settings' values, defaults filled in; a required one without a value stops the

@@ -188,6 +188,31 @@ pub struct ContainerSpec {
     /// The host instance that owns the container: its name, its volume's name and its
     /// [`labels::INSTANCE`](crate::labels::INSTANCE) label. Default: the default instance.
     pub instance: names::Instance,
+    /// How many copies of the plugin run behind its one name, 1 to [`MAX_REPLICAS`].
+    /// More than one needs a plugin without a data volume (it keeps no local state) and an
+    /// engine that runs services (Swarm); the single engine refuses it.
+    pub replicas: u32,
+}
+
+/// The most replicas a plugin may run.
+pub const MAX_REPLICAS: u32 = 32;
+
+/// Whether a plugin whose data volume is mounted as `data` may run `replicas` copies: 1 to
+/// [`MAX_REPLICAS`], and more than one only without a data volume (several copies would each
+/// have data of their own).
+pub fn check_replicas(replicas: u32, data: Filesystem) -> Result<(), String> {
+    if !(1..=MAX_REPLICAS).contains(&replicas) {
+        Err(format!(
+            "replicas {replicas} is out of range: use 1 to {MAX_REPLICAS}"
+        ))
+    } else if replicas > 1 && data != Filesystem::None {
+        Err(format!(
+            "{replicas} replicas of a plugin with a data volume would each have data of their \
+             own: only a plugin that keeps no local state (filesystem `none`) runs several"
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 impl ContainerSpec {
@@ -216,6 +241,7 @@ impl ContainerSpec {
             limits: Limits::default(),
             user: DEFAULT_USER.to_owned(),
             instance: names::Instance::default(),
+            replicas: 1,
         }
     }
 
@@ -268,6 +294,11 @@ impl ContainerSpec {
         put("pids", &self.limits.pids.to_le_bytes());
         put("user", self.user.as_bytes());
         put("instance", self.instance.name().as_bytes());
+        // Only when not the default, so that the hash of every one-copy plugin stays what it
+        // was before replicas existed, and no container is recreated for that.
+        if self.replicas != 1 {
+            put("replicas", &self.replicas.to_le_bytes());
+        }
         to_hex(&hasher.finalize())
     }
 
@@ -320,6 +351,9 @@ impl ContainerSpec {
         if let Err(why) = parse_non_root_user(&self.user) {
             problems.push(why);
         }
+        if let Err(why) = check_replicas(self.replicas, self.data) {
+            problems.push(why);
+        }
         let limits = &self.limits;
         for (what, value, min) in [
             ("memory limit", limits.memory_bytes, 8 * 1024 * 1024),
@@ -357,6 +391,8 @@ impl fmt::Debug for ContainerSpec {
             .field("publish_loopback", &self.publish_loopback)
             .field("limits", &self.limits)
             .field("user", &self.user)
+            .field("instance", &self.instance)
+            .field("replicas", &self.replicas)
             .finish()
     }
 }
@@ -629,6 +665,12 @@ pub trait Runtime: Send + Sync {
         Box::pin(async move { Err(side_by_side_only("roll back", name)) })
     }
 
+    /// The most copies of one plugin this engine runs behind its name: 1 for an engine of
+    /// containers, more for one of services.
+    fn max_replicas(&self) -> u32 {
+        1
+    }
+
     /// Every container the host created, in any state.
     fn list_managed(&self) -> BoxFut<'_, Result<Vec<ContainerState>, RuntimeError>>;
 
@@ -790,6 +832,31 @@ mod tests {
         ] {
             assert!(message.contains(part), "{part}: {message}");
         }
+    }
+
+    #[test]
+    fn several_replicas_need_a_plugin_without_data() {
+        let mut copies = spec();
+        copies.replicas = 3;
+        let Err(RuntimeError::InvalidSpec(message)) = copies.validate() else {
+            panic!("replicas of a plugin with data accepted");
+        };
+        assert!(message.contains("no local state"), "{message}");
+        copies.data = Filesystem::None;
+        assert!(copies.validate().is_ok());
+        copies.replicas = 0;
+        assert!(copies.validate().is_err());
+        copies.replicas = MAX_REPLICAS + 1;
+        assert!(copies.validate().is_err());
+        // One copy keeps the hash it had before replicas existed; more changes it.
+        let one = spec();
+        let mut three = spec();
+        three.data = Filesystem::None;
+        let mut stateless_one = three.clone();
+        stateless_one.replicas = 1;
+        three.replicas = 3;
+        assert_ne!(three.config_hash(), stateless_one.config_hash());
+        assert_eq!(one.replicas, 1);
     }
 
     #[test]

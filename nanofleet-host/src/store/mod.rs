@@ -186,6 +186,10 @@ const MIGRATIONS: &[&str] = &["
         action TEXT NOT NULL,
         status INTEGER NOT NULL
     );
+", "
+    -- How many copies of each plugin run behind its name (more than one only on Swarm, for
+    -- plugins without a data volume).
+    ALTER TABLE plugins ADD COLUMN replicas INTEGER NOT NULL DEFAULT 1 CHECK (replicas >= 1);
 "];
 
 /// The `meta` row holding a sealed known value, to recognise a wrong key at open.

@@ -10,7 +10,8 @@ use super::{Desired, PluginRecord, Status, Store, StoreError, clip, now};
 const TOKEN_COLUMN: &str = "plugins.internal_token";
 
 const SELECT: &str = "SELECT name, manifest, desired, status, status_message, tools, overrides, \
-                      allowed_more, require_signature, created_at, updated_at FROM plugins";
+                      allowed_more, require_signature, created_at, updated_at, replicas \
+                      FROM plugins";
 
 impl Store {
     /// Stores `record` and its internal token, replacing any plugin of the same name.
@@ -88,8 +89,8 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO plugins (name, manifest, desired, status, status_message, tools,
                      token_nonce, internal_token, egress, require_signature, overrides,
-                     allowed_more, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                     allowed_more, created_at, updated_at, replicas)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
                  ON CONFLICT (name) DO UPDATE SET
                      manifest = excluded.manifest,
                      desired = excluded.desired,
@@ -102,6 +103,7 @@ impl Store {
                      require_signature = excluded.require_signature,
                      overrides = excluded.overrides,
                      allowed_more = excluded.allowed_more,
+                     replicas = excluded.replicas,
                      updated_at = excluded.updated_at",
             )?
             .execute(params![
@@ -118,6 +120,7 @@ impl Store {
                 overrides,
                 allowed_more,
                 now,
+                record.replicas,
             ])?;
             if let Some(config) = &config {
                 super::config::replace(tx, sealer, &record.name, &record.manifest.config, config)?;
@@ -315,6 +318,7 @@ struct RawPlugin {
     require_signature: bool,
     created_at: i64,
     updated_at: i64,
+    replicas: u32,
 }
 
 impl RawPlugin {
@@ -331,6 +335,7 @@ impl RawPlugin {
             require_signature: row.get(8)?,
             created_at: row.get(9)?,
             updated_at: row.get(10)?,
+            replicas: row.get(11)?,
         })
     }
 
@@ -363,6 +368,7 @@ impl RawPlugin {
             require_signature: self.require_signature,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            replicas: self.replicas,
         })
     }
 }

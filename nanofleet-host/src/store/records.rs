@@ -119,6 +119,10 @@ pub struct PluginRecord {
     pub allowed_more: Vec<String>,
     /// Whether the plugin must reject agent URLs without a valid `agent_sig`.
     pub require_signature: bool,
+    /// How many copies of the plugin run behind its name: 1, or more for a plugin that keeps
+    /// no local state on an engine that runs services (Swarm). The operator's choice.
+    #[serde(default = "one")]
+    pub replicas: u32,
     /// When the plugin was first stored; set by the store.
     pub created_at: Timestamp,
     /// When the row last changed; set by the store.
@@ -141,6 +145,7 @@ impl PluginRecord {
             // Every URL the host writes is signed, so requiring signatures costs linked agents
             // nothing and shuts out anything else on the network claiming to be an agent.
             require_signature: true,
+            replicas: 1,
             created_at: 0,
             updated_at: 0,
         }
@@ -222,4 +227,8 @@ pub struct MessageRecord {
     pub content: String,
     /// When it was recorded.
     pub created_at: Timestamp,
+}
+
+fn one() -> u32 {
+    1
 }

@@ -27,6 +27,13 @@ impl DockerRuntime {
         spec: &ContainerSpec,
     ) -> Result<ContainerState, RuntimeError> {
         spec.validate()?;
+        if spec.replicas != 1 {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "{} replicas: one engine runs one container per plugin; several replicas need \
+                 an engine that runs services (`--engine swarm`)",
+                spec.replicas
+            )));
+        }
         let name = spec.name();
         let publish_network = spec.publish_loopback && !spec.egress;
         self.ensure_networks(spec.egress, publish_network).await?;

@@ -179,6 +179,10 @@ impl Runtime for SwarmRuntime {
         Upgrade::InPlace
     }
 
+    fn max_replicas(&self) -> u32 {
+        super::MAX_REPLICAS
+    }
+
     fn replace<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFut<'a, Result<(), RuntimeError>> {
         Box::pin(self.replace_service(spec))
     }

@@ -137,6 +137,7 @@ pub(super) fn service_spec(
     let mut labels = managed_labels(Some(&spec.plugin));
     labels.insert(labels::VERSION.into(), spec.version.clone());
     labels.insert(labels::CONFIG_HASH.into(), spec.config_hash());
+    labels.insert(labels::REPLICAS.into(), spec.replicas.to_string());
     labels.insert(labels::INSTANCE.into(), spec.instance.name().to_owned());
 
     let mut mounts = vec![Mount {
@@ -325,6 +326,14 @@ pub(super) fn secret_names(service: &Service) -> HashSet<String> {
         .collect()
 }
 
+/// How many replicas the service runs when started: its [`labels::REPLICAS`], else 1.
+fn replicas_when_started(service: &Service) -> i64 {
+    label(service, labels::REPLICAS)
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| (1..=crate::runtime::MAX_REPLICAS).contains(n))
+        .map_or(1, i64::from)
+}
+
 pub(super) fn label<'a>(service: &'a Service, key: &str) -> Option<&'a str> {
     service
         .spec
@@ -425,7 +434,7 @@ impl SwarmRuntime {
             self.pin_data(&spec.instance, &spec.plugin).await?;
         }
         let (secrets, created) = self.ensure_secrets(spec).await?;
-        let body = match service_spec(spec, secrets, 1) {
+        let body = match service_spec(spec, secrets, i64::from(spec.replicas)) {
             Ok(body) => body,
             Err(e) => {
                 self.delete_secrets(&created).await;
@@ -529,7 +538,8 @@ impl SwarmRuntime {
         }
     }
 
-    /// Sets the service's replicas to 1 (`up`) or 0, and waits until a task runs or none does.
+    /// Sets the service's replicas to those it runs when started (`up`) or to 0, and waits
+    /// until a task runs or none does.
     pub(super) async fn scale(&self, name: &str, up: bool) -> Result<(), RuntimeError> {
         let service = service_name(name)?;
         for attempt in 0..3 {
@@ -542,7 +552,11 @@ impl SwarmRuntime {
                     Ok(())
                 };
             };
-            let wanted = i64::from(up);
+            let wanted = if up {
+                replicas_when_started(&inspected)
+            } else {
+                0
+            };
             if replicas(&inspected) == wanted {
                 break;
             }

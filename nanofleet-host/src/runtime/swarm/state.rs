@@ -37,14 +37,21 @@ pub(super) fn container_name(service: &str) -> String {
     service.replace('_', ".")
 }
 
-/// The task that stands for the service now: the newest one meant to run, else the newest.
+/// The task that stands for the service now: the newest one meant to run that runs (with
+/// several replicas, or during a start-first update, the service serves while any does),
+/// else the newest one meant to run, else the newest.
 pub(super) fn current_task<'a>(tasks: &[&'a Task]) -> Option<&'a Task> {
     // The store's version of a task grows with every change to it.
     let newest = |t: &&&Task| t.version.as_ref().and_then(|v| v.index).unwrap_or(0);
-    tasks
-        .iter()
-        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+    let meant = || {
+        tasks
+            .iter()
+            .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+    };
+    meant()
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
         .max_by_key(newest)
+        .or_else(|| meant().max_by_key(newest))
         .or_else(|| tasks.iter().max_by_key(newest))
         .copied()
 }

@@ -68,7 +68,7 @@ impl SwarmRuntime {
         }
         let (secrets, created) = self.ensure_secrets(spec).await?;
         let result = async {
-            let body = service_spec(spec, secrets, 1)?;
+            let body = service_spec(spec, secrets, i64::from(spec.replicas))?;
             self.update_definition(&name, |_| Some(body.clone()), None)
                 .await?;
             self.wait_update(&name, Goal::Updated).await
