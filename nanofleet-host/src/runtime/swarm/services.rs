@@ -695,19 +695,31 @@ impl SwarmRuntime {
     }
 
     pub(super) async fn list_services(&self) -> Result<Vec<ContainerState>, RuntimeError> {
-        let services = self.services().await?;
-        if services.is_empty() {
-            return Ok(Vec::new());
-        }
-        // One call for the tasks of our services only, not every task of the swarm.
-        let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
-        let all_tasks = self
-            .docker()
-            .list_tasks(Some(ListTasksOptions {
-                filters: Some(HashMap::from([("service".to_owned(), ids)])),
-            }))
-            .await
-            .map_err(|e| self.fail("list tasks", e))?;
+        let mut attempt = 0;
+        let (services, all_tasks) = loop {
+            attempt += 1;
+            let services = self.services().await?;
+            if services.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One call for the tasks of our services only, not every task of the swarm.
+            let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
+            match self
+                .docker()
+                .list_tasks(Some(ListTasksOptions {
+                    filters: Some(HashMap::from([("service".to_owned(), ids)])),
+                }))
+                .await
+            {
+                Ok(tasks) => break (services, tasks),
+                // A service removed between the two calls makes the engine refuse the
+                // filter naming it: list the services again.
+                Err(e) if attempt < 3 => {
+                    tracing::debug!(error = %e, "the services changed while listing; again");
+                }
+                Err(e) => return Err(self.fail("list tasks", e)),
+            }
+        };
         // Without addresses: a listing is for comparing with the desired state, and resolving
         // every name would cost a lookup per plugin.
         let mut states: Vec<ContainerState> = services

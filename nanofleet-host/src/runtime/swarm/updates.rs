@@ -17,7 +17,7 @@ use super::SwarmRuntime;
 use super::services::{
     START_TIMEOUT, STOP_GRACE, UPDATE_MONITOR, label, secret_names, service_spec,
 };
-use super::state::{service_name, task_failure};
+use super::state::{service_name, state_of, task_failure};
 
 /// What an update waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,9 @@ impl SwarmRuntime {
             let state = status.and_then(|s| s.state);
             let message = status.and_then(|s| s.message.clone()).unwrap_or_default();
             match (goal, state) {
-                (Goal::Updated, Some(UpdateState::COMPLETED)) => return Ok(()),
+                (Goal::Updated, Some(UpdateState::COMPLETED)) => {
+                    return self.wait_serving(name).await;
+                }
                 // Why the new task failed, read while it is still listed.
                 (Goal::Updated, Some(UpdateState::ROLLBACK_STARTED))
                     if rolled_back_by_engine.is_none() =>
@@ -187,6 +189,7 @@ impl SwarmRuntime {
                 }
                 (Goal::Updated, Some(UpdateState::ROLLBACK_COMPLETED)) => {
                     let why = rolled_back_by_engine.unwrap_or(message);
+                    self.wait_serving(name).await?;
                     return Err(RuntimeError::Engine {
                         operation,
                         message: format!(
@@ -194,7 +197,9 @@ impl SwarmRuntime {
                         ),
                     });
                 }
-                (Goal::RolledBack, Some(UpdateState::ROLLBACK_COMPLETED)) => return Ok(()),
+                (Goal::RolledBack, Some(UpdateState::ROLLBACK_COMPLETED)) => {
+                    return self.wait_serving(name).await;
+                }
                 (_, Some(UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)) => {
                     return Err(RuntimeError::Engine {
                         operation,
@@ -213,6 +218,40 @@ impl SwarmRuntime {
                         "not finished after {} s (state: {})",
                         update_bound().as_secs(),
                         state.map_or_else(|| "none".to_owned(), |s| s.to_string())
+                    ),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits until a task of the service runs. The engine may say an update or a rollback
+    /// completed while the task that now stands for the service is still starting (a new
+    /// version that ran for a moment and then crashed had its predecessor stopped already),
+    /// and the callers promise that a version serves when they return. Failed tasks of the
+    /// version rolled back from are expected here and not counted.
+    async fn wait_serving(&self, name: &str) -> Result<(), RuntimeError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let service = service_name(name)?;
+            let Some(current) = self.managed_service(name).await? else {
+                return Err(RuntimeError::NotFound(format!(
+                    "service {service} was removed during the update"
+                )));
+            };
+            let tasks = self.tasks_of(&service).await?;
+            let tasks: Vec<_> = tasks.iter().collect();
+            if state_of(&current, &tasks).running {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(RuntimeError::Engine {
+                    operation: format!("update service {service}"),
+                    message: format!(
+                        "the update finished but no task runs after {} s",
+                        START_TIMEOUT.as_secs()
                     ),
                 });
             }
