@@ -13,7 +13,7 @@ use futures::FutureExt as _;
 use nanofleet_host::names;
 use nanofleet_host::runtime::Runtime as _;
 use nanofleet_sdk::Manifest;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use nanofleet_test_support::swarm::{
     Agent, HostContainer, Place, docker, host_image, on_swarm, secrets_of, swarm_runtime,
@@ -89,16 +89,7 @@ async fn scenario(host: &HostContainer, plugin: &str) {
         .call(Method::PUT, &format!("/api/agents/a1/links/{plugin}"), None)
         .await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = host
-        .call(Method::GET, "/api/agents/a1/client-config", None)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let file: Value =
-        serde_json::from_str(body["content"].as_str().expect("a written file")).expect("JSON");
-    let url = file["mcpServers"][plugin]["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no entry for {plugin}: {file}"))
-        .to_owned();
+    let url = host.client_url("a1", plugin).await;
     assert!(
         url.starts_with(&format!("http://{service}:8080/mcp?")),
         "{url}"

@@ -17,7 +17,7 @@ use nanofleet_host::runtime::swarm::data_label;
 use nanofleet_host::runtime::{Runtime as _, SwarmRuntime};
 use nanofleet_sdk::Manifest;
 use nanofleet_sdk::manifest::{Filesystem, Permissions};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use nanofleet_test_support::nodes::Nodes;
 use nanofleet_test_support::swarm::{Agent, HOST_IMAGE, HostContainer, host_image};
@@ -92,18 +92,9 @@ async fn install(host: &HostContainer, manifest: &Manifest) {
     );
 }
 
-/// The URL the host wrote for agent `a1` to reach `plugin`.
+/// The URL the host wrote for agent `a1` to reach `plugin`, signed.
 async fn url_of(host: &HostContainer, plugin: &str) -> String {
-    let (status, body) = host
-        .call(reqwest::Method::GET, "/api/agents/a1/client-config", None)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let file: Value =
-        serde_json::from_str(body["content"].as_str().expect("a written file")).expect("JSON");
-    let url = file["mcpServers"][plugin]["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no entry for {plugin}: {file}"))
-        .to_owned();
+    let url = host.client_url("a1", plugin).await;
     assert!(url.contains("agent_sig="), "signatures are on: {url}");
     url
 }

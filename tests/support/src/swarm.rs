@@ -597,6 +597,24 @@ impl HostContainer {
             .timeout(Duration::from_secs(120))
     }
 
+    /// The URL the host wrote into `agent`'s client file for `plugin`.
+    pub async fn client_url(&self, agent: &str, plugin: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/agents/{agent}/client-config"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let file: Value =
+            serde_json::from_str(body["content"].as_str().expect("a written file")).expect("JSON");
+        file["mcpServers"][plugin]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no entry for {plugin}: {file}"))
+            .to_owned()
+    }
+
     /// A JSON request; the answer's status and body.
     pub async fn call(
         &self,
